@@ -1,0 +1,232 @@
+//! all-MiniLM-L6-v2 through candle: BERT forward, mean pooling over the attention mask, L2
+//! normalisation — the vectors sentence-transformers computes.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use super::model_files::{read_json, ModelFiles};
+use crate::error::{Error, Result};
+
+/// Largest number of padded tokens in one forward batch: long documents go in small batches,
+/// short ones in large batches, so that each batch costs about the same.
+const TOKENS_PER_BATCH: usize = 2048;
+/// Upper bound on texts per batch.
+const MAX_BATCH: usize = 128;
+
+/// A loaded sentence encoder.
+pub struct Encoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    files: ModelFiles,
+    dim: usize,
+}
+
+/// One tokenised text.
+struct Tokens {
+    ids: Vec<u32>,
+    /// Whether the text was longer than max_seq_length and cut.
+    truncated: bool,
+}
+
+/// The embeddings of many texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    /// Row-major `texts × dim` unit vectors, in input order.
+    pub vectors: Vec<f32>,
+    /// How many texts were longer than max_seq_length tokens and cut there.
+    pub truncated: usize,
+}
+
+impl Encoder {
+    /// Loads the model and tokenizer of `files` on the CPU.
+    pub fn load(files: &ModelFiles) -> Result<Encoder> {
+        let config: Config = read_json(&files.config)?;
+        let dim = config.hidden_size;
+        let mut tokenizer =
+            Tokenizer::from_file(&files.tokenizer).map_err(|e| Error::ModelInvalid {
+                path: files.tokenizer.clone(),
+                message: e.to_string(),
+            })?;
+        // The shipped tokenizer.json pads and truncates at 128; sentence-transformers truncates
+        // at max_seq_length (256) and pads each batch to its longest text. We pad ourselves.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: files.max_seq_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        // Read, not mmapped: 90 MB in ~30 ms, and no unsafe code.
+        let weights = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(
+            |e| Error::ModelInvalid {
+                path: files.weights.clone(),
+                message: e.to_string(),
+            },
+        )?;
+        let model = BertModel::load(vb, &config).map_err(|e| Error::ModelInvalid {
+            path: files.weights.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Encoder {
+            model,
+            tokenizer,
+            files: files.clone(),
+            dim,
+        })
+    }
+
+    /// The embedding dimension (384 for MiniLM).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The files the encoder was loaded from.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// The number of tokens (special tokens included, after truncation) of a text.
+    pub fn token_count(&self, text: &str) -> Result<usize> {
+        Ok(self.tokenize(&[text])?[0].ids.len())
+    }
+
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| Tokens {
+                ids: e.get_ids().to_vec(),
+                truncated: !e.get_overflowing().is_empty(),
+            })
+            .collect())
+    }
+
+    /// The unit-length embedding of one text.
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        let tokens = self.tokenize(&[text])?;
+        Ok(self.forward(&tokens.iter().collect::<Vec<_>>())?.remove(0))
+    }
+
+    /// Embeddings of many texts as one padded batch (in input order).
+    pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokens = self.tokenize(texts)?;
+        self.forward(&tokens.iter().collect::<Vec<_>>())
+    }
+
+    /// Embeddings of many texts. Texts are grouped by token length so that batches carry little
+    /// padding; `progress` is called with the number of texts finished after each batch.
+    pub fn embed_all(
+        &self,
+        texts: &[String],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Embeddings> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens = self.tokenize(&refs)?;
+        let mut order: Vec<usize> = (0..tokens.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].ids.len()));
+        let batches = plan_batches(&order, |i| tokens[i].ids.len());
+        let mut out = vec![0f32; texts.len() * self.dim];
+        // Two batches at once: candle parallelises matrix products but runs element-wise ops
+        // (GELU, softmax) on one thread, so batch-level parallelism keeps both cores busy.
+        let embedded = batches
+            .par_iter()
+            .map(|batch| {
+                let batch_tokens: Vec<&Tokens> = batch.iter().map(|&i| &tokens[i]).collect();
+                let vectors = self.forward(&batch_tokens)?;
+                progress(batch.len());
+                Ok(vectors)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (batch, vectors) in batches.iter().zip(embedded) {
+            for (&i, vector) in batch.iter().zip(vectors) {
+                out[i * self.dim..(i + 1) * self.dim].copy_from_slice(&vector);
+            }
+        }
+        Ok(Embeddings {
+            vectors: out,
+            truncated: tokens.iter().filter(|t| t.truncated).count(),
+        })
+    }
+
+    /// BERT forward over a padded batch, masked mean pooling, L2 normalisation.
+    fn forward(&self, batch: &[&Tokens]) -> Result<Vec<Vec<f32>>> {
+        let longest = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch.len() * longest);
+        let mut mask = Vec::with_capacity(batch.len() * longest);
+        for tokens in batch {
+            let pad = longest - tokens.ids.len();
+            ids.extend_from_slice(&tokens.ids);
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            mask.extend(std::iter::repeat_n(1u32, tokens.ids.len()));
+            mask.extend(std::iter::repeat_n(0u32, pad));
+        }
+        let shape = (batch.len(), longest);
+        let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
+        let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
+        let type_ids = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let unit = mean.broadcast_div(&norm)?;
+        Ok(unit.to_vec2::<f32>()?)
+    }
+}
+
+/// Splits texts, already sorted by decreasing length, into batches of at most
+/// [`TOKENS_PER_BATCH`] padded tokens and [`MAX_BATCH`] texts.
+fn plan_batches(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<Vec<usize>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for &i in order {
+        let l = len(i).max(1);
+        let new_longest = longest.max(l);
+        if !current.is_empty()
+            && (new_longest * (current.len() + 1) > TOKENS_PER_BATCH || current.len() == MAX_BATCH)
+        {
+            batches.push(std::mem::take(&mut current));
+            longest = 0;
+        }
+        longest = longest.max(l);
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_token_budget_and_cover_everything() {
+        let lengths = [300usize, 256, 100, 100, 20, 20, 20, 3];
+        let order: Vec<usize> = (0..lengths.len()).collect();
+        let batches = plan_batches(&order, |i| lengths[i]);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, order);
+        for batch in &batches {
+            let longest = batch.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+            assert!(batch.len() == 1 || longest * batch.len() <= TOKENS_PER_BATCH);
+        }
+        assert_eq!(batches[0], vec![0, 1, 2, 3, 4, 5]);
+    }
+}

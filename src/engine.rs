@@ -1,0 +1,429 @@
+//! The pipeline end to end: `build` (data → documents → embeddings → index) and the
+//! [`Engine`] that answers queries (embed → stage one → stage two).
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::Paths;
+use crate::data::Dataset;
+use crate::documents::build_documents;
+use crate::embed::{model_files, Encoder};
+use crate::error::{Error, Result};
+use crate::fsutil::FileFingerprint;
+use crate::index::{
+    dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, Hit, HnswParams, Manifest,
+    ModelRecord, MovieIndex, FORMAT_VERSION,
+};
+use crate::models::popularity::{movie_stats, popularity_params, weighted_rating};
+use crate::rank::{blend, check_alpha, Filters, DEFAULT_ALPHA};
+
+/// Longest query accepted, in characters; longer ones are refused rather than silently cut.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+
+/// Below this share of the catalogue, a filtered query scans the matching movies exactly
+/// instead of walking the graph (a graph walk through mostly filtered-out nodes is slow and
+/// can miss matches).
+const EXACT_FILTER_SHARE: f64 = 0.1;
+
+/// Options of `build`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// HNSW parameters.
+    pub hnsw: HnswParams,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Builds the index at `paths.index` from `paths.data` with `paths.model`, and returns its
+/// manifest (counts and per-stage timings).
+pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+
+    let t = Instant::now();
+    let dataset = Dataset::load(&paths.data)?;
+    timings.insert("load_data".to_string(), ms(t));
+    tracing::info!(
+        "loaded {} movies, {} ratings, {} tags from {}",
+        dataset.movies.len(),
+        dataset.ratings.len(),
+        dataset.tags.len(),
+        paths.data.display()
+    );
+
+    let t = Instant::now();
+    let documents = build_documents(&dataset);
+    timings.insert("documents".to_string(), ms(t));
+
+    let t = Instant::now();
+    let files = model_files(&paths.model)?;
+    let encoder = Encoder::load(&files)?;
+    timings.insert("load_model".to_string(), ms(t));
+
+    let t = Instant::now();
+    let bar = progress_bar(options.progress, documents.len(), "embedding");
+    let embedded = encoder.embed_all(&documents, &|n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    let embed_ms = ms(t);
+    timings.insert("embed".to_string(), embed_ms);
+    tracing::info!(
+        "embedded {} documents in {:.1} s ({:.0} docs/s)",
+        documents.len(),
+        embed_ms / 1e3,
+        documents.len() as f64 / (embed_ms / 1e3)
+    );
+
+    let t = Instant::now();
+    let catalog = catalog_of(&dataset);
+    timings.insert("popularity".to_string(), ms(t));
+
+    let t = Instant::now();
+    let dataset_files = crate::data::DATASET_FILES
+        .iter()
+        .map(|name| (name, paths.data.join(name)))
+        .filter(|(_, path)| path.is_file())
+        .map(|(name, path)| FileFingerprint::of(&path, name))
+        .collect::<Result<Vec<_>>>()?;
+    let weights = FileFingerprint::of(&files.weights, "model.safetensors")?;
+    timings.insert("fingerprint".to_string(), ms(t));
+
+    let mut users: Vec<u32> = dataset.ratings.user.clone();
+    users.sort_unstable();
+    users.dedup();
+    let mut manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        model: ModelRecord {
+            id: files.id.clone(),
+            weights,
+            dim: encoder.dim(),
+            max_seq_length: files.max_seq_length,
+            pooling: files.pooling.clone(),
+            normalized: true,
+        },
+        hnsw: options.hnsw,
+        dataset: DatasetRecord {
+            dir: paths.data.display().to_string(),
+            files: dataset_files,
+            skipped: dataset.skipped,
+        },
+        counts: Counts {
+            movies: dataset.movies.len(),
+            ratings: dataset.ratings.len(),
+            tags: dataset.tags.len(),
+            users: users.len(),
+            truncated_documents: embedded.truncated,
+        },
+        files: Vec::new(),
+        timings_ms: timings,
+    };
+    manifest.timings_ms.insert("total".to_string(), ms(total));
+    write_index(&paths.index, &catalog, &embedded.vectors, manifest)?;
+    let manifest = Manifest::read(&paths.index)?;
+    tracing::info!(
+        "wrote index {} in {:.1} s",
+        paths.index.display(),
+        ms(total) / 1e3
+    );
+    Ok(manifest)
+}
+
+/// The catalogue of a dataset: every movie with its popularity statistics.
+pub fn catalog_of(dataset: &Dataset) -> Catalog {
+    let stats = movie_stats(&dataset.ratings, dataset.movies.len());
+    let params = popularity_params(&stats);
+    let movies = dataset
+        .movies
+        .iter()
+        .zip(&stats)
+        .map(|(movie, s)| CatalogEntry {
+            movie: movie.clone(),
+            rating_count: s.count,
+            mean_rating: (s.count > 0).then_some(s.mean as f32),
+            weighted_rating: weighted_rating(f64::from(s.count), s.mean, params) as f32,
+        })
+        .collect();
+    Catalog {
+        popularity: params,
+        movies,
+    }
+}
+
+fn progress_bar(show: bool, len: usize, message: &'static str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{bar:40}] {pos}/{len} docs  {per_sec}  eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}
+
+/// A query and how to answer it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchRequest {
+    /// Free text.
+    pub query: String,
+    /// Results wanted.
+    pub k: usize,
+    /// Candidates taken from stage one (at least k).
+    pub candidates: usize,
+    /// Restrictions applied before the top-k is cut.
+    pub filters: Filters,
+    /// Weight of the query similarity against popularity.
+    pub alpha: f32,
+    /// Use the exact scan instead of HNSW for stage one.
+    pub exact: bool,
+}
+
+impl SearchRequest {
+    /// A request with the default settings (k 10, 100 candidates, alpha 0.7, HNSW, no filter).
+    pub fn new(query: impl Into<String>) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            k: 10,
+            candidates: 100,
+            filters: Filters::default(),
+            alpha: DEFAULT_ALPHA,
+            exact: false,
+        }
+    }
+}
+
+/// One ranked answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResult {
+    /// 1-based rank.
+    pub rank: usize,
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// Title with year.
+    pub title: String,
+    /// Release year.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Cosine similarity between query and movie document.
+    pub similarity: f32,
+    /// IMDB weighted rating (0–5).
+    pub popularity: f32,
+    /// The blended score the results are ranked by.
+    pub score: f32,
+}
+
+/// The answer to a [`SearchRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResponse {
+    /// The query as given.
+    pub query: String,
+    /// Ranked results.
+    pub results: Vec<SearchResult>,
+    /// How stage one ran: "hnsw" or "exact".
+    pub retrieval: &'static str,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+/// A loaded index and encoder, ready to answer queries.
+pub struct Engine {
+    index: MovieIndex,
+    encoder: Encoder,
+}
+
+impl Engine {
+    /// Opens the index at `paths.index`, refusing it if its format, model or dataset differ.
+    pub fn open(paths: &Paths) -> Result<Engine> {
+        let index = MovieIndex::open(&paths.index)?;
+        let files = model_files(&paths.model)?;
+        let encoder = Encoder::load(&files)?;
+        let manifest = index.manifest();
+        manifest.check_model(&paths.index, &files.weights, encoder.dim())?;
+        manifest.check_dataset(&paths.index, &paths.data)?;
+        Ok(Engine { index, encoder })
+    }
+
+    /// Opens the index, building it first if there is none.
+    pub fn open_or_build(paths: &Paths, options: &BuildOptions) -> Result<Engine> {
+        match Engine::open(paths) {
+            Err(Error::IndexMissing { .. }) => {
+                tracing::info!("no index at {}: building it", paths.index.display());
+                build(paths, options)?;
+                Engine::open(paths)
+            }
+            other => other,
+        }
+    }
+
+    /// The index.
+    pub fn index(&self) -> &MovieIndex {
+        &self.index
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Answers a query: embed it, retrieve candidates, rerank them, cut the top k.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse> {
+        let total = Instant::now();
+        let query = check_query(&request.query)?;
+        let alpha = check_alpha(request.alpha)?;
+        self.check_filters(&request.filters)?;
+        let mut timings = BTreeMap::new();
+
+        let t = Instant::now();
+        let vector = self.encoder.embed(query)?;
+        timings.insert("embed".to_string(), ms(t));
+
+        let t = Instant::now();
+        let wanted = request.candidates.max(request.k);
+        let (hits, retrieval) = self.retrieve(&vector, wanted, &request.filters, request.exact);
+        timings.insert("retrieve".to_string(), ms(t));
+
+        let t = Instant::now();
+        let catalog = &self.index.catalog().movies;
+        let mut scored: Vec<(f32, f32, usize)> = hits
+            .iter()
+            .map(|hit| {
+                // Exact similarity from the stored vector, whichever index found the hit.
+                let similarity = dot(&vector, self.index.flat().vector(hit.position));
+                let wr = catalog[hit.position].weighted_rating;
+                (blend(similarity, wr, alpha), similarity, hit.position)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+        scored.truncate(request.k);
+        let results = scored
+            .into_iter()
+            .enumerate()
+            .map(|(i, (score, similarity, position))| {
+                let entry = &catalog[position];
+                SearchResult {
+                    rank: i + 1,
+                    movie_id: entry.movie.id,
+                    title: entry.movie.title.clone(),
+                    year: entry.movie.year,
+                    genres: entry.movie.genres.clone(),
+                    similarity,
+                    popularity: entry.weighted_rating,
+                    score,
+                }
+            })
+            .collect();
+        timings.insert("rerank".to_string(), ms(t));
+        timings.insert("total".to_string(), ms(total));
+        Ok(SearchResponse {
+            query: request.query.clone(),
+            results,
+            retrieval,
+            timings_ms: timings,
+        })
+    }
+
+    /// Stage one: the `wanted` movies most similar to `vector` that pass `filters`.
+    pub fn retrieve(
+        &self,
+        vector: &[f32],
+        wanted: usize,
+        filters: &Filters,
+        exact: bool,
+    ) -> (Vec<Hit>, &'static str) {
+        let catalog = &self.index.catalog().movies;
+        let allowed = |p: usize| filters.matches(&catalog[p].movie);
+        let flat = self.index.flat();
+        if filters.is_empty() {
+            if exact {
+                return (flat.search(vector, wanted, &|_| true), "exact");
+            }
+            return (self.index.hnsw().search(vector, wanted, None), "hnsw");
+        }
+        let matching = (0..catalog.len()).filter(|&p| allowed(p)).count();
+        if exact || (matching as f64) < EXACT_FILTER_SHARE * catalog.len() as f64 {
+            return (flat.search(vector, wanted, &allowed), "exact");
+        }
+        let hits = self.index.hnsw().search(vector, wanted, Some(&allowed));
+        if hits.len() < wanted.min(matching) {
+            // The graph walk found too few matches: fall back to the exact scan.
+            return (flat.search(vector, wanted, &allowed), "exact");
+        }
+        (hits, "hnsw")
+    }
+
+    fn check_filters(&self, filters: &Filters) -> Result<()> {
+        for genre in &filters.genres {
+            let known = self
+                .index
+                .catalog()
+                .movies
+                .iter()
+                .any(|e| e.movie.genres.iter().any(|g| g.eq_ignore_ascii_case(genre)));
+            if !known {
+                let mut all: Vec<&str> = self
+                    .index
+                    .catalog()
+                    .movies
+                    .iter()
+                    .flat_map(|e| e.movie.genres.iter().map(String::as_str))
+                    .collect();
+                all.sort_unstable();
+                all.dedup();
+                return Err(Error::InvalidArgument {
+                    name: "--genre".into(),
+                    message: format!("unknown genre '{genre}' (known: {})", all.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The query with surrounding whitespace removed; empty or over-long queries are refused.
+pub fn check_query(query: &str) -> Result<&str> {
+    let trimmed = query.trim();
+    if trimmed.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            message: "the query is empty".into(),
+        });
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            message: format!(
+                "the query has {chars} characters; the limit is {MAX_QUERY_CHARS} \
+                 (the model reads only its first 256 tokens anyway)"
+            ),
+        });
+    }
+    Ok(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_empty_and_huge_queries() {
+        assert!(check_query("  \n\t ").is_err());
+        assert_eq!(check_query("  space  ").ok(), Some("space"));
+        let huge = "a".repeat(MAX_QUERY_CHARS + 1);
+        let err = check_query(&huge).expect_err("too long");
+        assert!(err.to_string().contains("10000"), "{err}");
+        assert!(check_query(&"é".repeat(MAX_QUERY_CHARS)).is_ok());
+    }
+}

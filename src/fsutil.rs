@@ -1,0 +1,135 @@
+//! Small filesystem helpers: content hashes and atomic writes.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The sha256 of a file's contents, in lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The sha256 of a byte slice, in lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What identifies one file's contents: its size and hash, plus its modification time so that
+/// an unchanged file can be recognised without hashing it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFingerprint {
+    /// File name, relative to the directory it was found in.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the contents, lowercase hex.
+    pub sha256: String,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    #[serde(default)]
+    pub modified_ns: u128,
+}
+
+impl FileFingerprint {
+    /// Fingerprints the file at `path`, recorded under `name`.
+    pub fn of(path: &Path, name: &str) -> Result<FileFingerprint> {
+        let (size, modified_ns) = stat(path)?;
+        Ok(FileFingerprint {
+            name: name.to_string(),
+            size,
+            sha256: sha256_file(path)?,
+            modified_ns,
+        })
+    }
+
+    /// Whether the file at `path` has these contents: size first, then the hash unless the
+    /// modification time is unchanged too (as git's index does).
+    pub fn matches(&self, path: &Path) -> Result<bool> {
+        let (size, modified_ns) = stat(path)?;
+        if size != self.size {
+            return Ok(false);
+        }
+        if modified_ns == self.modified_ns && modified_ns != 0 {
+            return Ok(true);
+        }
+        self.matches_exactly(path)
+    }
+
+    /// Whether the file at `path` has these contents, always hashing it.
+    pub fn matches_exactly(&self, path: &Path) -> Result<bool> {
+        Ok(std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len()
+            == self.size
+            && sha256_file(path)? == self.sha256)
+    }
+}
+
+fn stat(path: &Path) -> Result<(u64, u128)> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok((meta.len(), modified))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_known_value() {
+        assert_eq!(
+            sha256_bytes(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn fingerprint_detects_changed_contents() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let path = dir.path().join("a.csv");
+        write_atomic(&path, b"x,y\n1,2\n")?;
+        let print = FileFingerprint::of(&path, "a.csv")?;
+        assert_eq!(print.sha256, sha256_bytes(b"x,y\n1,2\n"));
+        assert!(print.matches(&path)?);
+        // Same size, other contents: the hash must catch it even if mtime were equal.
+        let mut stale = print.clone();
+        stale.modified_ns = 0;
+        write_atomic(&path, b"x,y\n1,3\n")?;
+        assert!(!stale.matches(&path)?);
+        assert!(!print.matches_exactly(&path)?);
+        Ok(())
+    }
+}

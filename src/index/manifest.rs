@@ -1,0 +1,181 @@
+//! `manifest.json`: what an index was built from and with, checked before the index is used.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::hnsw::HnswParams;
+use crate::data::Skipped;
+use crate::error::{Error, Result};
+use crate::fsutil::FileFingerprint;
+
+/// Version of the on-disk layout; bumped whenever a file changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Name of the manifest inside an index directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The embedding model an index was built with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Hub repository or local directory.
+    pub id: String,
+    /// Fingerprint of model.safetensors.
+    pub weights: FileFingerprint,
+    /// Embedding dimension.
+    pub dim: usize,
+    /// Longest input, in tokens.
+    pub max_seq_length: usize,
+    /// Pooling ("mean").
+    pub pooling: String,
+    /// Whether vectors are L2-normalised.
+    pub normalized: bool,
+}
+
+/// The MovieLens files an index was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// The directory, as given at build time.
+    pub dir: String,
+    /// The files present then (links.csv only if it existed).
+    pub files: Vec<FileFingerprint>,
+    /// Rows skipped as orphans.
+    pub skipped: Skipped,
+}
+
+/// Sizes of what was indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Movies (= documents = vectors).
+    pub movies: usize,
+    /// Ratings used.
+    pub ratings: usize,
+    /// Tags used.
+    pub tags: usize,
+    /// Distinct users who rated.
+    pub users: usize,
+    /// Documents longer than the model's max_seq_length (cut there).
+    pub truncated_documents: usize,
+}
+
+/// Everything recorded about an index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] at build time.
+    pub format_version: u32,
+    /// reelrank's version at build time.
+    pub crate_version: String,
+    /// Build time, Unix seconds.
+    pub created_unix: u64,
+    /// The embedding model.
+    pub model: ModelRecord,
+    /// HNSW parameters.
+    pub hnsw: HnswParams,
+    /// The source dataset.
+    pub dataset: DatasetRecord,
+    /// Sizes.
+    pub counts: Counts,
+    /// Fingerprints of the index's own files (everything but the manifest).
+    pub files: Vec<FileFingerprint>,
+    /// Wall time of each build stage, milliseconds.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+impl Manifest {
+    /// Reads `dir/manifest.json`, refusing other format versions.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.is_file() {
+            return Err(Error::IndexMissing {
+                path: dir.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        // Read the version alone first, so that a newer layout is reported as such rather than
+        // as a parse error.
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version = serde_json::from_slice(&bytes).map_err(|e| Error::IndexCorrupt {
+            path: path.clone(),
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        if version.format_version != FORMAT_VERSION {
+            return Err(Error::IndexIncompatible {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "format version {} (this reelrank reads version {FORMAT_VERSION})",
+                    version.format_version
+                ),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::IndexCorrupt {
+            path,
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Checks every index file against its recorded size and hash.
+    pub fn verify_files(&self, dir: &Path) -> Result<()> {
+        for file in &self.files {
+            let path = dir.join(&file.name);
+            let ok = path.is_file() && file.matches_exactly(&path)?;
+            if !ok {
+                return Err(Error::IndexCorrupt {
+                    path,
+                    dir: dir.to_path_buf(),
+                    reason: "missing, or its size or sha256 differs from manifest.json".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the model weights at `weights` are those the index was built with.
+    pub fn check_model(&self, dir: &Path, weights: &Path, dim: usize) -> Result<()> {
+        if !self.model.weights.matches(weights)? || self.model.dim != dim {
+            return Err(Error::IndexIncompatible {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "it was built with model {} (weights sha256 {}), not with {}",
+                    self.model.id,
+                    self.model.weights.sha256,
+                    weights.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that the dataset directory `data` holds the files the index was built from. A
+    /// missing directory is not an error (an index can be used without its source data).
+    pub fn check_dataset(&self, dir: &Path, data: &Path) -> Result<()> {
+        if !data.is_dir() {
+            tracing::warn!(
+                "dataset {} not found: cannot check that index {} is up to date",
+                data.display(),
+                dir.display()
+            );
+            return Ok(());
+        }
+        for name in crate::data::DATASET_FILES {
+            let path = data.join(name);
+            let recorded = self.dataset.files.iter().find(|f| f.name == name);
+            let same = match recorded {
+                Some(file) => path.is_file() && file.matches(&path)?,
+                None => !path.is_file(),
+            };
+            if !same {
+                return Err(Error::IndexIncompatible {
+                    path: dir.to_path_buf(),
+                    reason: format!("{} changed since the index was built", path.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+}

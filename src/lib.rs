@@ -1,0 +1,26 @@
+//! reelrank: a semantic two-stage retrieval and ranking engine for movies.
+//!
+//! The pipeline, one module per stage:
+//! - [`data`]: MovieLens loading and validation (polars);
+//! - [`documents`]: one text per movie (title, genres, tags);
+//! - [`embed`]: all-MiniLM-L6-v2 through candle;
+//! - [`index`]: HNSW (hnsw_rs) and an exact scan, persisted with a manifest;
+//! - [`models`]: scores learned from ratings (popularity so far);
+//! - [`rank`]: stage two, reranking the candidates;
+//! - [`engine`]: `build` and [`engine::Engine::search`], which tie the stages together.
+
+pub mod config;
+pub mod data;
+pub mod documents;
+pub mod embed;
+pub mod engine;
+pub mod error;
+pub mod fsutil;
+pub mod index;
+pub mod models;
+pub mod output;
+pub mod rank;
+
+pub use config::Paths;
+pub use engine::{build, BuildOptions, Engine, SearchRequest, SearchResponse, SearchResult};
+pub use error::{Error, Result};

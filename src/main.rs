@@ -1,0 +1,247 @@
+//! The `reelrank` command line: parses arguments, calls the library, prints.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use reelrank::data::Dataset;
+use reelrank::documents::document_for;
+use reelrank::embed::{model_files, Encoder};
+use reelrank::engine::{build, BuildOptions, Engine, SearchRequest};
+use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
+use reelrank::Paths;
+
+/// Semantic two-stage movie search over MovieLens.
+#[derive(Parser)]
+#[command(name = "reelrank", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command shares.
+#[derive(Args)]
+struct Global {
+    /// MovieLens directory (ratings.csv, movies.csv, tags.csv, links.csv) [default: data/ml-latest-small]
+    #[arg(long, global = true, env = "REELRANK_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Local sentence-transformers model directory [default: sentence-transformers/all-MiniLM-L6-v2 from the hugging face cache]
+    #[arg(long, global = true, env = "REELRANK_MODEL", value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Index directory [default: indexes/<dataset directory name>]
+    #[arg(long, global = true, env = "REELRANK_INDEX", value_name = "DIR")]
+    index: Option<PathBuf>,
+    /// Only print errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the index: load the data, embed every movie, build the HNSW graph
+    Build {
+        /// Print the manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search movies by free text (builds the index first if there is none)
+    Search(SearchArgs),
+    /// Print the embedding of a text
+    Embed {
+        /// The text to embed
+        text: String,
+        /// Print {"text", "embedding"} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the document embedded for a movie
+    Docs {
+        /// MovieLens movieId
+        #[arg(long)]
+        movie: u32,
+        /// Print {"movie_id", "title", "document"} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// What to look for, e.g. "space travel and futuristic wars"
+    query: String,
+    /// Number of results
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    k: u16,
+    /// Candidates taken from the index before reranking
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    candidates: u16,
+    /// Keep only movies of this genre (repeatable: every genre must match)
+    #[arg(long = "genre", value_name = "G")]
+    genres: Vec<String>,
+    /// Keep only movies released in FROM..TO (inclusive; FROM.., ..TO and YEAR work too)
+    #[arg(long, value_name = "FROM..TO")]
+    year: Option<String>,
+    /// Weight of query similarity against popularity (0..=1)
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    alpha: f32,
+    /// Use the exact scan instead of HNSW
+    #[arg(long)]
+    exact: bool,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn init_logging(global: &Global) {
+    let default = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn,reelrank=info",
+            1 => "info,reelrank=debug",
+            _ => "debug,reelrank=trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A closed pipe (`reelrank search … | head`) is not a failure.
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    print(&format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let global = cli.global;
+    let paths = Paths::resolve(global.data, global.model, global.index);
+    let progress = !global.quiet;
+    match cli.command {
+        Command::Build { json } => {
+            let options = BuildOptions {
+                progress,
+                ..BuildOptions::default()
+            };
+            let manifest = build(&paths, &options)?;
+            if json {
+                print_json(&manifest)?;
+            } else {
+                let docs_per_s = manifest.counts.movies as f64
+                    / (manifest
+                        .timings_ms
+                        .get("embed")
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                        / 1e3);
+                print(&format!(
+                    "built {} ({} movies, {} ratings, {} tags; {:.0} docs/s) in {:.1} s\n",
+                    paths.index.display(),
+                    manifest.counts.movies,
+                    manifest.counts.ratings,
+                    manifest.counts.tags,
+                    docs_per_s,
+                    manifest
+                        .timings_ms
+                        .get("total")
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                        / 1e3
+                ))?;
+            }
+        }
+        Command::Search(args) => {
+            let filters = Filters {
+                genres: args.genres,
+                years: args.year.as_deref().map(YearRange::parse).transpose()?,
+            };
+            let request = SearchRequest {
+                query: args.query,
+                k: usize::from(args.k),
+                candidates: usize::from(args.candidates),
+                filters,
+                alpha: args.alpha,
+                exact: args.exact,
+            };
+            reelrank::engine::check_query(&request.query)?;
+            let options = BuildOptions {
+                progress,
+                ..BuildOptions::default()
+            };
+            let engine = Engine::open_or_build(&paths, &options)?;
+            let response = engine.search(&request)?;
+            if args.json {
+                print_json(&response)?;
+            } else {
+                print(&reelrank::output::search_table(&response))?;
+            }
+        }
+        Command::Embed { text, json } => {
+            let files = model_files(&paths.model)?;
+            let encoder = Encoder::load(&files)?;
+            let embedding = encoder.embed(reelrank::engine::check_query(&text)?)?;
+            if json {
+                print_json(&serde_json::json!({ "text": text, "embedding": embedding }))?;
+            } else {
+                let values: Vec<String> = embedding.iter().map(|v| format!("{v:.6}")).collect();
+                print(&format!("{}\n", values.join(" ")))?;
+            }
+        }
+        Command::Docs { movie, json } => {
+            let dataset = Dataset::load(&paths.data)?;
+            let position = dataset.position(movie).with_context(|| {
+                format!(
+                    "--movie {movie}: no such movieId in {}",
+                    paths.data.display()
+                )
+            })?;
+            let document = document_for(&dataset, position);
+            if json {
+                print_json(&serde_json::json!({
+                    "movie_id": movie,
+                    "title": dataset.movies[position].title,
+                    "document": document,
+                }))?;
+            } else {
+                print(&format!("{document}\n"))?;
+            }
+        }
+    }
+    Ok(())
+}

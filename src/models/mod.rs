@@ -1,0 +1,3 @@
+//! Models that score movies from ratings. So far: popularity (the weighted rating).
+
+pub mod popularity;

@@ -1,0 +1,160 @@
+//! Human-readable renderings of results: aligned text tables.
+
+use crate::engine::SearchResponse;
+
+/// A column of a text table.
+struct Column {
+    header: &'static str,
+    width: usize,
+    right: bool,
+}
+
+/// Cuts `text` to `width` characters, marking the cut with an ellipsis.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.header.len()])
+                .max()
+                .unwrap_or(0)
+                .min(c.width)
+        })
+        .collect();
+    let line = |cells: Vec<String>| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(columns)
+            .zip(&widths)
+            .map(|((cell, column), &width)| {
+                let cell = fit(cell, width);
+                let pad = " ".repeat(width - cell.chars().count());
+                if column.right {
+                    format!("{pad}{cell}")
+                } else {
+                    format!("{cell}{pad}")
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    let mut out = line(columns.iter().map(|c| c.header.to_string()).collect());
+    out.push('\n');
+    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+/// The results of a search as an aligned table.
+pub fn search_table(response: &SearchResponse) -> String {
+    let columns = [
+        Column {
+            header: "#",
+            width: 4,
+            right: true,
+        },
+        Column {
+            header: "title",
+            width: 48,
+            right: false,
+        },
+        Column {
+            header: "year",
+            width: 4,
+            right: true,
+        },
+        Column {
+            header: "genres",
+            width: 36,
+            right: false,
+        },
+        Column {
+            header: "similarity",
+            width: 10,
+            right: true,
+        },
+        Column {
+            header: "popularity",
+            width: 10,
+            right: true,
+        },
+        Column {
+            header: "score",
+            width: 6,
+            right: true,
+        },
+    ];
+    let rows: Vec<Vec<String>> = response
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                r.rank.to_string(),
+                r.title.clone(),
+                r.year.map_or_else(String::new, |y| y.to_string()),
+                r.genres.join("|"),
+                format!("{:.3}", r.similarity),
+                format!("{:.2}", r.popularity),
+                format!("{:.3}", r.score),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no movie matches\n".to_string();
+    }
+    render(&columns, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_long_text_with_ellipsis() {
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+        assert_eq!(fit("Amélie", 6), "Amélie");
+    }
+
+    #[test]
+    fn aligns_columns() {
+        let columns = [
+            Column {
+                header: "a",
+                width: 5,
+                right: false,
+            },
+            Column {
+                header: "n",
+                width: 3,
+                right: true,
+            },
+        ];
+        let table = render(
+            &columns,
+            &[
+                vec!["xy".into(), "7".into()],
+                vec!["longer text".into(), "12".into()],
+            ],
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "a       n");
+        assert_eq!(lines[2], "xy      7");
+        assert_eq!(lines[3], "long…  12");
+    }
+}

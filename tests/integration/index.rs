@@ -1,0 +1,135 @@
+//! The index directory: manifest contents, and refusal of stale or damaged indexes.
+
+use std::path::Path;
+
+use reelrank::engine::{build, BuildOptions, Engine};
+use reelrank::index::{Manifest, MovieIndex, FORMAT_VERSION};
+use reelrank::Error;
+
+use crate::common::{paths, tempdir, tiny};
+
+fn edit_manifest(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parse");
+    edit(&mut value);
+    std::fs::write(&path, serde_json::to_vec(&value).expect("json")).expect("write");
+}
+
+#[test]
+fn manifest_records_the_build() {
+    let data = tiny();
+    let out = tempdir();
+    let paths = paths(data.path(), out.path());
+    let manifest = build(&paths, &BuildOptions::default()).expect("build");
+    assert_eq!(manifest.format_version, FORMAT_VERSION);
+    assert_eq!(manifest.model.dim, 384);
+    assert_eq!(manifest.model.max_seq_length, 256);
+    assert_eq!(manifest.model.pooling, "mean");
+    assert_eq!(
+        manifest.model.weights.sha256,
+        reelrank::fsutil::sha256_file(&crate::common::real_model().join("model.safetensors"))
+            .expect("hash")
+    );
+    assert_eq!(manifest.hnsw.m, 16);
+    assert_eq!(manifest.counts.movies, 6);
+    assert_eq!(manifest.counts.ratings, 8);
+    assert_eq!(manifest.counts.users, 4);
+    let names: Vec<&str> = manifest
+        .dataset
+        .files
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["movies.csv", "ratings.csv", "tags.csv", "links.csv"]
+    );
+    for stage in ["load_data", "embed", "hnsw", "total"] {
+        assert!(manifest.timings_ms.contains_key(stage), "{stage}");
+    }
+    assert!(
+        manifest.timings_ms["total"] >= manifest.timings_ms["embed"] + manifest.timings_ms["hnsw"]
+    );
+    assert_eq!(manifest.files.len(), 4);
+    // The catalogue carries popularity: movie 2 has 3 ratings averaging 14/3.
+    let index = MovieIndex::open(&paths.index).expect("open");
+    let star_wars = &index.catalog().movies[1];
+    assert_eq!(star_wars.rating_count, 3);
+    assert!((star_wars.mean_rating.expect("rated") - 14.0 / 3.0).abs() < 1e-5);
+    assert_eq!(index.catalog().movies[5].rating_count, 0);
+    assert!(
+        (index.catalog().movies[5].weighted_rating as f64 - index.catalog().popularity.c).abs()
+            < 1e-6
+    );
+    assert_eq!(Manifest::read(&paths.index).expect("read"), manifest);
+}
+
+#[test]
+fn stale_or_damaged_indexes_are_refused() {
+    let data = tiny();
+    let out = tempdir();
+    let paths = paths(data.path(), out.path());
+    build(&paths, &BuildOptions::default()).expect("build");
+    Engine::open(&paths).expect("a fresh index opens");
+    let manifest_path = paths.index.join("manifest.json");
+    let original = std::fs::read(&manifest_path).expect("read");
+    let restore = || std::fs::write(&manifest_path, &original).expect("restore");
+
+    // Another format version.
+    edit_manifest(&paths.index, |m| {
+        m["format_version"] = serde_json::json!(FORMAT_VERSION + 1)
+    });
+    let error = Engine::open(&paths).err().expect("format mismatch");
+    assert!(matches!(error, Error::IndexIncompatible { .. }), "{error}");
+    assert!(
+        error.to_string().contains("reelrank build --index"),
+        "{error}"
+    );
+    restore();
+
+    // Another model.
+    edit_manifest(&paths.index, |m| {
+        m["model"]["weights"]["sha256"] = serde_json::json!("0".repeat(64));
+        m["model"]["weights"]["modified_ns"] = serde_json::json!(0);
+    });
+    let error = Engine::open(&paths).err().expect("model mismatch");
+    assert!(error.to_string().contains("built with model"), "{error}");
+    restore();
+
+    // A damaged file.
+    let vectors = paths.index.join("vectors.f32");
+    let mut bytes = std::fs::read(&vectors).expect("read");
+    bytes[17] ^= 0xff;
+    std::fs::write(&vectors, &bytes).expect("write");
+    let error = Engine::open(&paths).err().expect("corrupt");
+    assert!(matches!(error, Error::IndexCorrupt { .. }), "{error}");
+    assert!(error.to_string().contains("vectors.f32"), "{error}");
+    bytes[17] ^= 0xff;
+    std::fs::write(&vectors, &bytes).expect("write");
+    Engine::open(&paths).expect("repaired index opens");
+
+    // A manifest that is not JSON.
+    std::fs::write(&manifest_path, b"{ not json").expect("write");
+    let error = Engine::open(&paths).err().expect("corrupt manifest");
+    assert!(matches!(error, Error::IndexCorrupt { .. }), "{error}");
+    restore();
+
+    // Changed data: a rating edited in place.
+    let ratings = data.path().join("ratings.csv");
+    let text = std::fs::read_to_string(&ratings).expect("read");
+    std::fs::write(&ratings, text.replace("1,1,4.0,", "1,1,3.0,")).expect("write");
+    let error = Engine::open(&paths).err().expect("dataset changed");
+    assert!(matches!(error, Error::IndexIncompatible { .. }), "{error}");
+    assert!(error.to_string().contains("ratings.csv changed"), "{error}");
+
+    // No index at all.
+    let missing = reelrank::Paths {
+        index: out.path().join("nothing"),
+        ..paths.clone()
+    };
+    assert!(matches!(
+        Engine::open(&missing).err(),
+        Some(Error::IndexMissing { .. })
+    ));
+}

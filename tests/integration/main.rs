@@ -1,0 +1,9 @@
+//! Integration tests, compiled as one binary (one link of polars + candle instead of several).
+
+mod common;
+
+mod cli;
+mod embedding;
+mod index;
+mod search;
+mod validation;

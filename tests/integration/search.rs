@@ -1,0 +1,164 @@
+//! Search quality and HNSW recall on the real ml-latest-small index.
+
+use reelrank::engine::SearchRequest;
+use reelrank::rank::{Filters, YearRange};
+use reelrank::Error;
+
+use crate::common::real_engine;
+
+fn titles(request: &SearchRequest) -> Vec<(String, Vec<String>)> {
+    real_engine()
+        .search(request)
+        .expect("search")
+        .results
+        .into_iter()
+        .map(|r| (r.title, r.genres))
+        .collect()
+}
+
+#[test]
+fn space_wars_returns_science_fiction() {
+    let results = titles(&SearchRequest::new("Space travel and futuristic wars"));
+    assert_eq!(results.len(), 10);
+    let scifi = results
+        .iter()
+        .filter(|(_, g)| g.iter().any(|g| g == "Sci-Fi"))
+        .count();
+    assert!(scifi >= 7, "only {scifi} Sci-Fi: {results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|(t, _)| t.starts_with("Star Wars") || t.starts_with("Star Trek")),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn toys_query_finds_toy_story() {
+    let results = titles(&SearchRequest::new("animated movie about toys"));
+    let position = results.iter().position(|(t, _)| t == "Toy Story (1995)");
+    assert!(position.is_some_and(|p| p < 3), "{results:?}");
+}
+
+#[test]
+fn results_are_ranked_by_the_blend() {
+    let response = real_engine()
+        .search(&SearchRequest::new("a heist in las vegas"))
+        .expect("search");
+    for pair in response.results.windows(2) {
+        assert!(pair[0].score >= pair[1].score);
+    }
+    for r in &response.results {
+        let expected = 0.7 * r.similarity + 0.3 * r.popularity / 5.0;
+        assert!((r.score - expected).abs() < 1e-5);
+    }
+    // alpha = 1 ranks by similarity alone, which the exact scan orders the same way.
+    let mut request = SearchRequest::new("a heist in las vegas");
+    request.alpha = 1.0;
+    request.exact = true;
+    let exact = real_engine().search(&request).expect("search");
+    for pair in exact.results.windows(2) {
+        assert!(pair[0].similarity >= pair[1].similarity);
+    }
+}
+
+#[test]
+fn hnsw_recall_at_10_against_exact() {
+    let engine = real_engine();
+    let catalog = &engine.index().catalog().movies;
+    // 300 queries: titles alone (not the indexed documents), spread over the catalogue.
+    let queries: Vec<String> = (0..300)
+        .map(|i| catalog[(i * 7919) % catalog.len()].movie.title.clone())
+        .collect();
+    let mut found = 0;
+    for query in &queries {
+        let vector = engine.encoder().embed(query).expect("embed");
+        let approximate = engine.index().hnsw().search(&vector, 10, None);
+        let exact = engine.index().flat().search(&vector, 10, &|_| true);
+        found += exact
+            .iter()
+            .filter(|e| approximate.iter().any(|a| a.position == e.position))
+            .count();
+    }
+    let recall = found as f64 / (queries.len() * 10) as f64;
+    assert!(recall >= 0.99, "recall@10 = {recall}");
+}
+
+#[test]
+fn filters_apply_before_the_cut() {
+    let mut request = SearchRequest::new("space travel and futuristic wars");
+    request.filters = Filters {
+        genres: vec!["comedy".into()],
+        years: Some(YearRange::parse("1980..1999").expect("range")),
+    };
+    let response = real_engine().search(&request).expect("search");
+    assert_eq!(response.results.len(), 10);
+    for r in &response.results {
+        assert!(r.genres.iter().any(|g| g == "Comedy"), "{r:?}");
+        assert!(r.year.is_some_and(|y| (1980..=1999).contains(&y)), "{r:?}");
+    }
+    // A filter so narrow that few movies pass: still k results when k exist.
+    let mut narrow = SearchRequest::new("detective story");
+    narrow.filters = Filters {
+        genres: vec!["Film-Noir".into()],
+        years: Some(YearRange::parse("1940..1949").expect("range")),
+    };
+    let matching = real_engine()
+        .index()
+        .catalog()
+        .movies
+        .iter()
+        .filter(|e| narrow.filters.matches(&e.movie))
+        .count();
+    assert!(
+        matching >= 10,
+        "fixture assumption: {matching} movies match"
+    );
+    let response = real_engine().search(&narrow).expect("search");
+    assert_eq!(response.results.len(), 10);
+    assert!(response
+        .results
+        .iter()
+        .all(|r| r.genres.iter().any(|g| g == "Film-Noir")));
+}
+
+#[test]
+fn hnsw_and_exact_agree_on_the_top_results() {
+    let mut request = SearchRequest::new("a boy wizard goes to a school of magic");
+    let approximate = real_engine().search(&request).expect("search");
+    request.exact = true;
+    let exact = real_engine().search(&request).expect("search");
+    assert_eq!(exact.retrieval, "exact");
+    assert_eq!(approximate.retrieval, "hnsw");
+    assert_eq!(approximate.results[..3], exact.results[..3]);
+    assert!(
+        exact
+            .results
+            .iter()
+            .any(|r| r.title.contains("Harry Potter")),
+        "{:?}",
+        exact.results
+    );
+}
+
+#[test]
+fn bad_requests_are_refused() {
+    let engine = real_engine();
+    for query in ["", "   \t\n"] {
+        let error = engine
+            .search(&SearchRequest::new(query))
+            .expect_err("empty");
+        assert!(matches!(error, Error::InvalidArgument { .. }));
+    }
+    let error = engine
+        .search(&SearchRequest::new("x".repeat(10_001)))
+        .expect_err("too long");
+    assert!(error.to_string().contains("10000"), "{error}");
+    let mut request = SearchRequest::new("war");
+    request.filters.genres = vec!["Westerns".into()];
+    let error = engine.search(&request).expect_err("unknown genre");
+    assert!(error.to_string().contains("Western"), "{error}");
+    request.filters.genres.clear();
+    request.alpha = 2.0;
+    assert!(engine.search(&request).is_err());
+}
