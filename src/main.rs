@@ -120,6 +120,8 @@ fn init_logging(global: &Global) {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: it sets candle's thread variables.
+    reelrank::embed::prefer_batch_parallelism();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match run(cli) {

@@ -10,6 +10,24 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use super::model_files::{read_json, ModelFiles};
 use crate::error::{Error, Result};
 
+/// Limits candle to the calling thread, unless `RAYON_NUM_THREADS` or `CANDLE_NUM_THREADS` is
+/// already set. Call it first thing in `main`, before any thread exists (it sets environment
+/// variables, which candle reads).
+///
+/// Why: candle splits every matrix product and element-wise op across threads and synchronises
+/// after each one; for a 10-token query that costs more than the arithmetic, and for the
+/// catalogue it leaves cores idle in single-threaded ops. With candle on one thread,
+/// [`Encoder::embed_all`] runs one whole batch per core instead: measured here 324 docs/s
+/// against 292, and a query embeds in ~7 ms against ~8.6 ms.
+pub fn prefer_batch_parallelism() {
+    let unset = std::env::var_os("RAYON_NUM_THREADS").is_none()
+        && std::env::var_os("CANDLE_NUM_THREADS").is_none();
+    if unset {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 /// Largest number of padded tokens in one forward batch: long documents go in small batches,
 /// short ones in large batches, so that each batch costs about the same.
 const TOKENS_PER_BATCH: usize = 2048;
@@ -22,6 +40,8 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     files: ModelFiles,
     dim: usize,
+    /// Runs whole batches in parallel, one per core (see [`Encoder::embed_all`]).
+    pool: rayon::ThreadPool,
 }
 
 /// One tokenised text.
@@ -63,21 +83,29 @@ impl Encoder {
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         // Read, not mmapped: 90 MB in ~30 ms, and no unsafe code.
         let weights = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(
-            |e| Error::ModelInvalid {
-                path: files.weights.clone(),
-                message: e.to_string(),
-            },
-        )?;
-        let model = BertModel::load(vb, &config).map_err(|e| Error::ModelInvalid {
+        let invalid = |e: candle_core::Error| Error::ModelInvalid {
             path: files.weights.clone(),
             message: e.to_string(),
-        })?;
+        };
+        let tensors =
+            candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(invalid)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        let model = BertModel::load(vb, &config).map_err(invalid)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("reelrank-embed-{i}"))
+            .build()
+            .map_err(|e| Error::ModelInvalid {
+                path: files.weights.clone(),
+                message: format!("cannot start the embedding threads: {e}"),
+            })?;
         Ok(Encoder {
             model,
             tokenizer,
             files: files.clone(),
             dim,
+            pool,
         })
     }
 
@@ -133,22 +161,24 @@ impl Encoder {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Embeddings> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let tokens = self.tokenize(&refs)?;
+        let tokens = self.pool.install(|| self.tokenize(&refs))?;
         let mut order: Vec<usize> = (0..tokens.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].ids.len()));
         let batches = plan_batches(&order, |i| tokens[i].ids.len());
         let mut out = vec![0f32; texts.len() * self.dim];
         // Two batches at once: candle parallelises matrix products but runs element-wise ops
         // (GELU, softmax) on one thread, so batch-level parallelism keeps both cores busy.
-        let embedded = batches
-            .par_iter()
-            .map(|batch| {
-                let batch_tokens: Vec<&Tokens> = batch.iter().map(|&i| &tokens[i]).collect();
-                let vectors = self.forward(&batch_tokens)?;
-                progress(batch.len());
-                Ok(vectors)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let embedded = self.pool.install(|| {
+            batches
+                .par_iter()
+                .map(|batch| {
+                    let batch_tokens: Vec<&Tokens> = batch.iter().map(|&i| &tokens[i]).collect();
+                    let vectors = self.forward(&batch_tokens)?;
+                    progress(batch.len());
+                    Ok(vectors)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         for (batch, vectors) in batches.iter().zip(embedded) {
             for (&i, vector) in batch.iter().zip(vectors) {
                 out[i * self.dim..(i + 1) * self.dim].copy_from_slice(&vector);

@@ -3,5 +3,5 @@
 mod encoder;
 mod model_files;
 
-pub use encoder::{Embeddings, Encoder};
+pub use encoder::{prefer_batch_parallelism, Embeddings, Encoder};
 pub use model_files::{hub_offline, model_files, ModelFiles, ModelSource, DEFAULT_MODEL_REPO};

@@ -1,0 +1,130 @@
+//! Warm, in-process query latency and HNSW recall, for `scripts/bench.sh`.
+//!
+//! `cargo run --release --example bench_query -- [--index DIR] [ROUNDS]` (data, model and index
+//! resolved as by the CLI, from REELRANK_DATA / REELRANK_MODEL / REELRANK_INDEX).
+
+use std::time::Instant;
+
+use reelrank::engine::{Engine, SearchRequest};
+use reelrank::Paths;
+
+const QUERIES: [&str; 12] = [
+    "space travel and futuristic wars",
+    "animated movie about toys",
+    "romantic comedy in paris",
+    "a heist in las vegas",
+    "serial killer detective thriller",
+    "a boy wizard goes to a school of magic",
+    "world war two soldiers behind enemy lines",
+    "funny talking animals",
+    "dystopian future where machines rule",
+    "coming of age story in high school",
+    "haunted house horror",
+    "mafia family drama",
+];
+
+/// Prints a line, ending quietly if stdout is closed (`| head`).
+fn say(line: String) {
+    use std::io::Write;
+    if writeln!(std::io::stdout(), "{line}").is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    // As the CLI does, before any thread exists.
+    reelrank::embed::prefer_batch_parallelism();
+    let mut args = std::env::args().skip(1);
+    let mut index = std::env::var_os("REELRANK_INDEX").map(Into::into);
+    let mut rounds = 20usize;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--index" => index = args.next().map(Into::into),
+            n => rounds = n.parse()?,
+        }
+    }
+    let paths = Paths::resolve(
+        std::env::var_os("REELRANK_DATA").map(Into::into),
+        std::env::var_os("REELRANK_MODEL").map(Into::into),
+        index,
+    );
+    let engine = Engine::open(&paths)?;
+
+    // Warm-up, then timed rounds over every query.
+    for query in QUERIES {
+        engine.search(&SearchRequest::new(query))?;
+    }
+    let (mut total, mut embed, mut retrieve, mut rerank) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        for query in QUERIES {
+            let t = Instant::now();
+            let response = engine.search(&SearchRequest::new(query))?;
+            total.push(t.elapsed().as_secs_f64() * 1e3);
+            embed.push(response.timings_ms["embed"]);
+            retrieve.push(response.timings_ms["retrieve"]);
+            rerank.push(response.timings_ms["rerank"]);
+        }
+    }
+    say(format!(
+        "warm search ({} queries): p50 {:.2} ms, p95 {:.2} ms; stage medians: embed {:.2} ms, retrieve {:.3} ms, rerank {:.3} ms",
+        total.len(),
+        median(&mut total),
+        percentile(&mut total, 0.95),
+        median(&mut embed),
+        median(&mut retrieve),
+        median(&mut rerank)
+    ));
+
+    // Stage one alone: HNSW at several ef against the exact scan, 300 title queries.
+    let catalog = &engine.index().catalog().movies;
+    let vectors: Vec<Vec<f32>> = (0..300)
+        .map(|i| {
+            engine
+                .encoder()
+                .embed(&catalog[(i * 7919) % catalog.len()].movie.title)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut exact_ms = vec![];
+    let exact: Vec<_> = vectors
+        .iter()
+        .map(|v| {
+            let t = Instant::now();
+            let hits = engine.index().flat().search(v, 10, &|_| true);
+            exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            hits
+        })
+        .collect();
+    say(format!(
+        "exact scan: {:.3} ms/query (median)",
+        median(&mut exact_ms)
+    ));
+    for ef in [64, 128, 256, 400] {
+        let mut found = 0;
+        let mut ms = vec![];
+        for (v, exact) in vectors.iter().zip(&exact) {
+            let t = Instant::now();
+            let hits = engine.index().hnsw().search_with_ef(v, 10, ef, None);
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            found += exact
+                .iter()
+                .filter(|e| hits.iter().any(|h| h.position == e.position))
+                .count();
+        }
+        say(format!(
+            "hnsw ef {ef}: recall@10 {:.4}, {:.3} ms/query (median)",
+            found as f64 / (10 * vectors.len()) as f64,
+            median(&mut ms)
+        ));
+    }
+    Ok(())
+}
