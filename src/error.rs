@@ -47,6 +47,17 @@ pub enum Error {
         problem: String,
     },
 
+    /// A CSV line does not have the shape of the header (field count, quoting).
+    #[error("{file}, line {line}: {problem}")]
+    MalformedLine {
+        /// The CSV file.
+        file: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// A CSV file could not be parsed at all.
     #[error("{file}: {message}")]
     Csv {

@@ -110,6 +110,34 @@ fn raw_field(path: &Path, row: usize, field: &str) -> Option<String> {
     split_csv_line(&line).into_iter().nth(position)
 }
 
+/// The first line whose shape differs from the header's: an unclosed quote or another number
+/// of fields. Only called after polars has failed, so the scan costs nothing on valid files.
+fn malformed_line(path: &Path) -> Option<Error> {
+    let file = File::open(path).ok()?;
+    let mut lines = BufReader::new(file).lines();
+    let header = lines.next()?.ok()?;
+    let expected = split_csv_line(header.trim_start_matches('\u{feff}')).len();
+    for (index, line) in lines.enumerate() {
+        let line = line.ok()?;
+        let line_number = index + 2;
+        let problem = if line.matches('"').count() % 2 == 1 {
+            "unclosed double quote".to_string()
+        } else {
+            let found = split_csv_line(&line).len();
+            if found == expected {
+                continue;
+            }
+            format!("{found} fields, but the header has {expected}")
+        };
+        return Some(Error::MalformedLine {
+            file: path.to_path_buf(),
+            line: line_number,
+            problem,
+        });
+    }
+    None
+}
+
 /// Splits one CSV line into fields, honouring double quotes.
 fn split_csv_line(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
@@ -148,9 +176,12 @@ pub(crate) fn read_columns(path: &Path, columns: &[Column]) -> Result<DataFrame>
         .with_ignore_errors(true)
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|reader| reader.finish())
-        .map_err(|e| Error::Csv {
-            file: path.to_path_buf(),
-            message: e.to_string(),
+        .map_err(|e| {
+            // polars does not say which line broke; find it ourselves.
+            malformed_line(path).unwrap_or_else(|| Error::Csv {
+                file: path.to_path_buf(),
+                message: e.to_string(),
+            })
         })?;
     for column in columns.iter().filter(|c| !c.nullable) {
         let series = frame.column(column.name).map_err(|e| Error::Csv {
@@ -233,6 +264,23 @@ pub(crate) fn texts(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_malformed_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ratings.csv");
+        std::fs::write(&path, "a,b,c\n1,2,3\n4,5,6,7\n").expect("write");
+        let error = malformed_line(&path).expect("malformed").to_string();
+        assert!(
+            error.ends_with("line 3: 4 fields, but the header has 3"),
+            "{error}"
+        );
+        std::fs::write(&path, "a,b\n1,\"x\n2,y\n").expect("write");
+        let error = malformed_line(&path).expect("malformed").to_string();
+        assert!(error.ends_with("line 2: unclosed double quote"), "{error}");
+        std::fs::write(&path, "a,b\n1,\"x, y\"\n").expect("write");
+        assert!(malformed_line(&path).is_none());
+    }
 
     #[test]
     fn splits_quoted_fields() {

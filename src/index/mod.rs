@@ -66,14 +66,6 @@ pub struct Catalog {
     pub movies: Vec<CatalogEntry>,
 }
 
-impl Catalog {
-    /// The position of a movieId.
-    pub fn position(&self, movie_id: u32) -> Option<usize> {
-        // Catalogues follow movies.csv order, which is not guaranteed sorted: scan.
-        self.movies.iter().position(|e| e.movie.id == movie_id)
-    }
-}
-
 /// An opened index: catalogue, exact vectors and HNSW graph.
 #[derive(Debug)]
 pub struct MovieIndex {
@@ -159,6 +151,7 @@ pub fn write_index(
     mut manifest: Manifest,
 ) -> Result<()> {
     let started = std::time::Instant::now();
+    check_replaceable(dir)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -224,6 +217,31 @@ pub fn write_index(
     Ok(())
 }
 
+/// Refuses to replace an existing directory unless it is empty or holds an index: `--index`
+/// pointed at the wrong place must not delete someone's files.
+fn check_replaceable(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let is_index = dir.join(MANIFEST_FILE).is_file();
+    let is_empty = dir.is_dir()
+        && std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .next()
+            .is_none();
+    if is_index || is_empty {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name: "--index".into(),
+            message: format!(
+                "{} exists and is not a reelrank index (no {MANIFEST_FILE}); refusing to replace it",
+                dir.display()
+            ),
+        })
+    }
+}
+
 fn vectors_to_bytes(vectors: &[f32]) -> Vec<u8> {
     vectors.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -249,6 +267,21 @@ fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_to_replace_a_foreign_directory() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let target = dir.path().join("index");
+        check_replaceable(&target)?;
+        std::fs::create_dir(&target).map_err(|e| Error::io(&target, e))?;
+        check_replaceable(&target)?;
+        write_atomic(&target.join("notes.txt"), b"precious")?;
+        let error = check_replaceable(&target).expect_err("foreign directory");
+        assert!(error.to_string().contains("--index"), "{error}");
+        write_atomic(&target.join(MANIFEST_FILE), b"{}")?;
+        check_replaceable(&target)?;
+        Ok(())
+    }
 
     #[test]
     fn vectors_round_trip_through_bytes() -> Result<()> {

@@ -202,3 +202,16 @@ fn failed_build_writes_nothing_and_keeps_the_old_index() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn malformed_lines_are_located() {
+    let extra = crate::common::RATINGS.replace("2,3,2.5,964983815", "2,3,2.5,964983815,oops");
+    let message = load_error("ratings.csv", &extra);
+    assert_mentions(
+        &message,
+        &["ratings.csv", "line 6", "5 fields, but the header has 4"],
+    );
+    let unclosed = crate::common::MOVIES.replace("5,Heat (1995)", "5,\"Heat (1995)");
+    let message = load_error("movies.csv", &unclosed);
+    assert_mentions(&message, &["movies.csv", "line 6", "unclosed double quote"]);
+}
