@@ -5,8 +5,9 @@
 //! - [`documents`]: one text per movie (title, genres, tags);
 //! - [`embed`]: all-MiniLM-L6-v2 through candle;
 //! - [`index`]: HNSW (hnsw_rs) and an exact scan, persisted with a manifest;
-//! - [`models`]: scores learned from ratings (popularity so far);
+//! - [`models`]: scores learned from ratings (bias, item-kNN, MF, genre content, popularity);
 //! - [`rank`]: stage two, reranking the candidates;
+//! - [`eval`]: ranking metrics, the seeds' evaluation protocol and reports;
 //! - [`engine`]: `build` and [`engine::Engine::search`], which tie the stages together.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod documents;
 pub mod embed;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod fsutil;
 pub mod index;
 pub mod models;

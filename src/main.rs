@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::documents::document_for;
 use reelrank::embed::{model_files, Encoder};
 use reelrank::engine::{build, BuildOptions, Engine, SearchRequest};
+use reelrank::eval::report::{text_table, write_report};
+use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::Paths;
 
@@ -61,6 +64,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evaluate the base models with the seed notebooks' protocol
+    Evaluate(EvaluateArgs),
     /// Print the document embedded for a movie
     Docs {
         /// MovieLens movieId
@@ -97,6 +102,28 @@ struct SearchArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Seed of the split, of MF's initialisation and of the Random row
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// A split to reuse: CSV userId,movieId,set with set in {base, meta, test}
+    #[arg(long, value_name = "FILE")]
+    split: Option<PathBuf>,
+    /// Cut-off of the ranking metrics
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    k: u16,
+    /// Rating from which a test row is relevant
+    #[arg(long, default_value_t = 4.0)]
+    threshold: f32,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+    /// Write metrics.json, report.md, SVG charts and split.csv into DIR
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 fn init_logging(global: &Global) {
@@ -223,6 +250,32 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 let values: Vec<String> = embedding.iter().map(|v| format!("{v:.6}")).collect();
                 print(&format!("{}\n", values.join(" ")))?;
+            }
+        }
+        Command::Evaluate(args) => {
+            if !(0.5..=5.0).contains(&args.threshold) {
+                anyhow::bail!("--threshold {} is outside 0.5..=5.0", args.threshold);
+            }
+            let dataset = Dataset::load(&paths.data)?;
+            let split = match &args.split {
+                Some(file) => Split::read(file, &dataset)?,
+                None => Split::seeded(dataset.ratings.len(), args.seed),
+            };
+            let config = EvalConfig {
+                k: usize::from(args.k),
+                threshold: args.threshold,
+                seed: args.seed,
+                ..EvalConfig::default()
+            };
+            let report = evaluate_seed_protocol(&dataset, &split, &config);
+            if let Some(dir) = &args.report {
+                write_report(dir, &report, &dataset, &split)?;
+                tracing::info!("wrote the report into {}", dir.display());
+            }
+            if args.json {
+                print_json(&report.to_json())?;
+            } else {
+                print(&text_table(&report))?;
             }
         }
         Command::Docs { movie, json } => {

@@ -8,6 +8,7 @@
 //! MovieLens releases have none, and a user's trimmed copy of them should still load.
 
 mod csv;
+pub mod split;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,137 @@
-//! Models that score movies from ratings. So far: popularity (the weighted rating).
+//! Models that score (user, movie) pairs from ratings: the collaborative and content base
+//! models of the seed notebooks, and popularity.
+//!
+//! Every model is fit on [`Interactions`] (a subset of the ratings) and scores many pairs in one
+//! call through [`Scorer`]. Users are MovieLens userIds; movies are catalogue positions.
 
+pub mod bias;
+pub mod content_ridge;
+pub mod genre;
+pub mod item_knn;
+pub mod matrix_factorization;
 pub mod popularity;
+
+use std::collections::HashMap;
+
+use crate::data::Ratings;
+
+pub use bias::Bias;
+pub use content_ridge::ContentRidge;
+pub use genre::GenreContent;
+pub use item_knn::ItemKnn;
+pub use matrix_factorization::{MatrixFactorization, MfConfig};
+
+/// Ratings a model is fit on, column-wise.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Interactions {
+    /// userId of each rating.
+    pub user: Vec<u32>,
+    /// Catalogue position of each rated movie.
+    pub movie: Vec<u32>,
+    /// The rating.
+    pub rating: Vec<f32>,
+}
+
+impl Interactions {
+    /// The ratings at `rows`.
+    pub fn from_rows(ratings: &Ratings, rows: &[usize]) -> Interactions {
+        Interactions {
+            user: rows.iter().map(|&r| ratings.user[r]).collect(),
+            movie: rows.iter().map(|&r| ratings.movie[r]).collect(),
+            rating: rows.iter().map(|&r| ratings.rating[r]).collect(),
+        }
+    }
+
+    /// Number of ratings.
+    pub fn len(&self) -> usize {
+        self.rating.len()
+    }
+
+    /// Whether there is no rating.
+    pub fn is_empty(&self) -> bool {
+        self.rating.is_empty()
+    }
+
+    /// The mean rating (0 when empty).
+    pub fn mean(&self) -> f64 {
+        if self.is_empty() {
+            return 0.0;
+        }
+        self.rating.iter().map(|&r| f64::from(r)).sum::<f64>() / self.len() as f64
+    }
+}
+
+/// Dense indices for the userIds of a training set, in order of first appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserIndex {
+    index: HashMap<u32, u32>,
+}
+
+impl UserIndex {
+    /// Indexes the users of `users`.
+    pub fn new(users: &[u32]) -> UserIndex {
+        let mut index = HashMap::new();
+        for &user in users {
+            let next = index.len() as u32;
+            index.entry(user).or_insert(next);
+        }
+        UserIndex { index }
+    }
+
+    /// The dense index of a userId.
+    pub fn get(&self, user: u32) -> Option<usize> {
+        self.index.get(&user).map(|&i| i as usize)
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there is no user.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// A fitted model that scores (user, movie) pairs.
+pub trait Scorer: Send + Sync {
+    /// The model's name in reports ("Bias", "ItemKnn", …).
+    fn name(&self) -> &'static str;
+
+    /// Scores the pairs `(users[i], movies[i])`; movies are catalogue positions.
+    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32>;
+
+    /// Whether scores are rating predictions (so RMSE and MAE mean something).
+    fn predicts_ratings(&self) -> bool;
+}
+
+/// The mean of several models' scores, pair by pair (the seeds' SimpleAverage).
+pub fn average_scores(scores: &[&[f32]]) -> Vec<f32> {
+    let n = scores.first().map_or(0, |s| s.len());
+    (0..n)
+        .map(|i| scores.iter().map(|s| s[i]).sum::<f32>() / scores.len() as f32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn averages_pairwise() {
+        assert_eq!(average_scores(&[&[1.0, 2.0], &[3.0, 0.0]]), vec![2.0, 1.0]);
+        assert!(average_scores(&[]).is_empty());
+    }
+
+    #[test]
+    fn indexes_users_in_order_of_appearance() {
+        let index = UserIndex::new(&[7, 3, 7, 9]);
+        assert_eq!(
+            (index.get(7), index.get(3), index.get(9)),
+            (Some(0), Some(1), Some(2))
+        );
+        assert_eq!(index.get(4), None);
+        assert_eq!(index.len(), 3);
+    }
+}

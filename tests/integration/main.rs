@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod embedding;
+mod evaluate;
 mod index;
 mod search;
 mod validation;

@@ -1,0 +1,253 @@
+//! The seeds' evaluation split: rating rows shuffled with a seed, 80 % train_full / 20 % test,
+//! then train_full 80 % base_train / 20 % meta_train. One definition, used by every protocol.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{Dataset, Ratings};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// Share of all ratings held out as test.
+pub const TEST_SHARE: f64 = 0.2;
+/// Share of train_full held out as meta_train.
+pub const META_SHARE: f64 = 0.2;
+
+/// Which part of the split a rating row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// base_train: the base models fit here.
+    Base,
+    /// meta_train: held out from the base models, for stacking.
+    Meta,
+    /// test: never trained on.
+    Test,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Base => "base",
+            Part::Meta => "meta",
+            Part::Test => "test",
+        }
+    }
+}
+
+/// Rating row indices of each part (each sorted ascending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// base_train rows.
+    pub base: Vec<usize>,
+    /// meta_train rows.
+    pub meta: Vec<usize>,
+    /// test rows.
+    pub test: Vec<usize>,
+    /// Where the split came from: "seed 42" or the split file.
+    pub source: String,
+}
+
+/// Sizes of a split, as reports show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SplitSizes {
+    /// base_train rows.
+    pub base: usize,
+    /// meta_train rows.
+    pub meta: usize,
+    /// test rows.
+    pub test: usize,
+    /// "seed 42" or the split file.
+    pub source: String,
+}
+
+impl Split {
+    /// The seeded split of `n` rating rows.
+    pub fn seeded(n: usize, seed: u64) -> Split {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rows: Vec<usize> = (0..n).collect();
+        rows.shuffle(&mut rng);
+        let n_test = (n as f64 * TEST_SHARE).ceil() as usize;
+        let (test, train_full) = rows.split_at(n_test.min(n));
+        let mut train_full = train_full.to_vec();
+        train_full.shuffle(&mut rng);
+        let n_meta = (train_full.len() as f64 * META_SHARE).ceil() as usize;
+        let (meta, base) = train_full.split_at(n_meta.min(train_full.len()));
+        let sorted = |rows: &[usize]| {
+            let mut rows = rows.to_vec();
+            rows.sort_unstable();
+            rows
+        };
+        Split {
+            base: sorted(base),
+            meta: sorted(meta),
+            test: sorted(test),
+            source: format!("seed {seed}"),
+        }
+    }
+
+    /// train_full = base_train ∪ meta_train, sorted.
+    pub fn train_full(&self) -> Vec<usize> {
+        let mut rows = [self.base.as_slice(), self.meta.as_slice()].concat();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// The sizes of each part.
+    pub fn sizes(&self) -> SplitSizes {
+        SplitSizes {
+            base: self.base.len(),
+            meta: self.meta.len(),
+            test: self.test.len(),
+            source: self.source.clone(),
+        }
+    }
+
+    /// Reads a split file: CSV `userId,movieId,set` with set ∈ {base, meta, test}, one line per
+    /// rating row of `dataset` (matched by userId and movieId).
+    pub fn read(path: &Path, dataset: &Dataset) -> Result<Split> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let ratings = &dataset.ratings;
+        let mut row_of: HashMap<(u32, u32), usize> = HashMap::with_capacity(ratings.len());
+        for row in 0..ratings.len() {
+            row_of.insert(
+                (
+                    ratings.user[row],
+                    dataset.movies[ratings.movie[row] as usize].id,
+                ),
+                row,
+            );
+        }
+        let bad = |line: usize, field: &str, problem: String| Error::InvalidRow {
+            file: path.to_path_buf(),
+            line,
+            field: field.into(),
+            problem,
+        };
+        let mut parts: Vec<Option<Part>> = vec![None; ratings.len()];
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, header)) if header.trim() == "userId,movieId,set" => {}
+            _ => {
+                return Err(Error::MissingColumn {
+                    file: path.to_path_buf(),
+                    column: "userId,movieId,set".into(),
+                    found: text.lines().next().unwrap_or_default().to_string(),
+                })
+            }
+        }
+        for (index, line) in lines {
+            let number = index + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if fields.len() != 3 {
+                return Err(Error::MalformedLine {
+                    file: path.to_path_buf(),
+                    line: number,
+                    problem: format!("{} fields, expected 3", fields.len()),
+                });
+            }
+            let id = |i: usize, name: &str| {
+                fields[i]
+                    .parse::<u32>()
+                    .map_err(|_| bad(number, name, format!("'{}' is not an id", fields[i])))
+            };
+            let (user, movie) = (id(0, "userId")?, id(1, "movieId")?);
+            let part = match fields[2] {
+                "base" => Part::Base,
+                "meta" => Part::Meta,
+                "test" => Part::Test,
+                other => {
+                    return Err(bad(
+                        number,
+                        "set",
+                        format!("'{other}' is not base, meta or test"),
+                    ))
+                }
+            };
+            let row = *row_of.get(&(user, movie)).ok_or_else(|| {
+                bad(
+                    number,
+                    "movieId",
+                    format!("user {user} has no rating of movie {movie}"),
+                )
+            })?;
+            if parts[row].replace(part).is_some() {
+                return Err(bad(
+                    number,
+                    "movieId",
+                    format!("rating ({user}, {movie}) listed twice"),
+                ));
+            }
+        }
+        if let Some(row) = parts.iter().position(Option::is_none) {
+            return Err(Error::InvalidArgument {
+                name: "--split".into(),
+                message: format!(
+                    "{} does not assign every rating: e.g. user {}, movie {} is missing",
+                    path.display(),
+                    ratings.user[row],
+                    dataset.movies[ratings.movie[row] as usize].id
+                ),
+            });
+        }
+        let rows_of = |wanted: Part| -> Vec<usize> {
+            (0..parts.len())
+                .filter(|&r| parts[r] == Some(wanted))
+                .collect()
+        };
+        Ok(Split {
+            base: rows_of(Part::Base),
+            meta: rows_of(Part::Meta),
+            test: rows_of(Part::Test),
+            source: path.display().to_string(),
+        })
+    }
+
+    /// Writes the split as `userId,movieId,set`, in rating row order.
+    pub fn write(&self, path: &Path, dataset: &Dataset) -> Result<()> {
+        let ratings: &Ratings = &dataset.ratings;
+        let mut parts = vec![Part::Base; ratings.len()];
+        for &row in &self.meta {
+            parts[row] = Part::Meta;
+        }
+        for &row in &self.test {
+            parts[row] = Part::Test;
+        }
+        let mut text = String::with_capacity(ratings.len() * 16);
+        text.push_str("userId,movieId,set\n");
+        for (row, part) in parts.iter().enumerate() {
+            let movie = dataset.movies[ratings.movie[row] as usize].id;
+            let _ = writeln!(text, "{},{movie},{}", ratings.user[row], part.name());
+        }
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_split_is_a_reproducible_partition() {
+        let split = Split::seeded(1000, 42);
+        assert_eq!(
+            (split.base.len(), split.meta.len(), split.test.len()),
+            (640, 160, 200)
+        );
+        let mut all = [split.base.clone(), split.meta.clone(), split.test.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        assert_eq!(Split::seeded(1000, 42), split);
+        assert_ne!(Split::seeded(1000, 7).test, split.test);
+        assert_eq!(split.train_full().len(), 800);
+    }
+}

@@ -1,0 +1,7 @@
+//! Evaluation: metrics (defined once), the seeds' protocol and its reports.
+
+pub mod metrics;
+pub mod protocol;
+pub mod report;
+
+pub use protocol::{evaluate_seed_protocol, EvalConfig, EvalReport, ModelResult};

@@ -1,0 +1,277 @@
+//! The seeds' evaluation protocol: base models fit on base_train, each test user's own test
+//! rows ranked by a model's score, with Random and Oracle reference rows.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
+use crate::data::split::{Split, SplitSizes};
+use crate::data::Dataset;
+use crate::models::genre::LIKED_THRESHOLD;
+use crate::models::item_knn::DEFAULT_K;
+use crate::models::{
+    average_scores, content_ridge, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
+    MatrixFactorization, MfConfig, Scorer,
+};
+
+/// Settings of an evaluation run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EvalConfig {
+    /// Cut-off K.
+    pub k: usize,
+    /// Rating from which a test row is relevant.
+    pub threshold: f32,
+    /// Seed of the split (when no split file is given), of MF and of the Random row.
+    pub seed: u64,
+    /// Seeded shuffles averaged for the Random row.
+    pub random_shuffles: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            k: 10,
+            threshold: LIKED_THRESHOLD,
+            seed: 42,
+            random_shuffles: 50,
+        }
+    }
+}
+
+/// One row of the result table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelResult {
+    /// Model name.
+    pub model: String,
+    /// Mean ranking metrics over evaluated users.
+    pub metrics: RankingMetrics,
+    /// Test RMSE, for models that predict ratings.
+    pub rmse: Option<f64>,
+    /// Test MAE, for models that predict ratings.
+    pub mae: Option<f64>,
+    /// Share of the NDCG gap between Random and Oracle this model closes.
+    pub ndcg_gap_closed: f64,
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// "seed".
+    pub protocol: &'static str,
+    /// The settings.
+    pub config: EvalConfig,
+    /// Split sizes and origin.
+    pub split: SplitSizes,
+    /// Users with at least one relevant test row.
+    pub users_evaluated: usize,
+    /// Rows, models first, then Random and Oracle.
+    pub models: Vec<ModelResult>,
+    /// MF training RMSE per epoch.
+    pub mf_epoch_rmse: Vec<f64>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+/// The test rows of each user, for ranking.
+struct UserRows {
+    /// Per user: indices into the test arrays.
+    groups: Vec<Vec<usize>>,
+}
+
+impl UserRows {
+    fn new(test: &Interactions) -> UserRows {
+        let mut order: Vec<usize> = (0..test.len()).collect();
+        order.sort_by_key(|&i| (test.user[i], i));
+        let groups = order
+            .chunk_by(|&a, &b| test.user[a] == test.user[b])
+            .map(<[usize]>::to_vec)
+            .collect();
+        UserRows { groups }
+    }
+}
+
+/// Mean ranking metrics of `scores` over users with a relevant test row, and that user count.
+fn rank_test_rows(
+    rows: &UserRows,
+    test: &Interactions,
+    scores: &[f32],
+    config: &EvalConfig,
+) -> (RankingMetrics, usize) {
+    let mut total = RankingMetrics::default();
+    let mut users = 0;
+    for group in &rows.groups {
+        let items: Vec<u32> = group.iter().map(|&i| test.movie[i]).collect();
+        let user_scores: Vec<f32> = group.iter().map(|&i| scores[i]).collect();
+        let relevant: Vec<bool> = rank_order(&items, &user_scores)
+            .into_iter()
+            .map(|r| test.rating[group[r]] >= config.threshold)
+            .collect();
+        let n_relevant = relevant.iter().filter(|&&r| r).count();
+        let denominator = config.k.min(group.len());
+        if let Some(m) = ranking_metrics(&relevant, n_relevant, config.k, denominator) {
+            total.add(&m);
+            users += 1;
+        }
+    }
+    (total.divided(users.max(1) as f64), users)
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs the seed protocol on `dataset` with `split`.
+pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalConfig) -> EvalReport {
+    let mut timings = BTreeMap::new();
+    let total = Instant::now();
+    let n_movies = dataset.movies.len();
+    let base = Interactions::from_rows(&dataset.ratings, &split.base);
+    let test = Interactions::from_rows(&dataset.ratings, &split.test);
+
+    let mut fitted: Vec<Box<dyn Scorer>> = Vec::new();
+    let t = Instant::now();
+    fitted.push(Box::new(Bias::fit(&base, n_movies)));
+    timings.insert("fit_bias".into(), ms(t));
+    let t = Instant::now();
+    fitted.push(Box::new(ItemKnn::fit(&base, n_movies, DEFAULT_K)));
+    timings.insert("fit_item_knn".into(), ms(t));
+    let t = Instant::now();
+    let mf_config = MfConfig {
+        seed: config.seed,
+        ..MfConfig::default()
+    };
+    let mf = MatrixFactorization::fit(&base, n_movies, mf_config);
+    let mf_epoch_rmse = mf.epoch_rmse().to_vec();
+    timings.insert("fit_mf".into(), ms(t));
+    fitted.push(Box::new(mf));
+    let t = Instant::now();
+    fitted.push(Box::new(GenreContent::fit(
+        &base,
+        &dataset.movies,
+        LIKED_THRESHOLD,
+    )));
+    timings.insert("fit_genre".into(), ms(t));
+
+    let t = Instant::now();
+    let ridge = ContentRidge::fit(&base, dataset, content_ridge::DEFAULT_ALPHA);
+    tracing::info!(
+        "ContentRidge: {} conjugate-gradient iterations",
+        ridge.iterations
+    );
+    timings.insert("fit_content_ridge".into(), ms(t));
+
+    let t = Instant::now();
+    let mut rows: Vec<(String, Vec<f32>, bool)> = fitted
+        .iter()
+        .map(|model| {
+            (
+                model.name().to_string(),
+                model.score(&test.user, &test.movie),
+                model.predicts_ratings(),
+            )
+        })
+        .collect();
+    // SimpleAverage is the mean of the seeds' four models, before ContentRidge joins.
+    let seed_four: Vec<&[f32]> = rows.iter().map(|(_, s, _)| s.as_slice()).collect();
+    let average = average_scores(&seed_four);
+    rows.push((
+        ridge.name().to_string(),
+        ridge.score(&test.user, &test.movie),
+        ridge.predicts_ratings(),
+    ));
+    rows.push(("SimpleAverage".into(), average, false));
+    timings.insert("score".into(), ms(t));
+
+    let t = Instant::now();
+    let user_rows = UserRows::new(&test);
+    let mut random = RankingMetrics::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    for _ in 0..config.random_shuffles.max(1) {
+        let scores: Vec<f32> = (0..test.len()).map(|_| rng.random::<f32>()).collect();
+        random.add(&rank_test_rows(&user_rows, &test, &scores, config).0);
+    }
+    let random = random.divided(config.random_shuffles.max(1) as f64);
+    let (oracle, users_evaluated) = rank_test_rows(&user_rows, &test, &test.rating, config);
+    let gap = |m: &RankingMetrics| {
+        let span = oracle.ndcg - random.ndcg;
+        if span > 0.0 {
+            (m.ndcg - random.ndcg) / span
+        } else {
+            0.0
+        }
+    };
+    let mut models: Vec<ModelResult> = rows
+        .iter()
+        .map(|(name, scores, predicts)| {
+            let (metrics, _) = rank_test_rows(&user_rows, &test, scores, config);
+            ModelResult {
+                model: name.clone(),
+                metrics,
+                rmse: predicts.then(|| rmse(&test.rating, scores)),
+                mae: predicts.then(|| mae(&test.rating, scores)),
+                ndcg_gap_closed: gap(&metrics),
+            }
+        })
+        .collect();
+    for (name, metrics) in [("Random", random), ("Oracle", oracle)] {
+        models.push(ModelResult {
+            model: name.into(),
+            metrics,
+            rmse: None,
+            mae: None,
+            ndcg_gap_closed: gap(&metrics),
+        });
+    }
+    timings.insert("metrics".into(), ms(t));
+    timings.insert("total".into(), ms(total));
+    EvalReport {
+        protocol: "seed",
+        config: *config,
+        split: split.sizes(),
+        users_evaluated,
+        models,
+        mf_epoch_rmse,
+        timings_ms: timings,
+    }
+}
+
+impl EvalReport {
+    /// The JSON of `reelrank evaluate --json`: metric names carry K ("NDCG@10").
+    pub fn to_json(&self) -> serde_json::Value {
+        let k = self.config.k;
+        let models: Vec<serde_json::Value> = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut row = serde_json::Map::new();
+                row.insert("model".into(), m.model.clone().into());
+                for (name, value) in m.metrics.named(k) {
+                    row.insert(name, value.into());
+                }
+                row.insert("RMSE".into(), m.rmse.into());
+                row.insert("MAE".into(), m.mae.into());
+                row.insert("NDCG gap closed".into(), m.ndcg_gap_closed.into());
+                row.into()
+            })
+            .collect();
+        serde_json::json!({
+            "protocol": self.protocol,
+            "k": k,
+            "threshold": self.config.threshold,
+            "seed": self.config.seed,
+            "random_shuffles": self.config.random_shuffles,
+            "split": self.split,
+            "users_evaluated": self.users_evaluated,
+            "models": models,
+            "mf_epoch_rmse": self.mf_epoch_rmse,
+            "timings_ms": self.timings_ms,
+            "versions": {
+                "reelrank": env!("CARGO_PKG_VERSION"),
+            },
+        })
+    }
+}

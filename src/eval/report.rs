@@ -1,0 +1,359 @@
+//! Evaluation output: the terminal table, a Markdown report and SVG bar charts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::protocol::EvalReport;
+use crate::data::split::Split;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+fn cell(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"))
+}
+
+/// Header and rows of the metric table (shared by the terminal and Markdown renderings).
+fn table(report: &EvalReport) -> (Vec<String>, Vec<Vec<String>>) {
+    let k = report.config.k;
+    let mut header = vec!["model".to_string()];
+    header.extend(
+        report.models[0]
+            .metrics
+            .named(k)
+            .into_iter()
+            .map(|(n, _)| n),
+    );
+    header.extend(["RMSE", "MAE", "NDCG gap closed"].map(String::from));
+    let rows = report
+        .models
+        .iter()
+        .map(|m| {
+            let mut row = vec![m.model.clone()];
+            row.extend(
+                m.metrics
+                    .named(k)
+                    .into_iter()
+                    .map(|(_, v)| format!("{v:.4}")),
+            );
+            row.push(cell(m.rmse));
+            row.push(cell(m.mae));
+            row.push(format!("{:.1} %", 100.0 * m.ndcg_gap_closed));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The metric table as aligned text, with the protocol on the first line.
+pub fn text_table(report: &EvalReport) -> String {
+    let (header, rows) = table(report);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(c, text)| {
+                let pad = widths[c] - text.chars().count();
+                if c == 0 {
+                    format!("{text}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{text}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = format!(
+        "protocol {} · K {} · relevant: rating ≥ {} · split {} (base {}, meta {}, test {}) · {} users\n",
+        report.protocol,
+        report.config.k,
+        report.config.threshold,
+        report.split.source,
+        report.split.base,
+        report.split.meta,
+        report.split.test,
+        report.users_evaluated
+    );
+    out.push_str(&line(&header));
+    out.push('\n');
+    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+fn markdown(report: &EvalReport) -> String {
+    let (header, rows) = table(report);
+    let mut out = String::new();
+    let _ = writeln!(out, "# reelrank evaluation\n");
+    let _ = writeln!(
+        out,
+        "Protocol **{}**: base models fit on base_train; each test user's own test rows ranked \
+         by the model's score (ties: lower catalogue position first); relevant = rating ≥ {}; \
+         users without a relevant test row skipped ({} users evaluated). Split: {} \
+         (base {}, meta {}, test {}). Random = mean of {} seeded shuffles; Oracle = ranked by \
+         the true rating. *NDCG gap closed* = (model − Random) / (Oracle − Random).\n",
+        report.protocol,
+        report.config.threshold,
+        report.users_evaluated,
+        report.split.source,
+        report.split.base,
+        report.split.meta,
+        report.split.test,
+        report.config.random_shuffles
+    );
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}|", vec![" --- "; header.len()].join("|"));
+    for row in &rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    let _ = writeln!(
+        out,
+        "\n![metrics by model](metrics.svg)\n\n![rating distribution](ratings.svg)\n"
+    );
+    let _ = writeln!(out, "## Timings (ms)\n");
+    for (stage, value) in &report.timings_ms {
+        let _ = writeln!(out, "- {stage}: {value:.1}");
+    }
+    let _ = writeln!(
+        out,
+        "\nMF training RMSE per epoch: {}",
+        report
+            .mf_epoch_rmse
+            .iter()
+            .map(|r| format!("{r:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out
+}
+
+/// Colours of the chart series.
+const PALETTE: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A grouped bar chart: one group per category, one bar per series, values on the bars.
+pub fn bar_chart_svg(
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    value_format: &dyn Fn(f64) -> String,
+) -> String {
+    let (width, height) = (1100.0, 520.0);
+    let (left, right, top, bottom) = (70.0, 190.0, 50.0, 70.0);
+    let plot_w = width - left - right;
+    let plot_h = height - top - bottom;
+    let max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let y_max = if max <= 1.0 { 1.0 } else { max * 1.1 };
+    let y = |v: f64| top + plot_h * (1.0 - v / y_max);
+    let group_w = plot_w / categories.len().max(1) as f64;
+    let bar_w = group_w * 0.85 / series.len().max(1) as f64;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="28" font-size="18" text-anchor="middle">{}</text>"#,
+        left + plot_w / 2.0,
+        escape(title)
+    );
+    for step in 0..=5 {
+        let v = y_max * step as f64 / 5.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+            left + plot_w,
+            left - 6.0,
+            y(v) + 4.0,
+            value_format(v),
+            y = y(v)
+        );
+    }
+    for (c, category) in categories.iter().enumerate() {
+        let x0 = left + group_w * c as f64 + group_w * 0.075;
+        for (s, (_, values)) in series.iter().enumerate() {
+            let v = values.get(c).copied().unwrap_or(0.0);
+            let x = x0 + bar_w * s as f64;
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
+                y(v),
+                bar_w * 0.92,
+                (top + plot_h - y(v)).max(0.0),
+                PALETTE[s % PALETTE.len()]
+            );
+            let (tx, ty) = (x + bar_w * 0.46 + 3.0, y(v) - 4.0);
+            let _ = writeln!(
+                svg,
+                r#"<text x="{tx:.1}" y="{ty:.1}" font-size="9" transform="rotate(-90 {tx:.1} {ty:.1})">{}</text>"#,
+                value_format(v)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            left + group_w * (c as f64 + 0.5),
+            top + plot_h + 18.0,
+            escape(category)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<line x1="{left}" x2="{left}" y1="{top}" y2="{}" stroke="black"/><line x1="{left}" x2="{}" y1="{b}" y2="{b}" stroke="black"/>"#,
+        top + plot_h,
+        left + plot_w,
+        b = top + plot_h
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle">{}</text>"#,
+        left + plot_w / 2.0,
+        height - 20.0,
+        escape(x_title)
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="18" y="{:.1}" font-size="13" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
+        top + plot_h / 2.0,
+        top + plot_h / 2.0,
+        escape(y_title)
+    );
+    for (s, (name, _)) in series.iter().enumerate() {
+        let ly = top + 10.0 + 20.0 * s as f64;
+        let lx = left + plot_w + 20.0;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{}" y="{:.1}" font-size="12">{}</text>"#,
+            ly - 10.0,
+            PALETTE[s % PALETTE.len()],
+            lx + 18.0,
+            ly,
+            escape(name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Writes `metrics.json`, `report.md`, `metrics.svg`, `ratings.svg` and the `split.csv` used
+/// into `dir`.
+pub fn write_report(
+    dir: &Path,
+    report: &EvalReport,
+    dataset: &Dataset,
+    split: &Split,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let json = serde_json::to_vec_pretty(&report.to_json()).map_err(|e| Error::Json {
+        path: dir.join("metrics.json"),
+        source: e,
+    })?;
+    write_atomic(&dir.join("metrics.json"), &json)?;
+    write_atomic(&dir.join("report.md"), markdown(report).as_bytes())?;
+
+    let k = report.config.k;
+    let categories: Vec<String> = report.models[0]
+        .metrics
+        .named(k)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let series: Vec<(String, Vec<f64>)> = report
+        .models
+        .iter()
+        .map(|m| {
+            (
+                m.model.clone(),
+                m.metrics.named(k).into_iter().map(|(_, v)| v).collect(),
+            )
+        })
+        .collect();
+    let chart = bar_chart_svg(
+        &format!("Ranking metrics by model (K = {k}, seed protocol)"),
+        "metric",
+        "score",
+        &categories,
+        &series,
+        &|v| format!("{v:.3}"),
+    );
+    write_atomic(&dir.join("metrics.svg"), chart.as_bytes())?;
+
+    let mut counts = [0f64; 10];
+    for &r in &dataset.ratings.rating {
+        let bin = ((r * 2.0).round() as usize).clamp(1, 10) - 1;
+        counts[bin] += 1.0;
+    }
+    let labels: Vec<String> = (1..=10).map(|b| format!("{:.1}", b as f64 / 2.0)).collect();
+    let chart = bar_chart_svg(
+        &format!("Rating distribution ({} ratings)", dataset.ratings.len()),
+        "rating",
+        "number of ratings",
+        &labels,
+        &[("ratings".to_string(), counts.to_vec())],
+        &|v| format!("{v:.0}"),
+    );
+    write_atomic(&dir.join("ratings.svg"), chart.as_bytes())?;
+    split.write(&dir.join("split.csv"), dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_has_title_axes_legend_and_values() {
+        let svg = bar_chart_svg(
+            "T & co",
+            "metric",
+            "score",
+            &["A".into(), "B".into()],
+            &[
+                ("m1".into(), vec![0.25, 0.5]),
+                ("m2".into(), vec![0.75, 1.0]),
+            ],
+            &|v| format!("{v:.2}"),
+        );
+        for needle in [
+            "T &amp; co",
+            ">metric<",
+            ">score<",
+            ">m1<",
+            ">m2<",
+            ">0.25<",
+            ">0.75<",
+            ">A<",
+        ] {
+            assert!(svg.contains(needle), "{needle}");
+        }
+        assert_eq!(svg.matches("<rect").count(), 1 + 4 + 2);
+    }
+}

@@ -1,0 +1,239 @@
+//! ItemKnn: item-based collaborative filtering (seed 000 §3.2).
+//!
+//! Similarity is the cosine between item rating vectors (unrated = 0). A prediction for
+//! (u, i) is the similarity-weighted mean of u's ratings on the k items u rated that are most
+//! similar to i. The seed builds a dense n_items × n_items matrix; here each needed similarity
+//! row is an exact sparse product (Σ over i's raters of their rating rows), computed once per
+//! target item and in parallel, so memory stays O(ratings + n_items) per thread.
+
+use rayon::prelude::*;
+
+use super::{Interactions, Scorer, UserIndex};
+
+/// Neighbours used per prediction in the seeds.
+pub const DEFAULT_K: usize = 40;
+
+/// A fitted item-kNN model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemKnn {
+    k: usize,
+    default_rating: f64,
+    users: UserIndex,
+    /// Per dense user: (movie, rating) of every rating.
+    user_rows: Vec<Vec<(u32, f32)>>,
+    /// Per movie: (dense user, rating) of every rating.
+    item_columns: Vec<Vec<(u32, f32)>>,
+    /// Per movie: L2 norm of its rating column.
+    item_norms: Vec<f32>,
+}
+
+impl ItemKnn {
+    /// Fits on `train`; `k` neighbours; unknown users and items get the training mean.
+    pub fn fit(train: &Interactions, n_movies: usize, k: usize) -> ItemKnn {
+        let users = UserIndex::new(&train.user);
+        let mut user_rows = vec![Vec::new(); users.len()];
+        let mut item_columns = vec![Vec::new(); n_movies];
+        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
+            let dense = users.get(u).unwrap_or_default();
+            user_rows[dense].push((m, r));
+            item_columns[m as usize].push((dense as u32, r));
+        }
+        let item_norms = item_columns
+            .iter()
+            .map(|column| column.iter().map(|&(_, r)| r * r).sum::<f32>().sqrt())
+            .collect();
+        ItemKnn {
+            k,
+            default_rating: train.mean(),
+            users,
+            user_rows,
+            item_columns,
+            item_norms,
+        }
+    }
+
+    /// Unnormalised dot products of `item`'s column with every other column, into `acc`
+    /// (all zero on entry); returns the touched positions.
+    fn dots(&self, item: usize, acc: &mut [f32]) -> Vec<u32> {
+        let mut touched = Vec::new();
+        for &(user, r_ui) in &self.item_columns[item] {
+            for &(j, r_uj) in &self.user_rows[user as usize] {
+                if acc[j as usize] == 0.0 {
+                    touched.push(j);
+                }
+                acc[j as usize] += r_ui * r_uj;
+            }
+        }
+        touched
+    }
+
+    /// The prediction for `user` (dense) on `item`, given the dot products of `item`'s column.
+    fn predict_with(&self, user: usize, item: usize, dots: &[f32]) -> f64 {
+        let norm_i = self.item_norms[item];
+        let mut neighbours: Vec<(f32, u32, f32)> = self.user_rows[user]
+            .iter()
+            .map(|&(j, r)| {
+                let denominator = norm_i * self.item_norms[j as usize];
+                let sim = if denominator > 0.0 {
+                    dots[j as usize] / denominator
+                } else {
+                    0.0
+                };
+                (sim, j, r)
+            })
+            .collect();
+        if neighbours.is_empty() {
+            return self.default_rating;
+        }
+        // Top k by similarity; ties go to the lower catalogue position (deterministic).
+        let order =
+            |a: &(f32, u32, f32), b: &(f32, u32, f32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let k = self.k.min(neighbours.len());
+        if neighbours.len() > k {
+            neighbours.select_nth_unstable_by(k - 1, order);
+            neighbours.truncate(k);
+        }
+        let weight: f64 = neighbours.iter().map(|n| f64::from(n.0.abs())).sum();
+        if weight == 0.0 {
+            return neighbours.iter().map(|n| f64::from(n.2)).sum::<f64>() / k as f64;
+        }
+        neighbours
+            .iter()
+            .map(|n| f64::from(n.0) * f64::from(n.2))
+            .sum::<f64>()
+            / weight
+    }
+
+    /// The exact cosine similarity of two items (for tests and explanations).
+    pub fn similarity(&self, a: u32, b: u32) -> f32 {
+        let mut acc = vec![0f32; self.item_columns.len()];
+        self.dots(a as usize, &mut acc);
+        let denominator = self.item_norms[a as usize] * self.item_norms[b as usize];
+        if denominator > 0.0 {
+            acc[b as usize] / denominator
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Scorer for ItemKnn {
+    fn name(&self) -> &'static str {
+        "ItemKnn"
+    }
+
+    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+        // Group the pairs by target movie so that each similarity row is computed once.
+        let mut by_movie: Vec<(u32, usize)> =
+            movies.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+        by_movie.sort_unstable();
+        let groups: Vec<&[(u32, usize)]> = by_movie.chunk_by(|a, b| a.0 == b.0).collect();
+        let n_movies = self.item_columns.len();
+        let scored: Vec<Vec<(usize, f32)>> = groups
+            .par_iter()
+            .map_init(
+                || vec![0f32; n_movies],
+                |acc, group| {
+                    let item = group[0].0 as usize;
+                    let known_item = item < n_movies && !self.item_columns[item].is_empty();
+                    let touched = if known_item {
+                        self.dots(item, acc)
+                    } else {
+                        Vec::new()
+                    };
+                    let out = group
+                        .iter()
+                        .map(|&(_, pair)| {
+                            let prediction = match self.users.get(users[pair]) {
+                                Some(user) if known_item => self.predict_with(user, item, acc),
+                                _ => self.default_rating,
+                            };
+                            (pair, prediction as f32)
+                        })
+                        .collect();
+                    for j in touched {
+                        acc[j as usize] = 0.0;
+                    }
+                    out
+                },
+            )
+            .collect();
+        let mut out = vec![0f32; movies.len()];
+        for (pair, score) in scored.into_iter().flatten() {
+            out[pair] = score;
+        }
+        out
+    }
+
+    fn predicts_ratings(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// users 1, 2, 3; movies 0, 1, 2, 3 (3 is rated by nobody).
+    fn train() -> Interactions {
+        Interactions {
+            user: vec![1, 1, 1, 2, 2, 3],
+            movie: vec![0, 1, 2, 0, 1, 2],
+            rating: vec![5.0, 3.0, 4.0, 4.0, 2.0, 1.0],
+        }
+    }
+
+    #[test]
+    fn cosine_similarity_by_hand() {
+        let model = ItemKnn::fit(&train(), 4, 40);
+        // columns over users (1, 2, 3): m0 = (5, 4, 0), m1 = (3, 2, 0), m2 = (4, 0, 1)
+        let cos01 = (15.0 + 8.0) / ((41f32).sqrt() * (13f32).sqrt());
+        assert!((model.similarity(0, 1) - cos01).abs() < 1e-6);
+        let cos02 = 20.0 / ((41f32).sqrt() * (17f32).sqrt());
+        assert!((model.similarity(0, 2) - cos02).abs() < 1e-6);
+    }
+
+    #[test]
+    fn predictions_by_hand() {
+        let model = ItemKnn::fit(&train(), 4, 40);
+        // user 2 on movie 2: neighbours m0 (r 4), m1 (r 2)
+        let s0 = 20.0 / ((41f64).sqrt() * (17f64).sqrt());
+        let s1 = 12.0 / ((13f64).sqrt() * (17f64).sqrt());
+        let expected = (s0 * 4.0 + s1 * 2.0) / (s0 + s1);
+        let got = model.score(&[2], &[2])[0] as f64;
+        assert!((got - expected).abs() < 1e-5, "{got} vs {expected}");
+        // k = 1 keeps only the most similar rated item: m1 (0.807) over m0 (0.758)
+        assert!(s1 > s0);
+        let top1 = ItemKnn::fit(&train(), 4, 1).score(&[2], &[2])[0];
+        assert!((top1 - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fallbacks() {
+        let model = ItemKnn::fit(&train(), 4, 40);
+        let mean = 19.0 / 6.0;
+        // unknown user, unknown (never rated) item
+        assert!((model.score(&[9], &[0])[0] - mean).abs() < 1e-6);
+        assert!((model.score(&[1], &[3])[0] - mean).abs() < 1e-6);
+        // All-zero similarities: the target shares no rater with any item the user rated.
+        let zero = Interactions {
+            user: vec![1, 2, 2],
+            movie: vec![0, 1, 2],
+            rating: vec![5.0, 2.0, 4.0],
+        };
+        let model = ItemKnn::fit(&zero, 3, 40);
+        // user 2 on movie 0: neighbours m1 (r 2), m2 (r 4), both similarity 0 → mean 3
+        assert!((model.score(&[2], &[0])[0] - 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scoring_order_does_not_matter() {
+        let model = ItemKnn::fit(&train(), 4, 2);
+        let users = [1, 2, 3, 2, 9, 1];
+        let movies = [2, 2, 0, 1, 1, 3];
+        let together = model.score(&users, &movies);
+        for i in 0..users.len() {
+            assert_eq!(model.score(&users[i..=i], &movies[i..=i])[0], together[i]);
+        }
+    }
+}
