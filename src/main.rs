@@ -256,7 +256,9 @@ fn run(cli: Cli) -> Result<()> {
             if !(0.5..=5.0).contains(&args.threshold) {
                 anyhow::bail!("--threshold {} is outside 0.5..=5.0", args.threshold);
             }
+            let started = std::time::Instant::now();
             let dataset = Dataset::load(&paths.data)?;
+            let load_ms = started.elapsed().as_secs_f64() * 1e3;
             let split = match &args.split {
                 Some(file) => Split::read(file, &dataset)?,
                 None => Split::seeded(dataset.ratings.len(), args.seed),
@@ -267,7 +269,8 @@ fn run(cli: Cli) -> Result<()> {
                 seed: args.seed,
                 ..EvalConfig::default()
             };
-            let report = evaluate_seed_protocol(&dataset, &split, &config);
+            let mut report = evaluate_seed_protocol(&dataset, &split, &config);
+            report.timings_ms.insert("load_data".into(), load_ms);
             if let Some(dir) = &args.report {
                 write_report(dir, &report, &dataset, &split)?;
                 tracing::info!("wrote the report into {}", dir.display());

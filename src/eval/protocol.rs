@@ -275,3 +275,64 @@ impl EvalReport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn interactions(users: &[u32], movies: &[u32], ratings: &[f32]) -> Interactions {
+        Interactions {
+            user: users.to_vec(),
+            movie: movies.to_vec(),
+            rating: ratings.to_vec(),
+        }
+    }
+
+    #[test]
+    fn ranks_each_users_rows_with_ties_and_skips() {
+        // user 1: movies 5, 3, 9 rated 5, 2, 4 with scores 0.5, 0.5, 0.1 → tie on 0.5 goes to
+        // movie 3 (lower position): ranking 3 (N), 5 (R), 9 (R)
+        // user 2: one row rated 1 → no relevant row, skipped
+        let test = interactions(&[1, 1, 1, 2], &[5, 3, 9, 4], &[5.0, 2.0, 4.0, 1.0]);
+        let rows = UserRows::new(&test);
+        let config = EvalConfig {
+            k: 2,
+            ..EvalConfig::default()
+        };
+        let (m, users) = rank_test_rows(&rows, &test, &[0.5, 0.5, 0.1, 0.9], &config);
+        assert_eq!(users, 1);
+        assert_eq!(m.hit_rate, 1.0);
+        assert!((m.precision - 0.5).abs() < 1e-12);
+        assert!((m.recall - 0.5).abs() < 1e-12);
+        let ideal = 1.0 + 1.0 / 3f64.log2();
+        assert!((m.ndcg - (1.0 / 3f64.log2()) / ideal).abs() < 1e-12);
+        assert!((m.map - 0.25).abs() < 1e-12);
+    }
+
+    proptest! {
+        #[test]
+        fn oracle_is_never_beaten_on_precision(
+            rows in proptest::collection::vec((0u32..6, 1u32..10, 0.5f32..5.0, 0f32..1.0), 1..80),
+            k in 1usize..12,
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let rows: Vec<_> = rows.into_iter().filter(|r| seen.insert((r.0, r.1))).collect();
+            let users: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            let movies: Vec<u32> = rows.iter().map(|r| r.1).collect();
+            let ratings: Vec<f32> = rows.iter().map(|r| (r.2 * 2.0).round() / 2.0).collect();
+            let scores: Vec<f32> = rows.iter().map(|r| r.3).collect();
+            let test = interactions(&users, &movies, &ratings);
+            let grouped = UserRows::new(&test);
+            let config = EvalConfig { k, ..EvalConfig::default() };
+            let (model, n) = rank_test_rows(&grouped, &test, &scores, &config);
+            let (oracle, n_oracle) = rank_test_rows(&grouped, &test, &test.rating, &config);
+            prop_assert_eq!(n, n_oracle);
+            prop_assert!(oracle.precision + 1e-12 >= model.precision);
+            prop_assert!(oracle.recall + 1e-12 >= model.recall);
+            if n > 0 {
+                prop_assert!((oracle.ndcg - 1.0).abs() < 1e-12);
+            }
+        }
+    }
+}

@@ -224,27 +224,27 @@ impl ContentRidge {
             intercept: 0.0,
             iterations: 0,
         };
-        let rows: Vec<Vec<(u32, f64)>> = (0..train.len())
-            .map(|i| model.features(train.user[i], train.movie[i]))
-            .collect();
+        // Rows are rebuilt on the fly from the per-movie TF-IDF rows: materialising a sparse
+        // row per rating would cost ~1 GB on 10M ratings.
         let targets: Vec<f64> = train.rating.iter().map(|&r| f64::from(r)).collect();
         let dim = model.tfidf.vocabulary.len() + NUMERIC_FEATURES.len();
-        let (theta, iterations) = solve_ridge(&rows, &targets, dim, alpha);
+        let row = |i: usize, buffer: &mut Vec<(u32, f64)>| {
+            model.features_into(train.user[i], train.movie[i], buffer);
+        };
+        let (theta, iterations) = solve_ridge(train.len(), &row, &targets, dim, alpha);
         model.intercept = theta[dim];
         model.weights = theta[..dim].to_vec();
         model.iterations = iterations;
         model
     }
 
-    /// The sparse feature vector of a pair (without the intercept).
-    fn features(&self, user: u32, movie: u32) -> Vec<(u32, f64)> {
+    /// The sparse feature vector of a pair (without the intercept), into `row`.
+    fn features_into(&self, user: u32, movie: u32, row: &mut Vec<(u32, f64)>) {
+        row.clear();
         let terms = self.tfidf.vocabulary.len() as u32;
-        let mut row: Vec<(u32, f64)> = self
-            .tfidf
-            .rows
-            .get(movie as usize)
-            .map(|r| r.iter().map(|&(i, v)| (i, f64::from(v))).collect())
-            .unwrap_or_default();
+        if let Some(r) = self.tfidf.rows.get(movie as usize) {
+            row.extend(r.iter().map(|&(i, v)| (i, f64::from(v))));
+        }
         let numeric = self.movie_numeric.get(movie as usize).copied().unwrap_or([
             self.scales[0].mean,
             0.0,
@@ -261,14 +261,14 @@ impl ContentRidge {
         {
             row.push((terms + f as u32, self.scales[f].apply(value)));
         }
-        row
     }
 
     /// The predicted rating.
     pub fn predict(&self, user: u32, movie: u32) -> f64 {
+        let mut row = Vec::new();
+        self.features_into(user, movie, &mut row);
         self.intercept
-            + self
-                .features(user, movie)
+            + row
                 .iter()
                 .map(|&(i, v)| self.weights[i as usize] * v)
                 .sum::<f64>()
@@ -288,14 +288,26 @@ impl ContentRidge {
 
 /// Solves `(XᵀX + alpha·D) θ = Xᵀy` for θ = [w; b] (D leaves the intercept unpenalised) by
 /// Jacobi-preconditioned conjugate gradients. Returns θ and the iterations used.
-fn solve_ridge(rows: &[Vec<(u32, f64)>], y: &[f64], dim: usize, alpha: f64) -> (Vec<f64>, usize) {
+/// Writes row `i` of a sparse matrix into a buffer of (column, value).
+type RowWriter<'a> = &'a dyn Fn(usize, &mut Vec<(u32, f64)>);
+
+/// Row `i` of X is written by `row(i, buffer)`.
+fn solve_ridge(
+    n_rows: usize,
+    row: RowWriter<'_>,
+    y: &[f64],
+    dim: usize,
+    alpha: f64,
+) -> (Vec<f64>, usize) {
     let n = dim + 1;
+    let mut buffer = Vec::new();
     // A·v = Xᵀ(X v) + alpha·D v, with X's last column all ones.
-    let apply = |v: &[f64]| -> Vec<f64> {
+    let mut apply = |v: &[f64]| -> Vec<f64> {
         let mut out = vec![0f64; n];
-        for row in rows {
-            let xv = v[dim] + row.iter().map(|&(i, x)| x * v[i as usize]).sum::<f64>();
-            for &(i, x) in row {
+        for r in 0..n_rows {
+            row(r, &mut buffer);
+            let xv = v[dim] + buffer.iter().map(|&(i, x)| x * v[i as usize]).sum::<f64>();
+            for &(i, x) in &buffer {
                 out[i as usize] += x * xv;
             }
             out[dim] += xv;
@@ -307,8 +319,10 @@ fn solve_ridge(rows: &[Vec<(u32, f64)>], y: &[f64], dim: usize, alpha: f64) -> (
     };
     let mut diagonal = vec![0f64; n];
     let mut b = vec![0f64; n];
-    for (row, &target) in rows.iter().zip(y) {
-        for &(i, x) in row {
+    let mut buffer = Vec::new();
+    for (r, &target) in y.iter().enumerate().take(n_rows) {
+        row(r, &mut buffer);
+        for &(i, x) in &buffer {
             diagonal[i as usize] += x * x;
             b[i as usize] += x * target;
         }
@@ -409,7 +423,13 @@ mod tests {
             vec![(0, 2.0), (1, -1.0)],
         ];
         let y: Vec<f64> = rows.iter().map(|r| 2.0 * r[0].1 - r[1].1 + 3.0).collect();
-        let (theta, _) = solve_ridge(&rows, &y, 2, 1e-9);
+        let fill = |rows: Vec<Vec<(u32, f64)>>| {
+            move |i: usize, b: &mut Vec<(u32, f64)>| {
+                b.clear();
+                b.extend_from_slice(&rows[i]);
+            }
+        };
+        let (theta, _) = solve_ridge(4, &fill(rows), &y, 2, 1e-9);
         assert!(
             (theta[0] - 2.0).abs() < 1e-5
                 && (theta[1] + 1.0).abs() < 1e-5
@@ -418,7 +438,7 @@ mod tests {
         );
         // With alpha = 1 on a single feature x = (1, −1), y = (1, −1): w = Σxy / (Σx² + 1) = 2/3.
         let rows = vec![vec![(0, 1.0)], vec![(0, -1.0)]];
-        let (theta, _) = solve_ridge(&rows, &[1.0, -1.0], 1, 1.0);
+        let (theta, _) = solve_ridge(2, &fill(rows), &[1.0, -1.0], 1, 1.0);
         assert!(
             (theta[0] - 2.0 / 3.0).abs() < 1e-9 && theta[1].abs() < 1e-9,
             "{theta:?}"

@@ -35,18 +35,39 @@ fn every_model_beats_random_and_mf_rmse_is_sane() {
     };
     let random = row("Random").metrics;
     let oracle = row("Oracle").metrics;
-    assert!(random.hit_rate > 0.95, "the seed protocol's Random hit rate is ~0.99");
-    for name in ["Bias", "ItemKnn", "MatrixFactorization", "GenreContent", "ContentRidge", "SimpleAverage"] {
+    assert!(
+        random.hit_rate > 0.95,
+        "the seed protocol's Random hit rate is ~0.99"
+    );
+    for name in [
+        "Bias",
+        "ItemKnn",
+        "MatrixFactorization",
+        "GenreContent",
+        "ContentRidge",
+        "SimpleAverage",
+    ] {
         let m = row(name);
-        assert!(m.metrics.precision > random.precision, "{name}: {:?}", m.metrics);
+        assert!(
+            m.metrics.precision > random.precision,
+            "{name}: {:?}",
+            m.metrics
+        );
         assert!(m.metrics.precision <= oracle.precision, "{name}");
         assert!(m.ndcg_gap_closed > 0.0 && m.ndcg_gap_closed < 1.0, "{name}");
     }
     let mf = row("MatrixFactorization");
-    assert!(mf.rmse.expect("MF predicts ratings") < 0.95, "{:?}", mf.rmse);
+    assert!(
+        mf.rmse.expect("MF predicts ratings") < 0.95,
+        "{:?}",
+        mf.rmse
+    );
     assert!(row("ContentRidge").rmse.expect("ridge predicts ratings") < 1.0);
     assert!(row("GenreContent").rmse.is_none());
-    assert_eq!(report.split.test, (report.split.base + report.split.meta + report.split.test) / 5 + 1);
+    assert_eq!(
+        report.split.test,
+        (report.split.base + report.split.meta + report.split.test) / 5 + 1
+    );
     assert!(report.users_evaluated > 500);
 }
 
@@ -58,7 +79,10 @@ fn split_file_round_trips_and_reproduces_the_metrics() {
     let path = dir.path().join("split.csv");
     split.write(&path, data).expect("write");
     let read = Split::read(&path, data).expect("read");
-    assert_eq!((&read.base, &read.meta, &read.test), (&split.base, &split.meta, &split.test));
+    assert_eq!(
+        (&read.base, &read.meta, &read.test),
+        (&split.base, &split.meta, &split.test)
+    );
     let again = evaluate_seed_protocol(data, &read, &EvalConfig::default());
     for (a, b) in again.models.iter().zip(&real_report().models) {
         assert_eq!(a.metrics, b.metrics, "{}", a.model);
@@ -73,12 +97,19 @@ fn bad_split_files_are_refused() {
     let write = |text: &str| std::fs::write(&file, text).expect("write");
     write("userId,movieId,set\n1,1,train\n");
     let error = Split::read(&file, &data).expect_err("bad set").to_string();
-    assert!(error.contains("line 2") && error.contains("'train'"), "{error}");
+    assert!(
+        error.contains("line 2") && error.contains("'train'"),
+        "{error}"
+    );
     write("userId,movieId,set\n1,3,base\n");
-    let error = Split::read(&file, &data).expect_err("no such rating").to_string();
+    let error = Split::read(&file, &data)
+        .expect_err("no such rating")
+        .to_string();
     assert!(error.contains("user 1 has no rating of movie 3"), "{error}");
     write("userId,movieId,set\n1,1,base\n");
-    let error = Split::read(&file, &data).expect_err("incomplete").to_string();
+    let error = Split::read(&file, &data)
+        .expect_err("incomplete")
+        .to_string();
     assert!(error.contains("does not assign every rating"), "{error}");
 }
 
@@ -95,19 +126,38 @@ fn cli_json_and_report() {
         .arg(&report_dir)
         .output()
         .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["protocol"], "seed");
     assert_eq!(json["k"], 5);
     assert_eq!(json["seed"], 7);
     let models = json["models"].as_array().expect("models");
     assert_eq!(models.len(), 8);
-    for key in ["model", "HitRate@5", "Precision@5", "Recall@5", "NDCG@5", "MAP@5", "RMSE", "MAE"] {
+    for key in [
+        "model",
+        "HitRate@5",
+        "Precision@5",
+        "Recall@5",
+        "NDCG@5",
+        "MAP@5",
+        "RMSE",
+        "MAE",
+    ] {
         assert!(models[0].get(key).is_some(), "{key}");
     }
     assert_eq!(json["split"]["source"], "seed 7");
     assert!(json["timings_ms"]["total"].as_f64().is_some());
-    for file in ["metrics.json", "report.md", "metrics.svg", "ratings.svg", "split.csv"] {
+    for file in [
+        "metrics.json",
+        "report.md",
+        "metrics.svg",
+        "ratings.svg",
+        "split.csv",
+    ] {
         assert!(report_dir.join(file).is_file(), "{file}");
     }
     // The written split reproduces the run.
