@@ -162,7 +162,7 @@ pub fn bar_chart_svg(
     value_format: &dyn Fn(f64) -> String,
 ) -> String {
     let (width, height) = (1100.0, 520.0);
-    let (left, right, top, bottom) = (70.0, 190.0, 50.0, 70.0);
+    let (left, right, top, bottom) = (70.0, 190.0, 80.0, 70.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let max = series
