@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Interactions, Scorer};
+use super::{Interactions, RatingModel};
 
 /// Global mean plus user and item deviations of their mean ratings from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +42,13 @@ impl Bias {
     pub fn mu(&self) -> f64 {
         self.mu
     }
+}
 
-    /// The predicted rating; an unknown user or item contributes no bias.
-    pub fn predict(&self, user: u32, movie: u32) -> f64 {
+impl RatingModel for Bias {
+    const NAME: &'static str = "Bias";
+
+    /// An unknown user or item contributes no bias.
+    fn predict(&self, user: u32, movie: u32) -> f64 {
         let bu = self.user_bias.get(&user).copied().unwrap_or(0.0);
         let bi = self
             .item_bias
@@ -56,27 +60,10 @@ impl Bias {
     }
 }
 
-impl Scorer for Bias {
-    fn name(&self) -> &'static str {
-        "Bias"
-    }
-
-    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        users
-            .iter()
-            .zip(movies)
-            .map(|(&u, &m)| self.predict(u, m) as f32)
-            .collect()
-    }
-
-    fn predicts_ratings(&self) -> bool {
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::Scorer;
 
     #[test]
     fn biases_by_hand() {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::{Interactions, Scorer};
+use super::{Interactions, RatingModel};
 use crate::data::{Dataset, Movie};
 
 /// Ridge penalty of notebook 003.
@@ -263,17 +263,6 @@ impl ContentRidge {
         }
     }
 
-    /// The predicted rating.
-    pub fn predict(&self, user: u32, movie: u32) -> f64 {
-        let mut row = Vec::new();
-        self.features_into(user, movie, &mut row);
-        self.intercept
-            + row
-                .iter()
-                .map(|&(i, v)| self.weights[i as usize] * v)
-                .sum::<f64>()
-    }
-
     /// Feature names with their weights, terms as `term:WORD`.
     pub fn coefficients(&self) -> Vec<(String, f64)> {
         self.tfidf
@@ -367,21 +356,17 @@ fn solve_ridge(
     (theta, max_iterations)
 }
 
-impl Scorer for ContentRidge {
-    fn name(&self) -> &'static str {
-        "ContentRidge"
-    }
+impl RatingModel for ContentRidge {
+    const NAME: &'static str = "ContentRidge";
 
-    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        users
-            .iter()
-            .zip(movies)
-            .map(|(&u, &m)| self.predict(u, m) as f32)
-            .collect()
-    }
-
-    fn predicts_ratings(&self) -> bool {
-        true
+    fn predict(&self, user: u32, movie: u32) -> f64 {
+        let mut row = Vec::new();
+        self.features_into(user, movie, &mut row);
+        self.intercept
+            + row
+                .iter()
+                .map(|&(i, v)| self.weights[i as usize] * v)
+                .sum::<f64>()
     }
 }
 

@@ -102,12 +102,8 @@ impl Scorer for GenreContent {
         "GenreContent"
     }
 
-    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        users
-            .iter()
-            .zip(movies)
-            .map(|(&u, &m)| self.predict(u, m))
-            .collect()
+    fn score_one(&self, user: u32, movie: u32) -> f32 {
+        self.predict(user, movie)
     }
 
     fn predicts_ratings(&self) -> bool {

@@ -122,6 +122,10 @@ impl Scorer for ItemKnn {
         "ItemKnn"
     }
 
+    fn score_one(&self, user: u32, movie: u32) -> f32 {
+        self.score(&[user], &[movie])[0]
+    }
+
     fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
         // Group the pairs by target movie so that each similarity row is computed once.
         let mut by_movie: Vec<(u32, usize)> =

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{Interactions, Scorer, UserIndex};
+use super::{Interactions, RatingModel, UserIndex};
 
 /// Hyper-parameters of the factorisation (the seeds' values by default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -130,9 +130,13 @@ impl MatrixFactorization {
     pub fn epoch_rmse(&self) -> &[f64] {
         &self.epoch_rmse
     }
+}
 
-    /// The predicted rating; μ for an unknown user or item.
-    pub fn predict(&self, user: u32, movie: u32) -> f64 {
+impl RatingModel for MatrixFactorization {
+    const NAME: &'static str = "MatrixFactorization";
+
+    /// μ for an unknown user or item.
+    fn predict(&self, user: u32, movie: u32) -> f64 {
         let i = movie as usize;
         match self.users.get(user) {
             Some(u) if self.item_known.get(i).copied().unwrap_or(false) => {
@@ -146,24 +150,6 @@ impl MatrixFactorization {
             }
             _ => self.mu,
         }
-    }
-}
-
-impl Scorer for MatrixFactorization {
-    fn name(&self) -> &'static str {
-        "MatrixFactorization"
-    }
-
-    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        users
-            .iter()
-            .zip(movies)
-            .map(|(&u, &m)| self.predict(u, m) as f32)
-            .collect()
-    }
-
-    fn predicts_ratings(&self) -> bool {
-        true
     }
 }
 

@@ -99,11 +99,44 @@ pub trait Scorer: Send + Sync {
     /// The model's name in reports ("Bias", "ItemKnn", …).
     fn name(&self) -> &'static str;
 
-    /// Scores the pairs `(users[i], movies[i])`; movies are catalogue positions.
-    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32>;
+    /// The score of one pair; `movie` is a catalogue position.
+    fn score_one(&self, user: u32, movie: u32) -> f32;
+
+    /// Scores the pairs `(users[i], movies[i])`. Models that share work between pairs (ItemKnn)
+    /// override it.
+    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+        users
+            .iter()
+            .zip(movies)
+            .map(|(&u, &m)| self.score_one(u, m))
+            .collect()
+    }
 
     /// Whether scores are rating predictions (so RMSE and MAE mean something).
     fn predicts_ratings(&self) -> bool;
+}
+
+/// A model whose score is a rating prediction; it is a [`Scorer`] through a blanket impl.
+pub trait RatingModel: Send + Sync {
+    /// The model's name in reports.
+    const NAME: &'static str;
+
+    /// The predicted rating of `user` for the movie at catalogue position `movie`.
+    fn predict(&self, user: u32, movie: u32) -> f64;
+}
+
+impl<T: RatingModel> Scorer for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn score_one(&self, user: u32, movie: u32) -> f32 {
+        self.predict(user, movie) as f32
+    }
+
+    fn predicts_ratings(&self) -> bool {
+        true
+    }
 }
 
 /// The mean of several models' scores, pair by pair (the seeds' SimpleAverage).
