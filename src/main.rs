@@ -192,27 +192,7 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 print_json(&manifest)?;
             } else {
-                let docs_per_s = manifest.counts.movies as f64
-                    / (manifest
-                        .timings_ms
-                        .get("embed")
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                        / 1e3);
-                print(&format!(
-                    "built {} ({} movies, {} ratings, {} tags; {:.0} docs/s) in {:.1} s\n",
-                    paths.index.display(),
-                    manifest.counts.movies,
-                    manifest.counts.ratings,
-                    manifest.counts.tags,
-                    docs_per_s,
-                    manifest
-                        .timings_ms
-                        .get("total")
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                        / 1e3
-                ))?;
+                print(&reelrank::output::build_summary(&paths.index, &manifest))?;
             }
         }
         Command::Search(args) => {

@@ -1,6 +1,28 @@
 //! Human-readable renderings of results: aligned text tables.
 
+use std::path::Path;
+
 use crate::engine::SearchResponse;
+use crate::index::Manifest;
+
+/// One line describing a finished build.
+pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
+    let seconds = |stage: &str| {
+        manifest
+            .timings_ms
+            .get(stage)
+            .map_or(f64::NAN, |ms| ms / 1e3)
+    };
+    format!(
+        "built {} ({} movies, {} ratings, {} tags; {:.0} docs/s) in {:.1} s\n",
+        dir.display(),
+        manifest.counts.movies,
+        manifest.counts.ratings,
+        manifest.counts.tags,
+        manifest.counts.movies as f64 / seconds("embed"),
+        seconds("total")
+    )
+}
 
 /// A column of a text table.
 struct Column {
