@@ -13,8 +13,8 @@ use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
 use crate::index::{
-    dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, Hit, HnswParams, Manifest,
-    ModelRecord, MovieIndex, FORMAT_VERSION,
+    check_replaceable, dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, Hit,
+    HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
 };
 use crate::models::popularity::{movie_stats, popularity_params, weighted_rating};
 use crate::rank::{blend, check_alpha, Filters, DEFAULT_ALPHA};
@@ -45,6 +45,7 @@ fn ms(since: Instant) -> f64 {
 pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
+    check_replaceable(&paths.index)?;
 
     let t = Instant::now();
     let dataset = Dataset::load(&paths.data)?;
@@ -190,6 +191,13 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// Checks what can be checked without an index: the query and alpha.
+    pub fn validate(&self) -> Result<()> {
+        check_query(&self.query)?;
+        check_alpha(self.alpha)?;
+        Ok(())
+    }
+
     /// A request with the default settings (k 10, 100 candidates, alpha 0.7, HNSW, no filter).
     pub fn new(query: impl Into<String>) -> SearchRequest {
         SearchRequest {
@@ -280,8 +288,9 @@ impl Engine {
     /// Answers a query: embed it, retrieve candidates, rerank them, cut the top k.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse> {
         let total = Instant::now();
-        let query = check_query(&request.query)?;
-        let alpha = check_alpha(request.alpha)?;
+        request.validate()?;
+        let query = request.query.trim();
+        let alpha = request.alpha;
         self.check_filters(&request.filters)?;
         let mut timings = BTreeMap::new();
 

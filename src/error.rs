@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A filesystem operation failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
 
     /// The MovieLens directory (or one of its required files) does not exist.
@@ -131,13 +131,13 @@ pub enum Error {
     #[error("unknown movie id {0}")]
     UnknownMovie(u32),
 
-    /// JSON (de)serialisation of an index file failed.
-    #[error("{path}: {source}")]
+    /// JSON (de)serialisation of a file failed.
+    #[error("{path}: {error}")]
     Json {
         /// The file involved.
         path: PathBuf,
-        /// The underlying error.
-        source: serde_json::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: serde_json::Error,
     },
 }
 
@@ -146,10 +146,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

@@ -208,7 +208,8 @@ fn run(cli: Cli) -> Result<()> {
                 alpha: args.alpha,
                 exact: args.exact,
             };
-            reelrank::engine::check_query(&request.query)?;
+            // Refuse a bad request before building a missing index for it.
+            request.validate()?;
             let options = BuildOptions {
                 progress,
                 ..BuildOptions::default()

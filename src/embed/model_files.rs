@@ -219,7 +219,7 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Json {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })
 }
 

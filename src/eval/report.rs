@@ -275,7 +275,7 @@ pub fn write_report(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let json = serde_json::to_vec_pretty(&report.to_json()).map_err(|e| Error::Json {
         path: dir.join("metrics.json"),
-        source: e,
+        error: e,
     })?;
     write_atomic(&dir.join("metrics.json"), &json)?;
     write_atomic(&dir.join("report.md"), markdown(report).as_bytes())?;

@@ -100,7 +100,7 @@ impl HnswIndex {
             .file_dump(dir, GRAPH_BASENAME)
             .map_err(|e| Error::Io {
                 path: dir.join(GRAPH_FILES[0]),
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             })?;
         Ok(())
     }

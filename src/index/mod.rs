@@ -165,7 +165,7 @@ pub fn write_index(
 
     let catalog_json = serde_json::to_vec(catalog).map_err(|e| Error::Json {
         path: tmp.join(CATALOG_FILE),
-        source: e,
+        error: e,
     })?;
     write_atomic(&tmp.join(CATALOG_FILE), &catalog_json)?;
     write_atomic(&tmp.join(VECTORS_FILE), &vectors_to_bytes(vectors))?;
@@ -186,7 +186,7 @@ pub fn write_index(
         .collect::<Result<_>>()?;
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Json {
         path: tmp.join(MANIFEST_FILE),
-        source: e,
+        error: e,
     })?;
     write_atomic(&tmp.join(MANIFEST_FILE), &manifest_json)?;
 
@@ -218,8 +218,8 @@ pub fn write_index(
 }
 
 /// Refuses to replace an existing directory unless it is empty or holds an index: `--index`
-/// pointed at the wrong place must not delete someone's files.
-fn check_replaceable(dir: &Path) -> Result<()> {
+/// pointed at the wrong place must not delete someone's files. `build` calls it before any work.
+pub fn check_replaceable(dir: &Path) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
