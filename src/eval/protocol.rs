@@ -1,5 +1,6 @@
-//! The seeds' evaluation protocol: base models fit on base_train, each test user's own test
-//! rows ranked by a model's score, with Random and Oracle reference rows.
+//! The seeds' evaluation protocol: base models fit on base_train, logistic stacks on their
+//! features over meta_train, each test user's own test rows ranked by a model's score, with
+//! Random and Oracle reference rows.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -12,10 +13,11 @@ use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
 use crate::models::genre::LIKED_THRESHOLD;
-use crate::models::item_knn::DEFAULT_K;
-use crate::models::{
-    average_scores, content_ridge, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
-    MatrixFactorization, MfConfig, Scorer,
+use crate::models::logistic::LogisticRegression;
+use crate::models::{average_scores, Interactions};
+use crate::rank::features::{
+    select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
+    SEED_000_FEATURES, SEED_001_FEATURES,
 };
 
 /// Settings of an evaluation run.
@@ -128,44 +130,22 @@ fn ms(since: Instant) -> f64 {
 pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalConfig) -> EvalReport {
     let mut timings = BTreeMap::new();
     let total = Instant::now();
-    let n_movies = dataset.movies.len();
     let base = Interactions::from_rows(&dataset.ratings, &split.base);
     let test = Interactions::from_rows(&dataset.ratings, &split.test);
 
-    let mut fitted: Vec<Box<dyn Scorer>> = Vec::new();
-    let t = Instant::now();
-    fitted.push(Box::new(Bias::fit(&base, n_movies)));
-    timings.insert("fit_bias".into(), ms(t));
-    let t = Instant::now();
-    fitted.push(Box::new(ItemKnn::fit(&base, n_movies, DEFAULT_K)));
-    timings.insert("fit_item_knn".into(), ms(t));
-    let t = Instant::now();
-    let mf_config = MfConfig {
-        seed: config.seed,
-        ..MfConfig::default()
-    };
-    let mf = MatrixFactorization::fit(&base, n_movies, mf_config);
-    let mf_epoch_rmse = mf.epoch_rmse().to_vec();
-    timings.insert("fit_mf".into(), ms(t));
-    fitted.push(Box::new(mf));
-    let t = Instant::now();
-    fitted.push(Box::new(GenreContent::fit(
-        &base,
-        &dataset.movies,
-        LIKED_THRESHOLD,
-    )));
-    timings.insert("fit_genre".into(), ms(t));
-
-    let t = Instant::now();
-    let ridge = ContentRidge::fit(&base, dataset, content_ridge::DEFAULT_ALPHA);
+    let models = BaseModels::fit(&base, dataset, config.seed);
+    for (stage, ms) in &models.fit_ms {
+        timings.insert((*stage).to_string(), *ms);
+    }
     tracing::info!(
         "ContentRidge: {} conjugate-gradient iterations",
-        ridge.iterations
+        models.content_ridge.iterations
     );
-    timings.insert("fit_content_ridge".into(), ms(t));
+    let mf_epoch_rmse = models.mf.epoch_rmse().to_vec();
 
     let t = Instant::now();
-    let mut rows: Vec<(String, Vec<f32>, bool)> = fitted
+    let mut rows: Vec<(String, Vec<f32>, bool)> = models
+        .scorers()
         .iter()
         .map(|model| {
             (
@@ -175,16 +155,41 @@ pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalCon
             )
         })
         .collect();
-    // SimpleAverage is the mean of the seeds' four models, before ContentRidge joins.
-    let seed_four: Vec<&[f32]> = rows.iter().map(|(_, s, _)| s.as_slice()).collect();
+    // SimpleAverage is the mean of the seeds' four models (ContentRidge is not one of them).
+    let seed_four: Vec<&[f32]> = rows[..4].iter().map(|(_, s, _)| s.as_slice()).collect();
     let average = average_scores(&seed_four);
-    rows.push((
-        ridge.name().to_string(),
-        ridge.score(&test.user, &test.movie),
-        ridge.predicts_ratings(),
-    ));
     rows.push(("SimpleAverage".into(), average, false));
     timings.insert("score".into(), ms(t));
+
+    // The stacks: logistic regressions on meta_train features, relevance as the label.
+    let t = Instant::now();
+    let train_full = Interactions::from_rows(&dataset.ratings, &split.train_full());
+    let statistics = Statistics::new(&train_full, &dataset.movies);
+    let builder = FeatureBuilder {
+        models: &models,
+        statistics: &statistics,
+        movies: &dataset.movies,
+    };
+    let meta = Interactions::from_rows(&dataset.ratings, &split.meta);
+    let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= config.threshold).collect();
+    let meta_rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
+    let test_rows = builder.rows(&test.user, &test.movie, &ALL_FEATURES);
+    let stacks: [(&str, &[Feature], bool); 4] = [
+        ("LogisticStack4", &SEED_000_FEATURES, true),
+        ("LogisticStack", &SEED_001_FEATURES, true),
+        ("LogisticStack-unscaled", &SEED_001_FEATURES, false),
+        ("LogisticStackAll", &ALL_FEATURES, true),
+    ];
+    for (name, features, standardize) in stacks {
+        let x = select_columns(&meta_rows, &ALL_FEATURES, features);
+        let model = LogisticRegression::fit(&x, &labels, features.len(), 1.0, standardize);
+        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+            .chunks_exact(features.len())
+            .map(|row| model.probability(row) as f32)
+            .collect();
+        rows.push((name.to_string(), scores, false));
+    }
+    timings.insert("stacks".into(), ms(t));
 
     let t = Instant::now();
     let user_rows = UserRows::new(&test);

@@ -8,6 +8,7 @@ pub mod bias;
 pub mod content_ridge;
 pub mod genre;
 pub mod item_knn;
+pub mod logistic;
 pub mod matrix_factorization;
 pub mod popularity;
 

@@ -1,5 +1,7 @@
-//! Stage two: reranking retrieved candidates. So far the popularity blend of notebook 004:
-//! `score = alpha·similarity + (1 − alpha)·WR/5`.
+//! Stage two: reranking retrieved candidates. The popularity blend of notebook 004
+//! (`score = alpha·similarity + (1 − alpha)·WR/5`), and the features of the learned stack.
+
+pub mod features;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,326 @@
+//! The features of the learned stack, defined once: training, evaluation and serving build
+//! feature rows through [`FeatureBuilder`] only.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::data::{Dataset, Movie};
+use crate::models::genre::LIKED_THRESHOLD;
+use crate::models::item_knn::DEFAULT_K;
+use crate::models::popularity::{popularity_params, weighted_rating, MovieStats, PopularityParams};
+use crate::models::{
+    content_ridge, Bias, ContentRidge, GenreContent, Interactions, ItemKnn, MatrixFactorization,
+    MfConfig, Scorer,
+};
+
+/// One input of a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Feature {
+    /// Bias model score.
+    Bias,
+    /// ItemKnn score.
+    ItemKnn,
+    /// MatrixFactorization score.
+    MatrixFactorization,
+    /// GenreContent score.
+    GenreContent,
+    /// ContentRidge score.
+    ContentRidge,
+    /// The user's number of ratings in train_full (0 when cold).
+    UserRatingCount,
+    /// The user's mean rating in train_full (global mean when cold).
+    UserMeanRating,
+    /// The movie's number of ratings in train_full (0 when cold).
+    ItemRatingCount,
+    /// The movie's mean rating in train_full (global mean when cold).
+    ItemMeanRating,
+    /// The movie's IMDB weighted rating over train_full.
+    WeightedRating,
+    /// The movie's release year (the catalogue's mean year when unknown).
+    ReleaseYear,
+}
+
+impl Feature {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Bias => "score_bias",
+            Feature::ItemKnn => "score_item_knn",
+            Feature::MatrixFactorization => "score_mf",
+            Feature::GenreContent => "score_genre",
+            Feature::ContentRidge => "score_content_ridge",
+            Feature::UserRatingCount => "user_n_ratings",
+            Feature::UserMeanRating => "user_mean_rating",
+            Feature::ItemRatingCount => "item_n_ratings",
+            Feature::ItemMeanRating => "item_mean_rating",
+            Feature::WeightedRating => "item_weighted_rating",
+            Feature::ReleaseYear => "release_year",
+        }
+    }
+}
+
+/// The seed 000 stack: the four base scores.
+pub const SEED_000_FEATURES: [Feature; 4] = [
+    Feature::Bias,
+    Feature::ItemKnn,
+    Feature::MatrixFactorization,
+    Feature::GenreContent,
+];
+
+/// The seed 001 stack: the four base scores and user/item statistics.
+pub const SEED_001_FEATURES: [Feature; 8] = [
+    Feature::Bias,
+    Feature::ItemKnn,
+    Feature::MatrixFactorization,
+    Feature::GenreContent,
+    Feature::UserRatingCount,
+    Feature::UserMeanRating,
+    Feature::ItemRatingCount,
+    Feature::ItemMeanRating,
+];
+
+/// Every feature.
+pub const ALL_FEATURES: [Feature; 11] = [
+    Feature::Bias,
+    Feature::ItemKnn,
+    Feature::MatrixFactorization,
+    Feature::GenreContent,
+    Feature::ContentRidge,
+    Feature::UserRatingCount,
+    Feature::UserMeanRating,
+    Feature::ItemRatingCount,
+    Feature::ItemMeanRating,
+    Feature::WeightedRating,
+    Feature::ReleaseYear,
+];
+
+/// The five base models, fit on the same ratings.
+pub struct BaseModels {
+    /// μ + b_u + b_i.
+    pub bias: Bias,
+    /// Item-based kNN.
+    pub item_knn: ItemKnn,
+    /// Matrix factorisation.
+    pub mf: MatrixFactorization,
+    /// Genre profile cosine.
+    pub genre: GenreContent,
+    /// Ridge on content and numbers.
+    pub content_ridge: ContentRidge,
+    /// Milliseconds spent fitting each model.
+    pub fit_ms: Vec<(&'static str, f64)>,
+}
+
+impl BaseModels {
+    /// Fits every base model on `train` (MF seeded with `seed`).
+    pub fn fit(train: &Interactions, dataset: &Dataset, seed: u64) -> BaseModels {
+        let n_movies = dataset.movies.len();
+        let mut fit_ms = Vec::new();
+        let mut timed = |name: &'static str, started: std::time::Instant| {
+            fit_ms.push((name, started.elapsed().as_secs_f64() * 1e3));
+        };
+        let t = std::time::Instant::now();
+        let bias = Bias::fit(train, n_movies);
+        timed("fit_bias", t);
+        let t = std::time::Instant::now();
+        let item_knn = ItemKnn::fit(train, n_movies, DEFAULT_K);
+        timed("fit_item_knn", t);
+        let t = std::time::Instant::now();
+        let mf = MatrixFactorization::fit(
+            train,
+            n_movies,
+            MfConfig {
+                seed,
+                ..MfConfig::default()
+            },
+        );
+        timed("fit_mf", t);
+        let t = std::time::Instant::now();
+        let genre = GenreContent::fit(train, &dataset.movies, LIKED_THRESHOLD);
+        timed("fit_genre", t);
+        let t = std::time::Instant::now();
+        let content_ridge = ContentRidge::fit(train, dataset, content_ridge::DEFAULT_ALPHA);
+        timed("fit_content_ridge", t);
+        BaseModels {
+            bias,
+            item_knn,
+            mf,
+            genre,
+            content_ridge,
+            fit_ms,
+        }
+    }
+
+    /// The models in report order.
+    pub fn scorers(&self) -> [&dyn Scorer; 5] {
+        [
+            &self.bias,
+            &self.item_knn,
+            &self.mf,
+            &self.genre,
+            &self.content_ridge,
+        ]
+    }
+
+    fn scorer(&self, feature: Feature) -> Option<&dyn Scorer> {
+        Some(match feature {
+            Feature::Bias => &self.bias,
+            Feature::ItemKnn => &self.item_knn,
+            Feature::MatrixFactorization => &self.mf,
+            Feature::GenreContent => &self.genre,
+            Feature::ContentRidge => &self.content_ridge,
+            _ => return None,
+        })
+    }
+}
+
+/// User and item statistics of train_full, with the seeds' fallbacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statistics {
+    users: HashMap<u32, (u32, f64)>,
+    items: Vec<MovieStats>,
+    global_mean: f64,
+    popularity: PopularityParams,
+    mean_year: f64,
+}
+
+impl Statistics {
+    /// Statistics of `train_full` over the catalogue `movies`.
+    pub fn new(train_full: &Interactions, movies: &[Movie]) -> Statistics {
+        let mut users: HashMap<u32, (u32, f64)> = HashMap::new();
+        let mut items = vec![MovieStats::default(); movies.len()];
+        for ((&u, &m), &r) in train_full
+            .user
+            .iter()
+            .zip(&train_full.movie)
+            .zip(&train_full.rating)
+        {
+            let e = users.entry(u).or_default();
+            e.0 += 1;
+            e.1 += f64::from(r);
+            let s = &mut items[m as usize];
+            s.count += 1;
+            s.mean += f64::from(r);
+        }
+        for e in users.values_mut() {
+            e.1 /= f64::from(e.0);
+        }
+        for s in &mut items {
+            if s.count > 0 {
+                s.mean /= f64::from(s.count);
+            }
+        }
+        let years: Vec<f64> = movies
+            .iter()
+            .filter_map(|m| m.year)
+            .map(f64::from)
+            .collect();
+        Statistics {
+            users,
+            popularity: popularity_params(&items),
+            items,
+            global_mean: train_full.mean(),
+            mean_year: years.iter().sum::<f64>() / years.len().max(1) as f64,
+        }
+    }
+}
+
+/// Builds feature rows for (user, movie) pairs.
+pub struct FeatureBuilder<'a> {
+    /// The fitted base models.
+    pub models: &'a BaseModels,
+    /// train_full statistics.
+    pub statistics: &'a Statistics,
+    /// The catalogue.
+    pub movies: &'a [Movie],
+}
+
+impl FeatureBuilder<'_> {
+    /// Row-major feature rows (`users.len()` × `features.len()`).
+    pub fn rows(&self, users: &[u32], movies: &[u32], features: &[Feature]) -> Vec<f64> {
+        let d = features.len();
+        let mut out = vec![0f64; users.len() * d];
+        for (j, &feature) in features.iter().enumerate() {
+            let column: Vec<f64> = match self.models.scorer(feature) {
+                Some(model) => model
+                    .score(users, movies)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect(),
+                None => users
+                    .iter()
+                    .zip(movies)
+                    .map(|(&u, &m)| self.statistic(feature, u, m))
+                    .collect(),
+            };
+            for (i, v) in column.into_iter().enumerate() {
+                out[i * d + j] = v;
+            }
+        }
+        out
+    }
+
+    fn statistic(&self, feature: Feature, user: u32, movie: u32) -> f64 {
+        let s = self.statistics;
+        let item = s.items.get(movie as usize).copied().unwrap_or_default();
+        let user_stats = s.users.get(&user).copied();
+        match feature {
+            Feature::UserRatingCount => user_stats.map_or(0.0, |u| f64::from(u.0)),
+            Feature::UserMeanRating => user_stats.map_or(s.global_mean, |u| u.1),
+            Feature::ItemRatingCount => f64::from(item.count),
+            Feature::ItemMeanRating => {
+                if item.count > 0 {
+                    item.mean
+                } else {
+                    s.global_mean
+                }
+            }
+            Feature::WeightedRating => {
+                weighted_rating(f64::from(item.count), item.mean, s.popularity)
+            }
+            Feature::ReleaseYear => self
+                .movies
+                .get(movie as usize)
+                .and_then(|m| m.year)
+                .map_or(s.mean_year, f64::from),
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// The columns `subset` of rows built with the features `all`.
+pub fn select_columns(rows: &[f64], all: &[Feature], subset: &[Feature]) -> Vec<f64> {
+    let positions: Vec<usize> = subset
+        .iter()
+        .filter_map(|f| all.iter().position(|a| a == f))
+        .collect();
+    rows.chunks_exact(all.len())
+        .flat_map(|row| positions.iter().map(move |&p| row[p]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_columns_by_feature() {
+        let all = [Feature::Bias, Feature::ItemKnn, Feature::ReleaseYear];
+        let rows = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(
+            select_columns(&rows, &all, &[Feature::ReleaseYear, Feature::Bias]),
+            vec![3.0, 1.0, 6.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn seed_feature_sets_are_subsets_of_all() {
+        for f in SEED_000_FEATURES.iter().chain(&SEED_001_FEATURES) {
+            assert!(ALL_FEATURES.contains(f));
+        }
+        let mut names: Vec<&str> = ALL_FEATURES.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL_FEATURES.len());
+    }
+}
