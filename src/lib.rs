@@ -5,8 +5,9 @@
 //! - [`documents`]: one text per movie (title, genres, tags);
 //! - [`embed`]: all-MiniLM-L6-v2 through candle;
 //! - [`index`]: HNSW (hnsw_rs) and an exact scan, persisted with a manifest;
-//! - [`models`]: scores learned from ratings (bias, item-kNN, MF, genre content, popularity);
-//! - [`rank`]: stage two, reranking the candidates;
+//! - [`models`]: scores learned from ratings (bias, item-kNN, MF, genre content, ridge,
+//!   logistic regression, popularity);
+//! - [`rank`]: stage two, reranking the candidates, and the stack's feature list;
 //! - [`eval`]: ranking metrics, the seeds' evaluation protocol and reports;
 //! - [`engine`]: `build` and [`engine::Engine::search`], which tie the stages together.
 

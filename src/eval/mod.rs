@@ -1,4 +1,5 @@
-//! Evaluation: metrics (defined once), the seeds' protocol and its reports.
+//! Evaluation: metrics (defined once), the seeds' protocol (base models and logistic stacks) and
+//! its reports.
 
 pub mod metrics;
 pub mod protocol;

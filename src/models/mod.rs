@@ -1,5 +1,5 @@
 //! Models that score (user, movie) pairs from ratings: the collaborative and content base
-//! models of the seed notebooks, and popularity.
+//! models of the seed notebooks, popularity, and the logistic regression the stacks use.
 //!
 //! Every model is fit on [`Interactions`] (a subset of the ratings) and scores many pairs in one
 //! call through [`Scorer`]. Users are MovieLens userIds; movies are catalogue positions.

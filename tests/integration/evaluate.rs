@@ -57,14 +57,27 @@ fn every_model_beats_random_and_mf_rmse_is_sane() {
         assert!(m.ndcg_gap_closed > 0.0 && m.ndcg_gap_closed < 1.0, "{name}");
     }
     // The seed 000 stack beats every single base model on NDCG@10 (it does on seeds 42, 7, 2024).
-    let best_base = ["Bias", "ItemKnn", "MatrixFactorization", "GenreContent", "ContentRidge"]
-        .iter()
-        .map(|name| row(name).metrics.ndcg)
-        .fold(0.0, f64::max);
+    let best_base = [
+        "Bias",
+        "ItemKnn",
+        "MatrixFactorization",
+        "GenreContent",
+        "ContentRidge",
+    ]
+    .iter()
+    .map(|name| row(name).metrics.ndcg)
+    .fold(0.0, f64::max);
     assert!(row("LogisticStack4").metrics.ndcg > best_base);
-    for stack in ["LogisticStack", "LogisticStack-unscaled", "LogisticStackAll"] {
+    for stack in [
+        "LogisticStack",
+        "LogisticStack-unscaled",
+        "LogisticStackAll",
+    ] {
         assert!(row(stack).metrics.precision > random.precision, "{stack}");
-        assert!(row(stack).rmse.is_none(), "{stack} predicts relevance, not ratings");
+        assert!(
+            row(stack).rmse.is_none(),
+            "{stack} predicts relevance, not ratings"
+        );
     }
     let mf = row("MatrixFactorization");
     assert!(
