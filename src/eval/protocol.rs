@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
+use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::logistic::LogisticRegression;
 use crate::models::{average_scores, Interactions};
@@ -163,8 +164,11 @@ pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalCon
 
     // The stacks: logistic regressions on meta_train features, relevance as the label.
     let t = Instant::now();
-    let train_full = Interactions::from_rows(&dataset.ratings, &split.train_full());
-    let statistics = Statistics::new(&train_full, &dataset.movies);
+    // Statistics come from base_train, like the base models. The seeds take them from
+    // train_full, which holds meta_train: each meta row's own rating then leaks into its
+    // user/item means, and the stack learns a shortcut that test rows do not have (measured:
+    // LogisticStack NDCG@10 0.796 with train_full statistics, 0.830 with base_train's).
+    let statistics = Statistics::new(&base, &dataset.movies);
     let builder = FeatureBuilder {
         models: &models,
         statistics: &statistics,
@@ -188,6 +192,45 @@ pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalCon
             .map(|row| model.probability(row) as f32)
             .collect();
         rows.push((name.to_string(), scores, false));
+    }
+    // Tree stacks: rows ordered by user so that LambdaRank sees each user's rows together.
+    let mut by_user: Vec<usize> = (0..meta.len()).collect();
+    by_user.sort_by_key(|&i| (meta.user[i], i));
+    let groups: Vec<u32> = by_user.iter().map(|&i| meta.user[i]).collect();
+    let sorted_labels: Vec<bool> = by_user.iter().map(|&i| labels[i]).collect();
+    let d_all = ALL_FEATURES.len();
+    let sorted_rows: Vec<f64> = by_user
+        .iter()
+        .flat_map(|&i| meta_rows[i * d_all..(i + 1) * d_all].iter().copied())
+        .collect();
+    let gbdt_config = GbdtConfig {
+        seed: config.seed,
+        ..GbdtConfig::default()
+    };
+    let trees: [(&str, &[Feature], Objective); 4] = [
+        ("GBStack", &SEED_001_FEATURES, Objective::LogLoss),
+        ("GBStackAll", &ALL_FEATURES, Objective::LogLoss),
+        (
+            "LambdaMART",
+            &SEED_001_FEATURES,
+            Objective::LambdaRank { groups: &groups },
+        ),
+        (
+            "LambdaMARTAll",
+            &ALL_FEATURES,
+            Objective::LambdaRank { groups: &groups },
+        ),
+    ];
+    for (name, features, objective) in trees {
+        let t = Instant::now();
+        let x = select_columns(&sorted_rows, &ALL_FEATURES, features);
+        let model = Gbdt::fit(&x, &sorted_labels, features.len(), objective, &gbdt_config);
+        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+            .chunks_exact(features.len())
+            .map(|row| model.predict(row) as f32)
+            .collect();
+        rows.push((name.to_string(), scores, false));
+        timings.insert(format!("fit_{}", name.to_lowercase()), ms(t));
     }
     timings.insert("stacks".into(), ms(t));
 

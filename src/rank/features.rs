@@ -27,15 +27,15 @@ pub enum Feature {
     GenreContent,
     /// ContentRidge score.
     ContentRidge,
-    /// The user's number of ratings in train_full (0 when cold).
+    /// The user's number of ratings (0 when cold).
     UserRatingCount,
-    /// The user's mean rating in train_full (global mean when cold).
+    /// The user's mean rating (global mean when cold).
     UserMeanRating,
-    /// The movie's number of ratings in train_full (0 when cold).
+    /// The movie's number of ratings (0 when cold).
     ItemRatingCount,
-    /// The movie's mean rating in train_full (global mean when cold).
+    /// The movie's mean rating (global mean when cold).
     ItemMeanRating,
-    /// The movie's IMDB weighted rating over train_full.
+    /// The movie's IMDB weighted rating.
     WeightedRating,
     /// The movie's release year (the catalogue's mean year when unknown).
     ReleaseYear,
@@ -174,7 +174,9 @@ impl BaseModels {
     }
 }
 
-/// User and item statistics of train_full, with the seeds' fallbacks.
+/// User and item statistics of the ratings the base models were fit on (never of the rows a
+/// stack trains on: their own ratings would leak into the features), with the seeds'
+/// fallbacks for cold users and items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statistics {
     users: HashMap<u32, (u32, f64)>,
@@ -185,16 +187,11 @@ pub struct Statistics {
 }
 
 impl Statistics {
-    /// Statistics of `train_full` over the catalogue `movies`.
-    pub fn new(train_full: &Interactions, movies: &[Movie]) -> Statistics {
+    /// Statistics of `train` over the catalogue `movies`.
+    pub fn new(train: &Interactions, movies: &[Movie]) -> Statistics {
         let mut users: HashMap<u32, (u32, f64)> = HashMap::new();
         let mut items = vec![MovieStats::default(); movies.len()];
-        for ((&u, &m), &r) in train_full
-            .user
-            .iter()
-            .zip(&train_full.movie)
-            .zip(&train_full.rating)
-        {
+        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
             let e = users.entry(u).or_default();
             e.0 += 1;
             e.1 += f64::from(r);
@@ -219,7 +216,7 @@ impl Statistics {
             users,
             popularity: popularity_params(&items),
             items,
-            global_mean: train_full.mean(),
+            global_mean: train.mean(),
             mean_year: years.iter().sum::<f64>() / years.len().max(1) as f64,
         }
     }
@@ -229,7 +226,7 @@ impl Statistics {
 pub struct FeatureBuilder<'a> {
     /// The fitted base models.
     pub models: &'a BaseModels,
-    /// train_full statistics.
+    /// User and item statistics.
     pub statistics: &'a Statistics,
     /// The catalogue.
     pub movies: &'a [Movie],
