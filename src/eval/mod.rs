@@ -1,4 +1,4 @@
-//! Evaluation: metrics (defined once), the seeds' protocol (base models and logistic stacks) and
+//! Evaluation: metrics (defined once), the seeds' protocol (base models and stacks) and
 //! its reports.
 
 pub mod metrics;

@@ -1,6 +1,6 @@
-//! The seeds' evaluation protocol: base models fit on base_train, logistic stacks on their
-//! features over meta_train, each test user's own test rows ranked by a model's score, with
-//! Random and Oracle reference rows.
+//! The seeds' evaluation protocol: base models fit on base_train, stacks (logistic, trees) on
+//! their features over meta_train, each test user's own test rows ranked by a model's score,
+//! with Random and Oracle reference rows.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
