@@ -11,7 +11,7 @@ use reelrank::data::Dataset;
 use reelrank::documents::document_for;
 use reelrank::embed::{model_files, Encoder};
 use reelrank::engine::{build, BuildOptions, Engine, SearchRequest};
-use reelrank::eval::report::{text_table, write_report};
+use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::Paths;
@@ -109,6 +109,9 @@ struct EvaluateArgs {
     /// Seed of the split, of MF's initialisation and of the Random row
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Several split seeds, e.g. 42,7,2024: one run each, then mean ± std per model
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["split", "seed", "report"])]
+    seeds: Vec<u64>,
     /// A split to reuse: CSV userId,movieId,set with set in {base, meta, test}
     #[arg(long, value_name = "FILE")]
     split: Option<PathBuf>,
@@ -240,6 +243,28 @@ fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let dataset = Dataset::load(&paths.data)?;
             let load_ms = started.elapsed().as_secs_f64() * 1e3;
+            if !args.seeds.is_empty() {
+                let reports: Vec<_> = args
+                    .seeds
+                    .iter()
+                    .map(|&seed| {
+                        let split = Split::seeded(dataset.ratings.len(), seed);
+                        let config = EvalConfig {
+                            k: usize::from(args.k),
+                            threshold: args.threshold,
+                            seed,
+                            ..EvalConfig::default()
+                        };
+                        evaluate_seed_protocol(&dataset, &split, &config)
+                    })
+                    .collect();
+                if args.json {
+                    print_json(&seeds_json(&reports))?;
+                } else {
+                    print(&seeds_table(&reports))?;
+                }
+                return Ok(());
+            }
             let split = match &args.split {
                 Some(file) => Split::read(file, &dataset)?,
                 None => Split::seeded(dataset.ratings.len(), args.seed),
