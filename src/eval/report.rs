@@ -325,6 +325,124 @@ pub fn write_report(
     split.write(&dir.join("split.csv"), dataset)
 }
 
+/// Mean and sample standard deviation.
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// One metric of one model over several runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSummary {
+    /// Metric name ("NDCG@10").
+    pub name: String,
+    /// Mean over runs.
+    pub mean: f64,
+    /// Sample standard deviation over runs.
+    pub std: f64,
+}
+
+/// Per model and metric, the mean and standard deviation over runs with different split seeds
+/// (models in the order of the first run).
+pub fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<MetricSummary>)> {
+    let Some(first) = reports.first() else {
+        return Vec::new();
+    };
+    let k = first.config.k;
+    first
+        .models
+        .iter()
+        .map(|model| {
+            let rows: Vec<&super::ModelResult> = reports
+                .iter()
+                .filter_map(|r| r.models.iter().find(|m| m.model == model.model))
+                .collect();
+            let mut metrics: Vec<MetricSummary> = (0..5)
+                .map(|i| {
+                    let values: Vec<f64> = rows.iter().map(|m| m.metrics.named(k)[i].1).collect();
+                    let (mean, std) = mean_std(&values);
+                    MetricSummary {
+                        name: model.metrics.named(k)[i].0.clone(),
+                        mean,
+                        std,
+                    }
+                })
+                .collect();
+            let gaps: Vec<f64> = rows.iter().map(|m| m.ndcg_gap_closed).collect();
+            let (mean, std) = mean_std(&gaps);
+            metrics.push(MetricSummary {
+                name: "NDCG gap closed".into(),
+                mean,
+                std,
+            });
+            (model.model.clone(), metrics)
+        })
+        .collect()
+}
+
+/// The multi-seed summary as aligned text.
+pub fn seeds_table(reports: &[EvalReport]) -> String {
+    let summary = seeds_summary(reports);
+    let seeds: Vec<String> = reports.iter().map(|r| r.config.seed.to_string()).collect();
+    let mut out = format!(
+        "protocol seed · {} split seeds ({}) · mean ± std\n",
+        reports.len(),
+        seeds.join(", ")
+    );
+    let Some((_, first)) = summary.first() else {
+        return out;
+    };
+    let width = summary
+        .iter()
+        .map(|(m, _)| m.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    out.push_str(&format!("{:<width$}", "model"));
+    for metric in first {
+        out.push_str(&format!("  {:>17}", metric.name));
+    }
+    out.push('\n');
+    for (model, metrics) in &summary {
+        out.push_str(&format!("{model:<width$}"));
+        for m in metrics {
+            out.push_str(&format!(
+                "  {:>17}",
+                format!("{:.4} ± {:.4}", m.mean, m.std)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The multi-seed JSON: every run, and the summary.
+pub fn seeds_json(reports: &[EvalReport]) -> serde_json::Value {
+    let summary: Vec<serde_json::Value> = seeds_summary(reports)
+        .into_iter()
+        .map(|(model, metrics)| {
+            let mut row = serde_json::Map::new();
+            row.insert("model".into(), model.into());
+            for m in metrics {
+                row.insert(m.name, serde_json::json!({ "mean": m.mean, "std": m.std }));
+            }
+            row.into()
+        })
+        .collect();
+    serde_json::json!({
+        "protocol": "seed",
+        "seeds": reports.iter().map(|r| r.config.seed).collect::<Vec<_>>(),
+        "summary": summary,
+        "runs": reports.iter().map(EvalReport::to_json).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,100 +481,4 @@ mod tests {
         }
         assert_eq!(svg.matches("<rect").count(), 1 + 4 + 2);
     }
-}
-
-/// Mean and sample standard deviation.
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n.max(1.0);
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-/// Per model and metric, the mean and standard deviation over runs with different split seeds
-/// (models in the order of the first run).
-pub fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<(String, f64, f64)>)> {
-    let Some(first) = reports.first() else {
-        return Vec::new();
-    };
-    let k = first.config.k;
-    first
-        .models
-        .iter()
-        .map(|model| {
-            let rows: Vec<&super::ModelResult> = reports
-                .iter()
-                .filter_map(|r| r.models.iter().find(|m| m.model == model.model))
-                .collect();
-            let mut metrics: Vec<(String, f64, f64)> = (0..5)
-                .map(|i| {
-                    let values: Vec<f64> = rows.iter().map(|m| m.metrics.named(k)[i].1).collect();
-                    let (mean, std) = mean_std(&values);
-                    (model.metrics.named(k)[i].0.clone(), mean, std)
-                })
-                .collect();
-            let gaps: Vec<f64> = rows.iter().map(|m| m.ndcg_gap_closed).collect();
-            let (mean, std) = mean_std(&gaps);
-            metrics.push(("NDCG gap closed".into(), mean, std));
-            (model.model.clone(), metrics)
-        })
-        .collect()
-}
-
-/// The multi-seed summary as aligned text.
-pub fn seeds_table(reports: &[EvalReport]) -> String {
-    let summary = seeds_summary(reports);
-    let seeds: Vec<String> = reports.iter().map(|r| r.config.seed.to_string()).collect();
-    let mut out = format!(
-        "protocol seed · {} split seeds ({}) · mean ± std\n",
-        reports.len(),
-        seeds.join(", ")
-    );
-    let Some((_, first)) = summary.first() else {
-        return out;
-    };
-    let width = summary
-        .iter()
-        .map(|(m, _)| m.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    out.push_str(&format!("{:<width$}", "model"));
-    for (name, _, _) in first {
-        out.push_str(&format!("  {name:>17}"));
-    }
-    out.push('\n');
-    for (model, metrics) in &summary {
-        out.push_str(&format!("{model:<width$}"));
-        for (_, mean, std) in metrics {
-            out.push_str(&format!("  {:>17}", format!("{mean:.4} ± {std:.4}")));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The multi-seed JSON: every run, and the summary.
-pub fn seeds_json(reports: &[EvalReport]) -> serde_json::Value {
-    let summary: Vec<serde_json::Value> = seeds_summary(reports)
-        .into_iter()
-        .map(|(model, metrics)| {
-            let mut row = serde_json::Map::new();
-            row.insert("model".into(), model.into());
-            for (name, mean, std) in metrics {
-                row.insert(name, serde_json::json!({ "mean": mean, "std": std }));
-            }
-            row.into()
-        })
-        .collect();
-    serde_json::json!({
-        "protocol": "seed",
-        "seeds": reports.iter().map(|r| r.config.seed).collect::<Vec<_>>(),
-        "summary": summary,
-        "runs": reports.iter().map(EvalReport::to_json).collect::<Vec<_>>(),
-    })
 }

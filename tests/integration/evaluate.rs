@@ -206,14 +206,22 @@ fn several_seeds_give_mean_and_std() {
         .arg(real_data())
         .output()
         .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["seeds"], serde_json::json!([42, 7]));
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
     let bias = &json["summary"][0];
     assert_eq!(bias["model"], "Bias");
     let per_run: Vec<f64> = (0..2)
-        .map(|r| json["runs"][r]["models"][0]["NDCG@10"].as_f64().expect("ndcg"))
+        .map(|r| {
+            json["runs"][r]["models"][0]["NDCG@10"]
+                .as_f64()
+                .expect("ndcg")
+        })
         .collect();
     let mean = bias["NDCG@10"]["mean"].as_f64().expect("mean");
     let std = bias["NDCG@10"]["std"].as_f64().expect("std");
