@@ -173,6 +173,24 @@ fn progress_bar(show: bool, len: usize, message: &'static str) -> indicatif::Pro
     bar
 }
 
+/// Opens the index of `paths` for its catalogue and vectors (no encoder), checking that it was
+/// built from `paths.data`; builds it first if there is none.
+pub fn open_or_build_index(paths: &Paths, options: &BuildOptions) -> Result<MovieIndex> {
+    let open = || -> Result<MovieIndex> {
+        let index = MovieIndex::open(&paths.index)?;
+        index.manifest().check_dataset(&paths.index, &paths.data)?;
+        Ok(index)
+    };
+    match open() {
+        Err(Error::IndexMissing { .. }) => {
+            tracing::info!("no index at {}: building it", paths.index.display());
+            build(paths, options)?;
+            open()
+        }
+        other => other,
+    }
+}
+
 /// A query and how to answer it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchRequest {

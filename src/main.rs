@@ -10,7 +10,7 @@ use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::documents::document_for;
 use reelrank::embed::{model_files, Encoder};
-use reelrank::engine::{build, BuildOptions, Engine, SearchRequest};
+use reelrank::engine::{build, open_or_build_index, BuildOptions, Engine, SearchRequest};
 use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
@@ -243,6 +243,21 @@ fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let dataset = Dataset::load(&paths.data)?;
             let load_ms = started.elapsed().as_secs_f64() * 1e3;
+            // The movie embeddings come from the index (built first if missing).
+            let options = BuildOptions {
+                progress,
+                ..BuildOptions::default()
+            };
+            let index = open_or_build_index(&paths, &options)?;
+            let vectors = index.flat();
+            if vectors.len() != dataset.movies.len() {
+                anyhow::bail!(
+                    "index {} holds {} movies, the dataset {}: rebuild it with `reelrank build`",
+                    paths.index.display(),
+                    vectors.len(),
+                    dataset.movies.len()
+                );
+            }
             if !args.seeds.is_empty() {
                 let reports: Vec<_> = args
                     .seeds
@@ -255,7 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                             seed,
                             ..EvalConfig::default()
                         };
-                        evaluate_seed_protocol(&dataset, &split, &config)
+                        evaluate_seed_protocol(&dataset, &split, vectors, &config)
                     })
                     .collect();
                 if args.json {
@@ -275,7 +290,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: args.seed,
                 ..EvalConfig::default()
             };
-            let mut report = evaluate_seed_protocol(&dataset, &split, &config);
+            let mut report = evaluate_seed_protocol(&dataset, &split, vectors, &config);
             report.timings_ms.insert("load_data".into(), load_ms);
             if let Some(dir) = &args.report {
                 write_report(dir, &report, &dataset, &split)?;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
+use crate::index::FlatIndex;
 use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::logistic::LogisticRegression;
@@ -127,14 +128,20 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Runs the seed protocol on `dataset` with `split`.
-pub fn evaluate_seed_protocol(dataset: &Dataset, split: &Split, config: &EvalConfig) -> EvalReport {
+/// Runs the seed protocol on `dataset` with `split`; `vectors` are the movie embeddings of the
+/// dataset's index, in catalogue order.
+pub fn evaluate_seed_protocol(
+    dataset: &Dataset,
+    split: &Split,
+    vectors: &FlatIndex,
+    config: &EvalConfig,
+) -> EvalReport {
     let mut timings = BTreeMap::new();
     let total = Instant::now();
     let base = Interactions::from_rows(&dataset.ratings, &split.base);
     let test = Interactions::from_rows(&dataset.ratings, &split.test);
 
-    let models = BaseModels::fit(&base, dataset, config.seed);
+    let models = BaseModels::fit(&base, dataset, vectors, config.seed);
     for (stage, ms) in &models.fit_ms {
         timings.insert((*stage).to_string(), *ms);
     }

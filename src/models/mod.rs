@@ -6,6 +6,7 @@
 
 pub mod bias;
 pub mod content_ridge;
+pub mod embedding_profile;
 pub mod gbdt;
 pub mod genre;
 pub mod item_knn;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::data::{Dataset, Movie};
+use crate::index::FlatIndex;
+use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::popularity::{popularity_params, weighted_rating, MovieStats, PopularityParams};
@@ -27,6 +29,8 @@ pub enum Feature {
     GenreContent,
     /// ContentRidge score.
     ContentRidge,
+    /// Cosine between the movie's embedding and the user's liked-movie embedding profile.
+    EmbeddingSimilarity,
     /// The user's number of ratings (0 when cold).
     UserRatingCount,
     /// The user's mean rating (global mean when cold).
@@ -50,6 +54,7 @@ impl Feature {
             Feature::MatrixFactorization => "score_mf",
             Feature::GenreContent => "score_genre",
             Feature::ContentRidge => "score_content_ridge",
+            Feature::EmbeddingSimilarity => "embedding_similarity",
             Feature::UserRatingCount => "user_n_ratings",
             Feature::UserMeanRating => "user_mean_rating",
             Feature::ItemRatingCount => "item_n_ratings",
@@ -81,12 +86,13 @@ pub const SEED_001_FEATURES: [Feature; 8] = [
 ];
 
 /// Every feature.
-pub const ALL_FEATURES: [Feature; 11] = [
+pub const ALL_FEATURES: [Feature; 12] = [
     Feature::Bias,
     Feature::ItemKnn,
     Feature::MatrixFactorization,
     Feature::GenreContent,
     Feature::ContentRidge,
+    Feature::EmbeddingSimilarity,
     Feature::UserRatingCount,
     Feature::UserMeanRating,
     Feature::ItemRatingCount,
@@ -95,8 +101,8 @@ pub const ALL_FEATURES: [Feature; 11] = [
     Feature::ReleaseYear,
 ];
 
-/// The five base models, fit on the same ratings.
-pub struct BaseModels {
+/// The base models, fit on the same ratings.
+pub struct BaseModels<'a> {
     /// μ + b_u + b_i.
     pub bias: Bias,
     /// Item-based kNN.
@@ -107,13 +113,21 @@ pub struct BaseModels {
     pub genre: GenreContent,
     /// Ridge on content and numbers.
     pub content_ridge: ContentRidge,
+    /// Embedding taste profiles over the index's movie vectors.
+    pub embedding: EmbeddingProfile<'a>,
     /// Milliseconds spent fitting each model.
     pub fit_ms: Vec<(&'static str, f64)>,
 }
 
-impl BaseModels {
-    /// Fits every base model on `train` (MF seeded with `seed`).
-    pub fn fit(train: &Interactions, dataset: &Dataset, seed: u64) -> BaseModels {
+impl<'a> BaseModels<'a> {
+    /// Fits every base model on `train` (MF seeded with `seed`); `vectors` holds the movie
+    /// embeddings in catalogue order.
+    pub fn fit(
+        train: &Interactions,
+        dataset: &Dataset,
+        vectors: &'a FlatIndex,
+        seed: u64,
+    ) -> BaseModels<'a> {
         let n_movies = dataset.movies.len();
         let mut fit_ms = Vec::new();
         let mut timed = |name: &'static str, started: std::time::Instant| {
@@ -141,24 +155,29 @@ impl BaseModels {
         let t = std::time::Instant::now();
         let content_ridge = ContentRidge::fit(train, dataset, content_ridge::DEFAULT_ALPHA);
         timed("fit_content_ridge", t);
+        let t = std::time::Instant::now();
+        let embedding = EmbeddingProfile::fit(train, vectors, LIKED_THRESHOLD);
+        timed("fit_embedding_profile", t);
         BaseModels {
             bias,
             item_knn,
             mf,
             genre,
             content_ridge,
+            embedding,
             fit_ms,
         }
     }
 
     /// The models in report order.
-    pub fn scorers(&self) -> [&dyn Scorer; 5] {
+    pub fn scorers(&self) -> [&dyn Scorer; 6] {
         [
             &self.bias,
             &self.item_knn,
             &self.mf,
             &self.genre,
             &self.content_ridge,
+            &self.embedding,
         ]
     }
 
@@ -169,6 +188,7 @@ impl BaseModels {
             Feature::MatrixFactorization => &self.mf,
             Feature::GenreContent => &self.genre,
             Feature::ContentRidge => &self.content_ridge,
+            Feature::EmbeddingSimilarity => &self.embedding,
             _ => return None,
         })
     }
@@ -225,7 +245,7 @@ impl Statistics {
 /// Builds feature rows for (user, movie) pairs.
 pub struct FeatureBuilder<'a> {
     /// The fitted base models.
-    pub models: &'a BaseModels,
+    pub models: &'a BaseModels<'a>,
     /// User and item statistics.
     pub statistics: &'a Statistics,
     /// The catalogue.

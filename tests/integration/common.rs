@@ -99,14 +99,23 @@ pub fn paths(data: &Path, index_root: &Path) -> Paths {
     )
 }
 
+fn real_index_root() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-index")
+}
+
+/// The directory of [`real_engine`]'s index (built by the first call of it).
+pub fn real_index_dir() -> PathBuf {
+    real_engine();
+    real_index_root().join("index")
+}
+
 /// The index over the real ml-latest-small, built once per test process (a full build: the
 /// same code path as `reelrank build`).
 /// It lives under cargo's target tmp directory, replaced by each run, so no copy is leaked.
 pub fn real_engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-index");
-        let paths = paths(&real_data(), &root);
+        let paths = paths(&real_data(), &real_index_root());
         build(&paths, &BuildOptions::default()).expect("build the real index");
         Engine::open(&paths).expect("open the real index")
     })

@@ -7,11 +7,15 @@ use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig, EvalReport};
 
-use crate::common::{real_data, tempdir, tiny};
+use crate::common::{real_data, real_engine, real_index_dir, tempdir, tiny};
 
 fn real_dataset() -> &'static Dataset {
     static DATA: OnceLock<Dataset> = OnceLock::new();
     DATA.get_or_init(|| Dataset::load(&real_data()).expect("load ml-latest-small"))
+}
+
+fn vectors() -> &'static reelrank::index::FlatIndex {
+    real_engine().index().flat()
 }
 
 fn real_report() -> &'static EvalReport {
@@ -19,7 +23,7 @@ fn real_report() -> &'static EvalReport {
     REPORT.get_or_init(|| {
         let data = real_dataset();
         let split = Split::seeded(data.ratings.len(), 42);
-        evaluate_seed_protocol(data, &split, &EvalConfig::default())
+        evaluate_seed_protocol(data, &split, vectors(), &EvalConfig::default())
     })
 }
 
@@ -106,7 +110,7 @@ fn split_file_round_trips_and_reproduces_the_metrics() {
         (&read.base, &read.meta, &read.test),
         (&split.base, &split.meta, &split.test)
     );
-    let again = evaluate_seed_protocol(data, &read, &EvalConfig::default());
+    let again = evaluate_seed_protocol(data, &read, vectors(), &EvalConfig::default());
     for (a, b) in again.models.iter().zip(&real_report().models) {
         assert_eq!(a.metrics, b.metrics, "{}", a.model);
     }
@@ -145,6 +149,8 @@ fn cli_json_and_report() {
         .args(["evaluate", "--json", "--seed", "7", "-k", "5"])
         .arg("--data")
         .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir())
         .arg("--report")
         .arg(&report_dir)
         .output()
@@ -159,7 +165,7 @@ fn cli_json_and_report() {
     assert_eq!(json["k"], 5);
     assert_eq!(json["seed"], 7);
     let models = json["models"].as_array().expect("models");
-    assert_eq!(models.len(), 16);
+    assert_eq!(models.len(), 17);
     for key in [
         "model",
         "HitRate@5",
@@ -189,6 +195,8 @@ fn cli_json_and_report() {
         .args(["evaluate", "--json", "--seed", "7", "-k", "5"])
         .arg("--data")
         .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir())
         .arg("--split")
         .arg(report_dir.join("split.csv"))
         .output()
@@ -204,6 +212,8 @@ fn several_seeds_give_mean_and_std() {
         .args(["evaluate", "--json", "--seeds", "42,7"])
         .arg("--data")
         .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir())
         .output()
         .expect("run");
     assert!(
