@@ -10,6 +10,7 @@ runs=${1:-5}
 synth=${2:-10000000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reelrank/target}"
 data="${REELRANK_DATA:-$(cd .. && pwd)/shared/data/ml-latest-small}"
+export REELRANK_MODEL="${REELRANK_MODEL:-$(cd .. && pwd)/shared/models/all-MiniLM-L6-v2}"
 cargo build --release --quiet --bin reelrank
 bin="$CARGO_TARGET_DIR/release/reelrank"
 work=$(mktemp -d)
