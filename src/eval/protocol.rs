@@ -128,6 +128,81 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
+/// Fits every stack on `meta` (label: rating ≥ threshold) over the features of `models`, and
+/// scores `test`: (name, scores, predicts ratings) rows.
+fn stack_scores(
+    models: &BaseModels,
+    dataset: &Dataset,
+    base: &Interactions,
+    meta: &Interactions,
+    test: &Interactions,
+    config: &EvalConfig,
+    timings: &mut BTreeMap<String, f64>,
+) -> Vec<(String, Vec<f32>, bool)> {
+    // Statistics come from base_train, like the base models. The seeds take them from
+    // train_full, which holds meta_train: each meta row's own rating then leaks into its
+    // user/item means, and the stack learns a shortcut that test rows do not have (measured:
+    // LogisticStack NDCG@10 0.796 with train_full statistics, 0.830 with base_train's).
+    let statistics = Statistics::new(base, &dataset.movies);
+    let builder = FeatureBuilder {
+        models,
+        statistics: &statistics,
+        movies: &dataset.movies,
+    };
+    let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= config.threshold).collect();
+    let meta_rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
+    let test_rows = builder.rows(&test.user, &test.movie, &ALL_FEATURES);
+    let mut rows = Vec::new();
+    let logistic: [(&str, &[Feature], bool); 4] = [
+        ("LogisticStack4", &SEED_000_FEATURES, true),
+        ("LogisticStack", &SEED_001_FEATURES, true),
+        ("LogisticStack-unscaled", &SEED_001_FEATURES, false),
+        ("LogisticStackAll", &ALL_FEATURES, true),
+    ];
+    for (name, features, standardize) in logistic {
+        let x = select_columns(&meta_rows, &ALL_FEATURES, features);
+        let model = LogisticRegression::fit(&x, &labels, features.len(), 1.0, standardize);
+        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+            .chunks_exact(features.len())
+            .map(|row| model.probability(row) as f32)
+            .collect();
+        rows.push((name.to_string(), scores, false));
+    }
+    // Tree stacks: rows ordered by user so that LambdaRank sees each user's rows together.
+    let mut by_user: Vec<usize> = (0..meta.len()).collect();
+    by_user.sort_by_key(|&i| (meta.user[i], i));
+    let groups: Vec<u32> = by_user.iter().map(|&i| meta.user[i]).collect();
+    let sorted_labels: Vec<bool> = by_user.iter().map(|&i| labels[i]).collect();
+    let d_all = ALL_FEATURES.len();
+    let sorted_rows: Vec<f64> = by_user
+        .iter()
+        .flat_map(|&i| meta_rows[i * d_all..(i + 1) * d_all].iter().copied())
+        .collect();
+    let gbdt_config = GbdtConfig {
+        seed: config.seed,
+        ..GbdtConfig::default()
+    };
+    let ranking = Objective::LambdaRank { groups: &groups };
+    let trees: [(&str, &[Feature], Objective); 4] = [
+        ("GBStack", &SEED_001_FEATURES, Objective::LogLoss),
+        ("GBStackAll", &ALL_FEATURES, Objective::LogLoss),
+        ("LambdaMART", &SEED_001_FEATURES, ranking),
+        ("LambdaMARTAll", &ALL_FEATURES, ranking),
+    ];
+    for (name, features, objective) in trees {
+        let t = Instant::now();
+        let x = select_columns(&sorted_rows, &ALL_FEATURES, features);
+        let model = Gbdt::fit(&x, &sorted_labels, features.len(), objective, &gbdt_config);
+        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+            .chunks_exact(features.len())
+            .map(|row| model.predict(row) as f32)
+            .collect();
+        rows.push((name.to_string(), scores, false));
+        timings.insert(format!("fit_{}", name.to_lowercase()), ms(t));
+    }
+    rows
+}
+
 /// Runs the seed protocol on `dataset` with `split`; `vectors` are the movie embeddings of the
 /// dataset's index, in catalogue order.
 pub fn evaluate_seed_protocol(
@@ -169,76 +244,17 @@ pub fn evaluate_seed_protocol(
     rows.push(("SimpleAverage".into(), average, false));
     timings.insert("score".into(), ms(t));
 
-    // The stacks: logistic regressions on meta_train features, relevance as the label.
     let t = Instant::now();
-    // Statistics come from base_train, like the base models. The seeds take them from
-    // train_full, which holds meta_train: each meta row's own rating then leaks into its
-    // user/item means, and the stack learns a shortcut that test rows do not have (measured:
-    // LogisticStack NDCG@10 0.796 with train_full statistics, 0.830 with base_train's).
-    let statistics = Statistics::new(&base, &dataset.movies);
-    let builder = FeatureBuilder {
-        models: &models,
-        statistics: &statistics,
-        movies: &dataset.movies,
-    };
     let meta = Interactions::from_rows(&dataset.ratings, &split.meta);
-    let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= config.threshold).collect();
-    let meta_rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
-    let test_rows = builder.rows(&test.user, &test.movie, &ALL_FEATURES);
-    let stacks: [(&str, &[Feature], bool); 4] = [
-        ("LogisticStack4", &SEED_000_FEATURES, true),
-        ("LogisticStack", &SEED_001_FEATURES, true),
-        ("LogisticStack-unscaled", &SEED_001_FEATURES, false),
-        ("LogisticStackAll", &ALL_FEATURES, true),
-    ];
-    for (name, features, standardize) in stacks {
-        let x = select_columns(&meta_rows, &ALL_FEATURES, features);
-        let model = LogisticRegression::fit(&x, &labels, features.len(), 1.0, standardize);
-        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
-            .chunks_exact(features.len())
-            .map(|row| model.probability(row) as f32)
-            .collect();
-        rows.push((name.to_string(), scores, false));
-    }
-    // Tree stacks: rows ordered by user so that LambdaRank sees each user's rows together.
-    let mut by_user: Vec<usize> = (0..meta.len()).collect();
-    by_user.sort_by_key(|&i| (meta.user[i], i));
-    let groups: Vec<u32> = by_user.iter().map(|&i| meta.user[i]).collect();
-    let sorted_labels: Vec<bool> = by_user.iter().map(|&i| labels[i]).collect();
-    let d_all = ALL_FEATURES.len();
-    let sorted_rows: Vec<f64> = by_user
-        .iter()
-        .flat_map(|&i| meta_rows[i * d_all..(i + 1) * d_all].iter().copied())
-        .collect();
-    let gbdt_config = GbdtConfig {
-        seed: config.seed,
-        ..GbdtConfig::default()
-    };
-    let trees: [(&str, &[Feature], Objective); 4] = [
-        ("GBStack", &SEED_001_FEATURES, Objective::LogLoss),
-        ("GBStackAll", &ALL_FEATURES, Objective::LogLoss),
-        (
-            "LambdaMART",
-            &SEED_001_FEATURES,
-            Objective::LambdaRank { groups: &groups },
-        ),
-        (
-            "LambdaMARTAll",
-            &ALL_FEATURES,
-            Objective::LambdaRank { groups: &groups },
-        ),
-    ];
-    for (name, features, objective) in trees {
-        let t = Instant::now();
-        let x = select_columns(&sorted_rows, &ALL_FEATURES, features);
-        let model = Gbdt::fit(&x, &sorted_labels, features.len(), objective, &gbdt_config);
-        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
-            .chunks_exact(features.len())
-            .map(|row| model.predict(row) as f32)
-            .collect();
-        rows.push((name.to_string(), scores, false));
-        timings.insert(format!("fit_{}", name.to_lowercase()), ms(t));
-    }
+    rows.extend(stack_scores(
+        &models,
+        dataset,
+        &base,
+        &meta,
+        &test,
+        config,
+        &mut timings,
+    ));
     timings.insert("stacks".into(), ms(t));
 
     let t = Instant::now();
