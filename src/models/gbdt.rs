@@ -204,11 +204,17 @@ impl Gbdt {
             trees: Vec::with_capacity(config.trees),
             feature_gain: vec![0.0; dim],
         };
+        let binned = Binned {
+            bins: &bins,
+            cuts: &cuts,
+            n,
+            dim,
+        };
         for _ in 0..config.trees {
             gradients(objective, labels, &scores, &mut g, &mut h);
             let mut rows: Vec<usize> = sample(&mut rng, n, sample_size).into_vec();
             rows.sort_unstable();
-            let tree = model.grow(rows, &bins, &cuts, &g, &h, n, dim, config);
+            let tree = model.grow(rows, &binned, &g, &h, config);
             for (i, score) in scores.iter_mut().enumerate() {
                 *score += predict_tree(&tree, |f| x[i * dim + f]);
             }
@@ -217,18 +223,15 @@ impl Gbdt {
         model
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         rows: Vec<usize>,
-        bins: &[u8],
-        cuts: &[Vec<f64>],
+        data: &Binned,
         g: &[f64],
         h: &[f64],
-        n: usize,
-        dim: usize,
         config: &GbdtConfig,
     ) -> Vec<Node> {
+        let (bins, cuts, n) = (data.bins, data.cuts, data.n);
         let mut nodes = vec![Node::Leaf(0.0)];
         let mut frontier = vec![(0usize, rows)];
         for depth in 0..=config.max_depth {
@@ -239,7 +242,7 @@ impl Gbdt {
                     .fold((0.0, 0.0), |a, &i| (a.0 + g[i], a.1 + h[i]));
                 let leaf = -config.learning_rate * sum_g / (sum_h + LEAF_PENALTY);
                 let best = if depth < config.max_depth && rows.len() > 1 {
-                    best_split(&rows, bins, cuts, g, h, n, dim, sum_g, sum_h)
+                    best_split(&rows, data, g, h, sum_g, sum_h)
                 } else {
                     None
                 };
@@ -310,19 +313,24 @@ fn predict_tree(tree: &[Node], feature: impl Fn(usize) -> f64) -> f64 {
     }
 }
 
-/// The best (feature, last bin on the left, gain) split of `rows`, if any improves the loss.
-#[allow(clippy::too_many_arguments)]
-fn best_split(
-    rows: &[usize],
-    bins: &[u8],
-    cuts: &[Vec<f64>],
-    g: &[f64],
-    h: &[f64],
+/// The training matrix cut into bins: `bins[f * n + i]` is row i's bin on feature f.
+struct Binned<'a> {
+    bins: &'a [u8],
+    cuts: &'a [Vec<f64>],
     n: usize,
     dim: usize,
+}
+
+/// The best (feature, last bin on the left, gain) split of `rows`, if any improves the loss.
+fn best_split(
+    rows: &[usize],
+    data: &Binned,
+    g: &[f64],
+    h: &[f64],
     sum_g: f64,
     sum_h: f64,
 ) -> Option<(usize, usize, f64)> {
+    let (bins, cuts, n, dim) = (data.bins, data.cuts, data.n, data.dim);
     let parent = sum_g * sum_g / (sum_h + LEAF_PENALTY);
     let mut best: Option<(usize, usize, f64)> = None;
     for f in 0..dim {
