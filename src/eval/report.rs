@@ -140,10 +140,11 @@ fn markdown(report: &EvalReport) -> String {
     out
 }
 
-/// Colours of the chart series.
-const PALETTE: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+/// Colours of the chart series (Tableau 20: distinct for up to 20 models).
+const PALETTE: [&str; 20] = [
+    "#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63",
+    "#499894", "#86bcb6", "#e15759", "#ff9d9a", "#79706e", "#bab0ac", "#d37295", "#fabfd2",
+    "#b07aa1", "#d4a6c8", "#9d7660", "#d7b5a6",
 ];
 
 fn escape(text: &str) -> String {
@@ -161,8 +162,11 @@ pub fn bar_chart_svg(
     series: &[(String, Vec<f64>)],
     value_format: &dyn Fn(f64) -> String,
 ) -> String {
-    let (width, height) = (1100.0, 520.0);
     let (left, right, top, bottom) = (70.0, 190.0, 80.0, 70.0);
+    // At least 14 px per bar so that the rotated values stay readable.
+    let bars = (categories.len() * series.len().max(1)) as f64;
+    let width = (left + right + bars * 14.0 / 0.85).max(1100.0);
+    let height = (top + bottom + 20.0 * series.len() as f64 + 20.0).max(520.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let max = series
