@@ -1,38 +1,23 @@
 //! The `reelrank` binary: flags, exit codes, output shapes.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::common::{real_model, tempdir, tiny, tiny_movielens};
-
-fn reelrank() -> Command {
-    let mut command = Command::cargo_bin("reelrank").expect("binary");
-    command
-        .env("REELRANK_MODEL", real_model())
-        .env_remove("RUST_LOG");
-    command
-}
+use crate::common::{json_output, reelrank, tempdir, tiny, tiny_movielens};
 
 #[test]
 fn search_builds_a_missing_index_then_answers_in_json() {
     let data = tiny();
     let out = tempdir();
     let index = out.path().join("idx");
-    let output = reelrank()
-        .args(["search", "a space opera with robots", "-k", "3", "--json"])
-        .arg("--data")
-        .arg(data.path())
-        .arg("--index")
-        .arg(&index)
-        .output()
-        .expect("run");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let json = json_output(
+        reelrank()
+            .args(["search", "a space opera with robots", "-k", "3", "--json"])
+            .arg("--data")
+            .arg(data.path())
+            .arg("--index")
+            .arg(&index),
     );
     assert!(index.join("manifest.json").is_file());
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["query"], "a space opera with robots");
     let results = json["results"].as_array().expect("results");
     assert_eq!(results.len(), 3);
@@ -127,8 +112,7 @@ fn usage_errors_name_the_flag() {
 fn offline_hub_without_cache_fails_fast() {
     let empty_home = tempdir();
     let data = tiny();
-    let mut command = Command::cargo_bin("reelrank").expect("binary");
-    command
+    reelrank()
         .env_remove("REELRANK_MODEL")
         .env("HF_HOME", empty_home.path())
         .env("HF_HUB_OFFLINE", "1")
@@ -145,12 +129,7 @@ fn offline_hub_without_cache_fails_fast() {
 
 #[test]
 fn embed_prints_384_floats() {
-    let output = reelrank()
-        .args(["embed", "some text", "--json"])
-        .output()
-        .expect("run");
-    assert!(output.status.success());
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let json = json_output(reelrank().args(["embed", "some text", "--json"]));
     assert_eq!(json["text"], "some text");
     let embedding = json["embedding"].as_array().expect("array");
     assert_eq!(embedding.len(), 384);

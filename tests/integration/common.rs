@@ -26,6 +26,26 @@ pub fn real_model() -> PathBuf {
     shared("REELRANK_MODEL", "../shared/models/all-MiniLM-L6-v2")
 }
 
+/// The `reelrank` binary with the real model and no inherited log settings.
+pub fn reelrank() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("reelrank").expect("binary");
+    command
+        .env("REELRANK_MODEL", real_model())
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs `command`, requires success, and parses its standard output as JSON.
+pub fn json_output(command: &mut assert_cmd::Command) -> serde_json::Value {
+    let output = command.output().expect("run reelrank");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
 /// A temporary directory that lives as long as the value.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a temporary directory")

@@ -7,11 +7,24 @@ use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig, EvalReport};
 
-use crate::common::{real_data, real_engine, real_index_dir, tempdir, tiny};
+use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir, tiny};
 
 fn real_dataset() -> &'static Dataset {
     static DATA: OnceLock<Dataset> = OnceLock::new();
     DATA.get_or_init(|| Dataset::load(&real_data()).expect("load ml-latest-small"))
+}
+
+/// `reelrank evaluate ARGS` on the real data and index.
+fn evaluate(args: &[&str]) -> Command {
+    let mut command = reelrank();
+    command
+        .arg("evaluate")
+        .args(args)
+        .arg("--data")
+        .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir());
+    command
 }
 
 fn vectors() -> &'static reelrank::index::FlatIndex {
@@ -144,23 +157,11 @@ fn bad_split_files_are_refused() {
 fn cli_json_and_report() {
     let out = tempdir();
     let report_dir = out.path().join("report");
-    let output = Command::cargo_bin("reelrank")
-        .expect("binary")
-        .args(["evaluate", "--json", "--seed", "7", "-k", "5"])
-        .arg("--data")
-        .arg(real_data())
-        .arg("--index")
-        .arg(real_index_dir())
-        .arg("--report")
-        .arg(&report_dir)
-        .output()
-        .expect("run");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let json = json_output(
+        evaluate(&["--json", "--seed", "7", "-k", "5"])
+            .arg("--report")
+            .arg(&report_dir),
     );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["protocol"], "seed");
     assert_eq!(json["k"], 5);
     assert_eq!(json["seed"], 7);
@@ -190,38 +191,17 @@ fn cli_json_and_report() {
         assert!(report_dir.join(file).is_file(), "{file}");
     }
     // The written split reproduces the run.
-    let again = Command::cargo_bin("reelrank")
-        .expect("binary")
-        .args(["evaluate", "--json", "--seed", "7", "-k", "5"])
-        .arg("--data")
-        .arg(real_data())
-        .arg("--index")
-        .arg(real_index_dir())
-        .arg("--split")
-        .arg(report_dir.join("split.csv"))
-        .output()
-        .expect("run");
-    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    let again = json_output(
+        evaluate(&["--json", "--seed", "7", "-k", "5"])
+            .arg("--split")
+            .arg(report_dir.join("split.csv")),
+    );
     assert_eq!(again["models"], json["models"]);
 }
 
 #[test]
 fn several_seeds_give_mean_and_std() {
-    let output = Command::cargo_bin("reelrank")
-        .expect("binary")
-        .args(["evaluate", "--json", "--seeds", "42,7"])
-        .arg("--data")
-        .arg(real_data())
-        .arg("--index")
-        .arg(real_index_dir())
-        .output()
-        .expect("run");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let json = json_output(&mut evaluate(&["--json", "--seeds", "42,7"]));
     assert_eq!(json["seeds"], serde_json::json!([42, 7]));
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
     let bias = &json["summary"][0];
