@@ -16,7 +16,8 @@ use crate::index::{
     check_replaceable, dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, Hit,
     HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
 };
-use crate::models::popularity::{movie_stats, popularity_params, weighted_rating};
+use crate::models::movie_stats;
+use crate::models::popularity::{popularity_params, weighted_rating};
 use crate::rank::{blend, check_alpha, Filters, DEFAULT_ALPHA};
 
 /// Longest query accepted, in characters; longer ones are refused rather than silently cut.
@@ -140,7 +141,8 @@ pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
 
 /// The catalogue of a dataset: every movie with its popularity statistics.
 pub fn catalog_of(dataset: &Dataset) -> Catalog {
-    let stats = movie_stats(&dataset.ratings, dataset.movies.len());
+    let ratings = &dataset.ratings;
+    let stats = movie_stats(&ratings.movie, &ratings.rating, dataset.movies.len());
     let params = popularity_params(&stats);
     let movies = dataset
         .movies
@@ -176,19 +178,22 @@ fn progress_bar(show: bool, len: usize, message: &'static str) -> indicatif::Pro
 /// Opens the index of `paths` for its catalogue and vectors (no encoder), checking that it was
 /// built from `paths.data`; builds it first if there is none.
 pub fn open_or_build_index(paths: &Paths, options: &BuildOptions) -> Result<MovieIndex> {
-    let open = || -> Result<MovieIndex> {
-        let index = MovieIndex::open(&paths.index)?;
-        index.manifest().check_dataset(&paths.index, &paths.data)?;
-        Ok(index)
-    };
-    match open() {
+    match open_index(paths) {
         Err(Error::IndexMissing { .. }) => {
             tracing::info!("no index at {}: building it", paths.index.display());
             build(paths, options)?;
-            open()
+            open_index(paths)
         }
         other => other,
     }
+}
+
+/// Opens the index of `paths`, refusing it if its format differs or its files are damaged, or if
+/// it was built from other data than `paths.data`.
+fn open_index(paths: &Paths) -> Result<MovieIndex> {
+    let index = MovieIndex::open(&paths.index)?;
+    index.manifest().check_dataset(&paths.index, &paths.data)?;
+    Ok(index)
 }
 
 /// A query and how to answer it.
@@ -272,25 +277,23 @@ pub struct Engine {
 impl Engine {
     /// Opens the index at `paths.index`, refusing it if its format, model or dataset differ.
     pub fn open(paths: &Paths) -> Result<Engine> {
-        let index = MovieIndex::open(&paths.index)?;
-        let files = model_files(&paths.model)?;
-        let encoder = Encoder::load(&files)?;
-        let manifest = index.manifest();
-        manifest.check_model(&paths.index, &files.weights, encoder.dim())?;
-        manifest.check_dataset(&paths.index, &paths.data)?;
-        Ok(Engine { index, encoder })
+        Engine::with_index(open_index(paths)?, paths)
     }
 
     /// Opens the index, building it first if there is none.
     pub fn open_or_build(paths: &Paths, options: &BuildOptions) -> Result<Engine> {
-        match Engine::open(paths) {
-            Err(Error::IndexMissing { .. }) => {
-                tracing::info!("no index at {}: building it", paths.index.display());
-                build(paths, options)?;
-                Engine::open(paths)
-            }
-            other => other,
-        }
+        Engine::with_index(open_or_build_index(paths, options)?, paths)
+    }
+
+    /// Loads the encoder for an opened index, refusing the index if it was built with other
+    /// model weights.
+    fn with_index(index: MovieIndex, paths: &Paths) -> Result<Engine> {
+        let files = model_files(&paths.model)?;
+        let encoder = Encoder::load(&files)?;
+        index
+            .manifest()
+            .check_model(&paths.index, &files.weights, encoder.dim())?;
+        Ok(Engine { index, encoder })
     }
 
     /// The index.

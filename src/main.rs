@@ -248,16 +248,9 @@ fn run(cli: Cli) -> Result<()> {
                 progress,
                 ..BuildOptions::default()
             };
+            // Its manifest matches the dataset just loaded, so rows follow `dataset.movies`.
             let index = open_or_build_index(&paths, &options)?;
             let vectors = index.flat();
-            if vectors.len() != dataset.movies.len() {
-                anyhow::bail!(
-                    "index {} holds {} movies, the dataset {}: rebuild it with `reelrank build`",
-                    paths.index.display(),
-                    vectors.len(),
-                    dataset.movies.len()
-                );
-            }
             if !args.seeds.is_empty() {
                 let reports: Vec<_> = args
                     .seeds

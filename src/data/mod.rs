@@ -202,6 +202,16 @@ pub fn year_of(title: &str) -> Option<u16> {
     (first.len() == 4).then(|| first.parse().ok()).flatten()
 }
 
+/// The mean release year of the movies that have one (0 when none has): the fallback year of
+/// features that use it.
+pub fn mean_release_year(movies: &[Movie]) -> f64 {
+    let (sum, n) = movies
+        .iter()
+        .filter_map(|m| m.year)
+        .fold((0.0, 0usize), |(sum, n), y| (sum + f64::from(y), n + 1));
+    sum / n.max(1) as f64
+}
+
 /// The genres of a MovieLens `genres` field, without "(no genres listed)".
 pub fn genres_of(field: &str) -> Vec<String> {
     field

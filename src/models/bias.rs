@@ -16,24 +16,17 @@ impl Bias {
     /// Fits on `train` over a catalogue of `n_movies` positions.
     pub fn fit(train: &Interactions, n_movies: usize) -> Bias {
         let mu = train.mean();
-        let mut users: HashMap<u32, (f64, u32)> = HashMap::new();
-        let mut items = vec![(0f64, 0u32); n_movies];
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            let entry = users.entry(u).or_default();
-            entry.0 += f64::from(r);
-            entry.1 += 1;
-            items[m as usize].0 += f64::from(r);
-            items[m as usize].1 += 1;
-        }
         Bias {
             mu,
-            user_bias: users
+            user_bias: train
+                .user_stats()
                 .into_iter()
-                .map(|(u, (sum, n))| (u, sum / f64::from(n) - mu))
+                .map(|(u, s)| (u, s.mean - mu))
                 .collect(),
-            item_bias: items
+            item_bias: train
+                .movie_stats(n_movies)
                 .into_iter()
-                .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n) - mu))
+                .map(|s| (s.count > 0).then_some(s.mean - mu))
                 .collect(),
         }
     }

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use super::{Interactions, RatingModel};
-use crate::data::{Dataset, Movie};
+use crate::data::{mean_release_year, Dataset, Movie};
 
 /// Ridge penalty of notebook 003.
 pub const DEFAULT_ALPHA: f64 = 1.0;
@@ -166,41 +166,23 @@ impl ContentRidge {
         let tfidf = Tfidf::fit(&texts);
         let global_mean = train.mean();
 
-        let mut movie_sums = vec![(0f64, 0u32); dataset.movies.len()];
-        let mut user_sums: HashMap<u32, (f64, u32)> = HashMap::new();
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            movie_sums[m as usize].0 += f64::from(r);
-            movie_sums[m as usize].1 += 1;
-            let e = user_sums.entry(u).or_default();
-            e.0 += f64::from(r);
-            e.1 += 1;
-        }
-        let years: Vec<f64> = dataset
-            .movies
-            .iter()
-            .filter_map(|m| m.year)
-            .map(f64::from)
-            .collect();
-        let mean_year = years.iter().sum::<f64>() / years.len().max(1) as f64;
+        let mean_year = mean_release_year(&dataset.movies);
         let movie_numeric: Vec<[f64; 3]> = dataset
             .movies
             .iter()
-            .zip(&movie_sums)
-            .map(|(m, &(sum, n))| {
+            .zip(train.movie_stats(dataset.movies.len()))
+            .map(|(m, s)| {
                 [
                     m.year.map_or(mean_year, f64::from),
-                    f64::from(n).ln_1p(),
-                    if n > 0 {
-                        sum / f64::from(n)
-                    } else {
-                        global_mean
-                    },
+                    f64::from(s.count).ln_1p(),
+                    s.mean_or(global_mean),
                 ]
             })
             .collect();
-        let user_mean: HashMap<u32, f64> = user_sums
+        let user_mean: HashMap<u32, f64> = train
+            .user_stats()
             .into_iter()
-            .map(|(u, (sum, n))| (u, sum / f64::from(n)))
+            .map(|(u, s)| (u, s.mean))
             .collect();
 
         let raw = |i: usize, f: usize| -> f64 {

@@ -55,6 +55,16 @@ impl Interactions {
         self.rating.is_empty()
     }
 
+    /// Statistics of every movie position `0..n_movies`.
+    pub fn movie_stats(&self, n_movies: usize) -> Vec<RatingStats> {
+        movie_stats(&self.movie, &self.rating, n_movies)
+    }
+
+    /// Statistics of every user.
+    pub fn user_stats(&self) -> HashMap<u32, RatingStats> {
+        user_stats(&self.user, &self.rating)
+    }
+
     /// The mean rating (0 when empty).
     pub fn mean(&self) -> f64 {
         if self.is_empty() {
@@ -62,6 +72,58 @@ impl Interactions {
         }
         self.rating.iter().map(|&r| f64::from(r)).sum::<f64>() / self.len() as f64
     }
+}
+
+/// Count and mean of a user's or a movie's ratings.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RatingStats {
+    /// Number of ratings.
+    pub count: u32,
+    /// Mean rating (0 when unrated).
+    pub mean: f64,
+}
+
+impl RatingStats {
+    /// Adds a rating; `mean` holds the running sum until [`RatingStats::finish`].
+    fn add(&mut self, rating: f32) {
+        self.count += 1;
+        self.mean += f64::from(rating);
+    }
+
+    /// Turns the sum into the mean (sum / count, the arithmetic the reports were measured with).
+    fn finish(mut self) -> Self {
+        if self.count > 0 {
+            self.mean /= f64::from(self.count);
+        }
+        self
+    }
+
+    /// The mean, or `fallback` when there is no rating.
+    pub fn mean_or(&self, fallback: f64) -> f64 {
+        if self.count > 0 {
+            self.mean
+        } else {
+            fallback
+        }
+    }
+}
+
+/// Rating statistics of every movie position `0..n_movies`, from parallel movie/rating columns.
+pub fn movie_stats(movie: &[u32], rating: &[f32], n_movies: usize) -> Vec<RatingStats> {
+    let mut stats = vec![RatingStats::default(); n_movies];
+    for (&m, &r) in movie.iter().zip(rating) {
+        stats[m as usize].add(r);
+    }
+    stats.into_iter().map(RatingStats::finish).collect()
+}
+
+/// Rating statistics of every user, from parallel user/rating columns.
+pub fn user_stats(user: &[u32], rating: &[f32]) -> HashMap<u32, RatingStats> {
+    let mut stats: HashMap<u32, RatingStats> = HashMap::new();
+    for (&u, &r) in user.iter().zip(rating) {
+        stats.entry(u).or_default().add(r);
+    }
+    stats.into_iter().map(|(u, s)| (u, s.finish())).collect()
 }
 
 /// Dense indices for the userIds of a training set, in order of first appearance.
@@ -158,6 +220,22 @@ mod tests {
     fn averages_pairwise() {
         assert_eq!(average_scores(&[&[1.0, 2.0], &[3.0, 0.0]]), vec![2.0, 1.0]);
         assert!(average_scores(&[]).is_empty());
+    }
+
+    #[test]
+    fn statistics_by_movie_and_user() {
+        let train = Interactions {
+            user: vec![7, 7, 8],
+            movie: vec![0, 2, 2],
+            rating: vec![4.0, 2.0, 5.0],
+        };
+        let movies = train.movie_stats(3);
+        assert_eq!(movies[1], RatingStats::default());
+        assert_eq!(movies[2].count, 2);
+        assert!((movies[2].mean - 3.5).abs() < 1e-12);
+        assert_eq!(movies[1].mean_or(3.0), 3.0);
+        let users = train.user_stats();
+        assert!((users[&7].mean - 3.0).abs() < 1e-12 && users[&8].count == 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Ratings;
+use super::RatingStats;
 
 /// The constants of the weighted rating.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -14,15 +14,6 @@ pub struct PopularityParams {
     pub c: f64,
 }
 
-/// Rating count and mean of one movie.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct MovieStats {
-    /// Number of ratings.
-    pub count: u32,
-    /// Mean rating (0 when unrated).
-    pub mean: f64,
-}
-
 /// The IMDB weighted rating of a movie with `count` ratings averaging `mean`.
 pub fn weighted_rating(count: f64, mean: f64, params: PopularityParams) -> f64 {
     if count <= 0.0 {
@@ -31,32 +22,10 @@ pub fn weighted_rating(count: f64, mean: f64, params: PopularityParams) -> f64 {
     count / (count + params.m) * mean + params.m / (count + params.m) * params.c
 }
 
-/// Statistics of every movie (`n_movies` positions) from the ratings.
-pub fn movie_stats(ratings: &Ratings, n_movies: usize) -> Vec<MovieStats> {
-    let mut sums = vec![0f64; n_movies];
-    let mut counts = vec![0u32; n_movies];
-    for (&movie, &rating) in ratings.movie.iter().zip(&ratings.rating) {
-        sums[movie as usize] += f64::from(rating);
-        counts[movie as usize] += 1;
-    }
-    counts
-        .into_iter()
-        .zip(sums)
-        .map(|(count, sum)| MovieStats {
-            count,
-            mean: if count > 0 {
-                sum / f64::from(count)
-            } else {
-                0.0
-            },
-        })
-        .collect()
-}
-
 /// m and C over the rated movies (pandas' `quantile(0.9)` and `mean()` semantics). With no
 /// rating at all, m = 0 and C = 0.
-pub fn popularity_params(stats: &[MovieStats]) -> PopularityParams {
-    let rated: Vec<&MovieStats> = stats.iter().filter(|s| s.count > 0).collect();
+pub fn popularity_params(stats: &[RatingStats]) -> PopularityParams {
+    let rated: Vec<&RatingStats> = stats.iter().filter(|s| s.count > 0).collect();
     if rated.is_empty() {
         return PopularityParams { m: 0.0, c: 0.0 };
     }
@@ -101,13 +70,7 @@ mod tests {
 
     #[test]
     fn stats_and_params_from_ratings() {
-        let ratings = Ratings {
-            user: vec![1, 2, 1, 3],
-            movie: vec![0, 0, 1, 0],
-            rating: vec![4.0, 5.0, 2.0, 3.0],
-            timestamp: vec![0; 4],
-        };
-        let stats = movie_stats(&ratings, 3);
+        let stats = crate::models::movie_stats(&[0, 0, 1, 0], &[4.0, 5.0, 2.0, 3.0], 3);
         assert_eq!(stats[0].count, 3);
         assert!((stats[0].mean - 4.0).abs() < 1e-12);
         assert_eq!(stats[2].count, 0);

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::data::{Dataset, Movie};
+use crate::data::{mean_release_year, Dataset, Movie};
 use crate::index::FlatIndex;
 use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
-use crate::models::popularity::{popularity_params, weighted_rating, MovieStats, PopularityParams};
+use crate::models::popularity::{popularity_params, weighted_rating, PopularityParams};
 use crate::models::{
     content_ridge, Bias, ContentRidge, GenreContent, Interactions, ItemKnn, MatrixFactorization,
-    MfConfig, Scorer,
+    MfConfig, RatingStats, Scorer,
 };
 
 /// One input of a stack.
@@ -199,8 +199,8 @@ impl<'a> BaseModels<'a> {
 /// fallbacks for cold users and items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statistics {
-    users: HashMap<u32, (u32, f64)>,
-    items: Vec<MovieStats>,
+    users: HashMap<u32, RatingStats>,
+    items: Vec<RatingStats>,
     global_mean: f64,
     popularity: PopularityParams,
     mean_year: f64,
@@ -209,35 +209,13 @@ pub struct Statistics {
 impl Statistics {
     /// Statistics of `train` over the catalogue `movies`.
     pub fn new(train: &Interactions, movies: &[Movie]) -> Statistics {
-        let mut users: HashMap<u32, (u32, f64)> = HashMap::new();
-        let mut items = vec![MovieStats::default(); movies.len()];
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            let e = users.entry(u).or_default();
-            e.0 += 1;
-            e.1 += f64::from(r);
-            let s = &mut items[m as usize];
-            s.count += 1;
-            s.mean += f64::from(r);
-        }
-        for e in users.values_mut() {
-            e.1 /= f64::from(e.0);
-        }
-        for s in &mut items {
-            if s.count > 0 {
-                s.mean /= f64::from(s.count);
-            }
-        }
-        let years: Vec<f64> = movies
-            .iter()
-            .filter_map(|m| m.year)
-            .map(f64::from)
-            .collect();
+        let items = train.movie_stats(movies.len());
         Statistics {
-            users,
+            users: train.user_stats(),
             popularity: popularity_params(&items),
             items,
             global_mean: train.mean(),
-            mean_year: years.iter().sum::<f64>() / years.len().max(1) as f64,
+            mean_year: mean_release_year(movies),
         }
     }
 }
@@ -280,18 +258,12 @@ impl FeatureBuilder<'_> {
     fn statistic(&self, feature: Feature, user: u32, movie: u32) -> f64 {
         let s = self.statistics;
         let item = s.items.get(movie as usize).copied().unwrap_or_default();
-        let user_stats = s.users.get(&user).copied();
+        let user_stats = s.users.get(&user).copied().unwrap_or_default();
         match feature {
-            Feature::UserRatingCount => user_stats.map_or(0.0, |u| f64::from(u.0)),
-            Feature::UserMeanRating => user_stats.map_or(s.global_mean, |u| u.1),
+            Feature::UserRatingCount => f64::from(user_stats.count),
+            Feature::UserMeanRating => user_stats.mean_or(s.global_mean),
             Feature::ItemRatingCount => f64::from(item.count),
-            Feature::ItemMeanRating => {
-                if item.count > 0 {
-                    item.mean
-                } else {
-                    s.global_mean
-                }
-            }
+            Feature::ItemMeanRating => item.mean_or(s.global_mean),
             Feature::WeightedRating => {
                 weighted_rating(f64::from(item.count), item.mean, s.popularity)
             }
