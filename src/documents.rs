@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::data::{Dataset, Movie, Tag};
+use crate::data::{Dataset, Movie};
 
 /// The document of one movie, given the tags of that movie (in file order).
 ///
@@ -55,14 +55,10 @@ pub fn document_for(dataset: &Dataset, position: usize) -> String {
 
 /// The documents of every movie of the dataset, in [`Dataset::movies`] order.
 pub fn build_documents(dataset: &Dataset) -> Vec<String> {
-    let mut tags_by_movie: Vec<Vec<&str>> = vec![Vec::new(); dataset.movies.len()];
-    for Tag { movie, text, .. } in &dataset.tags {
-        tags_by_movie[*movie as usize].push(text);
-    }
     dataset
         .movies
         .iter()
-        .zip(tags_by_movie)
+        .zip(dataset.tags_by_movie())
         .map(|(movie, tags)| movie_document(movie, tags))
         .collect()
 }

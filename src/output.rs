@@ -25,10 +25,21 @@ pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
 }
 
 /// A column of a text table.
-struct Column {
-    header: &'static str,
+pub(crate) struct Column {
+    header: String,
     width: usize,
     right: bool,
+}
+
+impl Column {
+    /// A column titled `header`, at most `width` characters wide, right-aligned if `right`.
+    pub(crate) fn new(header: impl Into<String>, width: usize, right: bool) -> Column {
+        Column {
+            header: header.into(),
+            width,
+            right,
+        }
+    }
 }
 
 /// Cuts `text` to `width` characters, marking the cut with an ellipsis.
@@ -41,14 +52,15 @@ fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
+/// An aligned table: header, a rule, then the rows; cells wider than their column are cut.
+pub(crate) fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
             rows.iter()
                 .map(|r| r[i].chars().count())
-                .chain([c.header.len()])
+                .chain([c.header.chars().count()])
                 .max()
                 .unwrap_or(0)
                 .min(c.width)
@@ -71,7 +83,7 @@ fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
             .collect();
         parts.join("  ").trim_end().to_string()
     };
-    let mut out = line(columns.iter().map(|c| c.header.to_string()).collect());
+    let mut out = line(columns.iter().map(|c| c.header.clone()).collect());
     out.push('\n');
     out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
     out.push('\n');
@@ -85,41 +97,13 @@ fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
 /// The results of a search as an aligned table.
 pub fn search_table(response: &SearchResponse) -> String {
     let columns = [
-        Column {
-            header: "#",
-            width: 4,
-            right: true,
-        },
-        Column {
-            header: "title",
-            width: 48,
-            right: false,
-        },
-        Column {
-            header: "year",
-            width: 4,
-            right: true,
-        },
-        Column {
-            header: "genres",
-            width: 36,
-            right: false,
-        },
-        Column {
-            header: "similarity",
-            width: 10,
-            right: true,
-        },
-        Column {
-            header: "popularity",
-            width: 10,
-            right: true,
-        },
-        Column {
-            header: "score",
-            width: 6,
-            right: true,
-        },
+        Column::new("#", 4, true),
+        Column::new("title", 48, false),
+        Column::new("year", 4, true),
+        Column::new("genres", 36, false),
+        Column::new("similarity", 10, true),
+        Column::new("popularity", 10, true),
+        Column::new("score", 6, true),
     ];
     let rows: Vec<Vec<String>> = response
         .results
@@ -155,18 +139,7 @@ mod tests {
 
     #[test]
     fn aligns_columns() {
-        let columns = [
-            Column {
-                header: "a",
-                width: 5,
-                right: false,
-            },
-            Column {
-                header: "n",
-                width: 3,
-                right: true,
-            },
-        ];
+        let columns = [Column::new("a", 5, false), Column::new("n", 3, true)];
         let table = render(
             &columns,
             &[

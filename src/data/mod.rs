@@ -170,6 +170,15 @@ impl Dataset {
         self.positions.get(&movie_id).map(|&p| p as usize)
     }
 
+    /// The tag texts of every movie, in [`Dataset::movies`] order (each in file order).
+    pub fn tags_by_movie(&self) -> Vec<Vec<&str>> {
+        let mut tags = vec![Vec::new(); self.movies.len()];
+        for tag in &self.tags {
+            tags[tag.movie as usize].push(tag.text.as_str());
+        }
+        tags
+    }
+
     /// The movie with this movieId.
     pub fn movie(&self, movie_id: u32) -> Result<&Movie> {
         self.position(movie_id)

@@ -8,6 +8,7 @@ use crate::data::split::Split;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::output::{render, Column};
 
 fn cell(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"))
@@ -48,30 +49,6 @@ fn table(report: &EvalReport) -> (Vec<String>, Vec<Vec<String>>) {
 /// The metric table as aligned text, with the protocol on the first line.
 pub fn text_table(report: &EvalReport) -> String {
     let (header, rows) = table(report);
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| -> String {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(c, text)| {
-                let pad = widths[c] - text.chars().count();
-                if c == 0 {
-                    format!("{text}{}", " ".repeat(pad))
-                } else {
-                    format!("{}{text}", " ".repeat(pad))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
     let mut out = format!(
         "protocol {} · K {} · relevant: rating ≥ {} · split {} (base {}, meta {}, test {}) · {} users\n",
         report.protocol,
@@ -83,15 +60,17 @@ pub fn text_table(report: &EvalReport) -> String {
         report.split.test,
         report.users_evaluated
     );
-    out.push_str(&line(&header));
-    out.push('\n');
-    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-    out.push('\n');
-    for row in &rows {
-        out.push_str(&line(row));
-        out.push('\n');
-    }
+    out.push_str(&render(&metric_columns(header), &rows));
     out
+}
+
+/// Columns for a model name followed by right-aligned metrics.
+fn metric_columns(header: Vec<String>) -> Vec<Column> {
+    header
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| Column::new(h, usize::MAX, i > 0))
+        .collect()
 }
 
 fn markdown(report: &EvalReport) -> String {
@@ -402,27 +381,22 @@ pub fn seeds_table(reports: &[EvalReport]) -> String {
     let Some((_, first)) = summary.first() else {
         return out;
     };
-    let width = summary
+    let header = std::iter::once("model".to_string())
+        .chain(first.iter().map(|m| m.name.clone()))
+        .collect();
+    let rows: Vec<Vec<String>> = summary
         .iter()
-        .map(|(m, _)| m.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    out.push_str(&format!("{:<width$}", "model"));
-    for metric in first {
-        out.push_str(&format!("  {:>17}", metric.name));
-    }
-    out.push('\n');
-    for (model, metrics) in &summary {
-        out.push_str(&format!("{model:<width$}"));
-        for m in metrics {
-            out.push_str(&format!(
-                "  {:>17}",
-                format!("{:.4} ± {:.4}", m.mean, m.std)
-            ));
-        }
-        out.push('\n');
-    }
+        .map(|(model, metrics)| {
+            std::iter::once(model.clone())
+                .chain(
+                    metrics
+                        .iter()
+                        .map(|m| format!("{:.4} ± {:.4}", m.mean, m.std)),
+                )
+                .collect()
+        })
+        .collect();
+    out.push_str(&render(&metric_columns(header), &rows));
     out
 }
 

@@ -153,10 +153,7 @@ pub struct ContentRidge {
 impl ContentRidge {
     /// Fits on `train` with the movies and tags of `dataset`.
     pub fn fit(train: &Interactions, dataset: &Dataset, alpha: f64) -> ContentRidge {
-        let mut tags: Vec<Vec<&str>> = vec![Vec::new(); dataset.movies.len()];
-        for tag in &dataset.tags {
-            tags[tag.movie as usize].push(&tag.text);
-        }
+        let tags = dataset.tags_by_movie();
         let texts: Vec<String> = dataset
             .movies
             .iter()

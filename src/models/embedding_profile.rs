@@ -37,11 +37,6 @@ impl<'a> EmbeddingProfile<'a> {
             .collect();
         EmbeddingProfile { vectors, profiles }
     }
-
-    /// The user's taste vector, if they liked any movie.
-    pub fn profile(&self, user: u32) -> Option<&[f32]> {
-        self.profiles.get(&user).map(Vec::as_slice)
-    }
 }
 
 impl Scorer for EmbeddingProfile<'_> {
