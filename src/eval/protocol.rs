@@ -18,7 +18,7 @@ use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::logistic::LogisticRegression;
 use crate::models::{average_scores, Interactions};
 use crate::rank::features::{
-    select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
+    select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES, BASE_SCORES,
     SEED_000_FEATURES, SEED_001_FEATURES,
 };
 
@@ -128,30 +128,18 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Fits every stack on `meta` (label: rating ≥ threshold) over the features of `models`, and
-/// scores `test`: (name, scores, predicts ratings) rows.
+/// Fits every stack on `meta` (label: rating ≥ threshold) over the features `builder` makes,
+/// and scores the test rows whose features (all of them) are `test_rows`: (name, scores,
+/// predicts ratings) rows.
 fn stack_scores(
-    models: &BaseModels,
-    dataset: &Dataset,
-    base: &Interactions,
+    builder: &FeatureBuilder,
     meta: &Interactions,
-    test: &Interactions,
+    test_rows: &[f64],
     config: &EvalConfig,
     timings: &mut BTreeMap<String, f64>,
 ) -> Vec<(String, Vec<f32>, bool)> {
-    // Statistics come from base_train, like the base models. The seeds take them from
-    // train_full, which holds meta_train: each meta row's own rating then leaks into its
-    // user/item means, and the stack learns a shortcut that test rows do not have (measured:
-    // LogisticStack NDCG@10 0.796 with train_full statistics, 0.830 with base_train's).
-    let statistics = Statistics::new(base, &dataset.movies);
-    let builder = FeatureBuilder {
-        models,
-        statistics: &statistics,
-        movies: &dataset.movies,
-    };
     let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= config.threshold).collect();
     let meta_rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
-    let test_rows = builder.rows(&test.user, &test.movie, &ALL_FEATURES);
     let mut rows = Vec::new();
     let logistic: [(&str, &[Feature], bool); 4] = [
         ("LogisticStack4", &SEED_000_FEATURES, true),
@@ -162,7 +150,7 @@ fn stack_scores(
     for (name, features, standardize) in logistic {
         let x = select_columns(&meta_rows, &ALL_FEATURES, features);
         let model = LogisticRegression::fit(&x, &labels, features.len(), 1.0, standardize);
-        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+        let scores: Vec<f32> = select_columns(test_rows, &ALL_FEATURES, features)
             .chunks_exact(features.len())
             .map(|row| model.probability(row) as f32)
             .collect();
@@ -193,7 +181,7 @@ fn stack_scores(
         let t = Instant::now();
         let x = select_columns(&sorted_rows, &ALL_FEATURES, features);
         let model = Gbdt::fit(&x, &sorted_labels, features.len(), objective, &gbdt_config);
-        let scores: Vec<f32> = select_columns(&test_rows, &ALL_FEATURES, features)
+        let scores: Vec<f32> = select_columns(test_rows, &ALL_FEATURES, features)
             .chunks_exact(features.len())
             .map(|row| model.predict(row) as f32)
             .collect();
@@ -226,16 +214,29 @@ pub fn evaluate_seed_protocol(
     );
     let mf_epoch_rmse = models.mf.epoch_rmse().to_vec();
 
+    // Statistics come from base_train, like the base models. The seeds take them from
+    // train_full, which holds meta_train: each meta row's own rating then leaks into its
+    // user/item means, and the stack learns a shortcut that test rows do not have (measured:
+    // LogisticStack NDCG@10 0.796 with train_full statistics, 0.830 with base_train's).
+    let statistics = Statistics::new(&base, &dataset.movies);
+    let builder = FeatureBuilder {
+        models: &models,
+        statistics: &statistics,
+        movies: &dataset.movies,
+    };
+
+    // Every feature of the test rows, once: the base models' rows are its score columns.
     let t = Instant::now();
-    let mut rows: Vec<(String, Vec<f32>, bool)> = models
-        .scorers()
+    let test_rows = builder.rows(&test.user, &test.movie, &ALL_FEATURES);
+    let mut rows: Vec<(String, Vec<f32>, bool)> = BASE_SCORES
         .iter()
-        .map(|model| {
-            (
-                model.name().to_string(),
-                model.score(&test.user, &test.movie),
-                model.predicts_ratings(),
-            )
+        .filter_map(|&feature| {
+            let model = models.scorer(feature)?;
+            let scores = select_columns(&test_rows, &ALL_FEATURES, &[feature])
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            Some((model.name().to_string(), scores, model.predicts_ratings()))
         })
         .collect();
     // SimpleAverage is the mean of the seeds' four models (ContentRidge is not one of them).
@@ -247,11 +248,9 @@ pub fn evaluate_seed_protocol(
     let t = Instant::now();
     let meta = Interactions::from_rows(&dataset.ratings, &split.meta);
     rows.extend(stack_scores(
-        &models,
-        dataset,
-        &base,
+        &builder,
         &meta,
-        &test,
+        &test_rows,
         config,
         &mut timings,
     ));

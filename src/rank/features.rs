@@ -65,6 +65,16 @@ impl Feature {
     }
 }
 
+/// The base models' scores, in report order.
+pub const BASE_SCORES: [Feature; 6] = [
+    Feature::Bias,
+    Feature::ItemKnn,
+    Feature::MatrixFactorization,
+    Feature::GenreContent,
+    Feature::ContentRidge,
+    Feature::EmbeddingSimilarity,
+];
+
 /// The seed 000 stack: the four base scores.
 pub const SEED_000_FEATURES: [Feature; 4] = [
     Feature::Bias,
@@ -169,19 +179,8 @@ impl<'a> BaseModels<'a> {
         }
     }
 
-    /// The models in report order.
-    pub fn scorers(&self) -> [&dyn Scorer; 6] {
-        [
-            &self.bias,
-            &self.item_knn,
-            &self.mf,
-            &self.genre,
-            &self.content_ridge,
-            &self.embedding,
-        ]
-    }
-
-    fn scorer(&self, feature: Feature) -> Option<&dyn Scorer> {
+    /// The model whose score is `feature`, if it is a base score.
+    pub fn scorer(&self, feature: Feature) -> Option<&dyn Scorer> {
         Some(match feature {
             Feature::Bias => &self.bias,
             Feature::ItemKnn => &self.item_knn,
