@@ -2,6 +2,7 @@
 //! [`Engine`] that answers queries (embed → stage one → stage two).
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -13,11 +14,12 @@ use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
 use crate::index::{
-    check_replaceable, dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, Hit,
-    HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
+    check_replaceable, dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, FlatIndex,
+    Hit, HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
 };
 use crate::models::movie_stats;
 use crate::models::popularity::{popularity_params, weighted_rating};
+use crate::rank::stack::ServingStack;
 use crate::rank::{blend, check_alpha, Filters, DEFAULT_ALPHA};
 
 /// Longest query accepted, in characters; longer ones are refused rather than silently cut.
@@ -28,13 +30,28 @@ pub const MAX_QUERY_CHARS: usize = 10_000;
 /// can miss matches).
 const EXACT_FILTER_SHARE: f64 = 0.1;
 
+/// Seed of the serving stack's meta split, MF and trees when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
 /// Options of `build`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct BuildOptions {
     /// HNSW parameters.
     pub hnsw: HnswParams,
     /// Show a progress bar on the terminal.
     pub progress: bool,
+    /// Seed of the serving stack.
+    pub seed: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            hnsw: HnswParams::default(),
+            progress: false,
+            seed: DEFAULT_SEED,
+        }
+    }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -86,6 +103,18 @@ pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
     timings.insert("popularity".to_string(), ms(t));
 
     let t = Instant::now();
+    let vectors = FlatIndex::new(embedded.vectors, encoder.dim());
+    let stack = ServingStack::fit(&dataset, &vectors, options.seed);
+    let stack_bytes = stack.to_bytes()?;
+    timings.insert("stack".to_string(), ms(t));
+    tracing::info!(
+        "trained the serving stack in {:.1} s ({} meta rows, seed {})",
+        ms(t) / 1e3,
+        stack.training.meta_rows,
+        options.seed
+    );
+
+    let t = Instant::now();
     let dataset_files = crate::data::DATASET_FILES
         .iter()
         .map(|name| (name, paths.data.join(name)))
@@ -126,10 +155,17 @@ pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
             truncated_documents: embedded.truncated,
         },
         files: Vec::new(),
+        stack: stack.training.clone(),
         timings_ms: timings,
     };
     manifest.timings_ms.insert("total".to_string(), ms(total));
-    write_index(&paths.index, &catalog, &embedded.vectors, manifest)?;
+    write_index(
+        &paths.index,
+        &catalog,
+        vectors.vectors(),
+        &stack_bytes,
+        manifest,
+    )?;
     let manifest = Manifest::read(&paths.index)?;
     tracing::info!(
         "wrote index {} in {:.1} s",
@@ -272,6 +308,8 @@ pub struct SearchResponse {
 pub struct Engine {
     index: MovieIndex,
     encoder: Encoder,
+    /// Loaded on first use: plain queries never need it.
+    stack: OnceLock<ServingStack>,
 }
 
 impl Engine {
@@ -293,7 +331,20 @@ impl Engine {
         index
             .manifest()
             .check_model(&paths.index, &files.weights, encoder.dim())?;
-        Ok(Engine { index, encoder })
+        Ok(Engine {
+            index,
+            encoder,
+            stack: OnceLock::new(),
+        })
+    }
+
+    /// The serving stack saved in the index (read on first use, never retrained).
+    pub fn stack(&self) -> Result<&ServingStack> {
+        if let Some(stack) = self.stack.get() {
+            return Ok(stack);
+        }
+        let loaded = ServingStack::open(&self.index)?;
+        Ok(self.stack.get_or_init(|| loaded))
     }
 
     /// The index.

@@ -10,9 +10,12 @@ use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::documents::document_for;
 use reelrank::embed::{model_files, Encoder};
-use reelrank::engine::{build, open_or_build_index, BuildOptions, Engine, SearchRequest};
+use reelrank::engine::{
+    build, open_or_build_index, BuildOptions, Engine, SearchRequest, DEFAULT_SEED,
+};
 use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
+use reelrank::rank::stack::ServingStack;
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::Paths;
 
@@ -50,10 +53,15 @@ struct Global {
 enum Command {
     /// Build the index: load the data, embed every movie, build the HNSW graph
     Build {
+        /// Seed of the serving stack's meta split, MF and trees
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
         /// Print the manifest as JSON
         #[arg(long)]
         json: bool,
     },
+    /// Explain the serving stack: global feature importances, or one (user, movie) pair
+    Explain(ExplainArgs),
     /// Search movies by free text (builds the index first if there is none)
     Search(SearchArgs),
     /// Print the embedding of a text
@@ -99,6 +107,22 @@ struct SearchArgs {
     /// Use the exact scan instead of HNSW
     #[arg(long)]
     exact: bool,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// MovieLens userId (with --movie: explain that pair)
+    #[arg(long, requires = "movie")]
+    user: Option<u32>,
+    /// MovieLens movieId (with --user)
+    #[arg(long, requires = "user")]
+    movie: Option<u32>,
+    /// Write the global importances as an SVG bar chart to FILE
+    #[arg(long, value_name = "FILE", conflicts_with = "user")]
+    svg: Option<PathBuf>,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -186,9 +210,10 @@ fn run(cli: Cli) -> Result<()> {
     let paths = Paths::resolve(global.data, global.model, global.index);
     let progress = !global.quiet;
     match cli.command {
-        Command::Build { json } => {
+        Command::Build { seed, json } => {
             let options = BuildOptions {
                 progress,
+                seed,
                 ..BuildOptions::default()
             };
             let manifest = build(&paths, &options)?;
@@ -295,6 +320,7 @@ fn run(cli: Cli) -> Result<()> {
                 print(&text_table(&report))?;
             }
         }
+        Command::Explain(args) => explain(&paths, progress, &args)?,
         Command::Docs { movie, json } => {
             let dataset = Dataset::load(&paths.data)?;
             let position = dataset.position(movie).with_context(|| {
@@ -314,6 +340,61 @@ fn run(cli: Cli) -> Result<()> {
                 print(&format!("{document}\n"))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `reelrank explain`: the serving stack's global importances, or one pair's contributions.
+fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
+    let options = BuildOptions {
+        progress,
+        ..BuildOptions::default()
+    };
+    let index = open_or_build_index(paths, &options)?;
+    let stack = ServingStack::open(&index)?;
+    let (Some(user), Some(movie_id)) = (args.user, args.movie) else {
+        let importance = stack.importance();
+        if let Some(file) = &args.svg {
+            reelrank::fsutil::write_atomic(
+                file,
+                reelrank::output::importance_svg(&importance).as_bytes(),
+            )?;
+            tracing::info!("wrote {}", file.display());
+        }
+        if args.json {
+            print_json(&serde_json::json!({
+                "training": stack.training,
+                "features": importance,
+            }))?;
+        } else {
+            print(&reelrank::output::importance_table(&importance))?;
+        }
+        return Ok(());
+    };
+    if !stack.knows_user(user) {
+        anyhow::bail!(
+            "--user {user}: no such userId among the ratings of index {}",
+            index.dir().display()
+        );
+    }
+    let position = index.catalog().position(movie_id).with_context(|| {
+        format!(
+            "--movie {movie_id}: no such movieId in index {}",
+            index.dir().display()
+        )
+    })?;
+    let entry = &index.catalog().movies[position];
+    let explanation = stack.explain(user, position as u32);
+    if args.json {
+        print_json(&serde_json::json!({
+            "user": user,
+            "movie_id": movie_id,
+            "title": entry.movie.title,
+            "explanation": explanation,
+        }))?;
+    } else {
+        let title = format!("movie {movie_id} {}", entry.movie.title);
+        print(&reelrank::output::explanation_table(&explanation, &title))?;
     }
     Ok(())
 }

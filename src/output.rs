@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use crate::engine::SearchResponse;
+use crate::eval::report::bar_chart_svg;
 use crate::index::Manifest;
+use crate::rank::stack::{FeatureImportance, PairExplanation};
 
 /// One line describing a finished build.
 pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
@@ -124,6 +126,107 @@ pub fn search_table(response: &SearchResponse) -> String {
         return "no movie matches\n".to_string();
     }
     render(&columns, &rows)
+}
+
+/// The global feature importances of the serving stacks as an aligned table.
+pub fn importance_table(importance: &[FeatureImportance]) -> String {
+    let columns = [
+        Column::new("feature", 24, false),
+        Column::new("logistic weight", 15, true),
+        Column::new("|weight| share", 14, true),
+        Column::new("gbdt gain share", 15, true),
+        Column::new("lambdamart gain share", 21, true),
+    ];
+    let percent = |v: f64| format!("{:.1} %", 100.0 * v);
+    let rows: Vec<Vec<String>> = importance
+        .iter()
+        .map(|f| {
+            vec![
+                f.feature.to_string(),
+                format!("{:+.4}", f.logistic_weight),
+                percent(f.logistic_weight_share),
+                percent(f.gbdt_gain_share),
+                percent(f.lambdamart_gain_share),
+            ]
+        })
+        .collect();
+    render(&columns, &rows)
+}
+
+/// The global feature importances as an SVG bar chart (shares, so the stacks compare).
+pub fn importance_svg(importance: &[FeatureImportance]) -> String {
+    let categories: Vec<String> = importance.iter().map(|f| f.feature.to_string()).collect();
+    let series = vec![
+        (
+            "logistic |weight| share".to_string(),
+            importance.iter().map(|f| f.logistic_weight_share).collect(),
+        ),
+        (
+            "gbdt gain share".to_string(),
+            importance.iter().map(|f| f.gbdt_gain_share).collect(),
+        ),
+        (
+            "lambdamart gain share".to_string(),
+            importance.iter().map(|f| f.lambdamart_gain_share).collect(),
+        ),
+    ];
+    bar_chart_svg(
+        "Feature importance of the serving stacks",
+        "feature",
+        "share",
+        &categories,
+        &series,
+        &|v| format!("{:.0}%", 100.0 * v),
+    )
+}
+
+/// One (user, movie) pair's feature values and contributions as an aligned table, with the
+/// totals each stack adds them up to.
+pub fn explanation_table(explanation: &PairExplanation, title: &str) -> String {
+    let columns = [
+        Column::new("feature", 24, false),
+        Column::new("value", 10, true),
+        Column::new("logistic", 9, true),
+        Column::new("gbdt", 9, true),
+        Column::new("lambdamart", 10, true),
+    ];
+    let signed = |v: f64| format!("{v:+.4}");
+    let mut rows: Vec<Vec<String>> = explanation
+        .features
+        .iter()
+        .map(|f| {
+            vec![
+                f.feature.to_string(),
+                format!("{:.4}", f.value),
+                signed(f.logistic),
+                signed(f.gbdt),
+                signed(f.lambdamart),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "(intercept / bias)".into(),
+        String::new(),
+        signed(explanation.logistic_intercept),
+        signed(explanation.gbdt_bias),
+        signed(explanation.lambdamart_bias),
+    ]);
+    rows.push(vec![
+        "= score".into(),
+        String::new(),
+        signed(explanation.logistic_decision),
+        signed(explanation.gbdt_decision),
+        signed(explanation.lambdamart_score),
+    ]);
+    format!(
+        "user {} · {title}\n{}P(liked): logistic {:.3}, gbdt {:.3}\n\
+         logistic terms are exact (weight × standardised value); tree terms are path \
+         contributions (changes of node value along each tree's path).\n",
+        explanation.user,
+        render(&columns, &rows),
+        explanation.logistic_probability,
+        explanation.gbdt_probability,
+    )
 }
 
 #[cfg(test)]

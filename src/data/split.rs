@@ -19,6 +19,19 @@ pub const TEST_SHARE: f64 = 0.2;
 /// Share of train_full held out as meta_train.
 pub const META_SHARE: f64 = 0.2;
 
+/// Shuffles `train_full` and cuts it into (base_train, meta_train), each sorted.
+fn base_and_meta(mut train_full: Vec<usize>, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
+    train_full.shuffle(rng);
+    let n_meta = (train_full.len() as f64 * META_SHARE).ceil() as usize;
+    let (meta, base) = train_full.split_at(n_meta.min(train_full.len()));
+    (sorted(base.to_vec()), sorted(meta.to_vec()))
+}
+
+fn sorted(mut rows: Vec<usize>) -> Vec<usize> {
+    rows.sort_unstable();
+    rows
+}
+
 /// Which part of the split a rating row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,20 +88,25 @@ impl Split {
         rows.shuffle(&mut rng);
         let n_test = (n as f64 * TEST_SHARE).ceil() as usize;
         let (test, train_full) = rows.split_at(n_test.min(n));
-        let mut train_full = train_full.to_vec();
-        train_full.shuffle(&mut rng);
-        let n_meta = (train_full.len() as f64 * META_SHARE).ceil() as usize;
-        let (meta, base) = train_full.split_at(n_meta.min(train_full.len()));
-        let sorted = |rows: &[usize]| {
-            let mut rows = rows.to_vec();
-            rows.sort_unstable();
-            rows
-        };
+        let (base, meta) = base_and_meta(train_full.to_vec(), &mut rng);
         Split {
-            base: sorted(base),
-            meta: sorted(meta),
-            test: sorted(test),
+            base,
+            meta,
+            test: sorted(test.to_vec()),
             source: format!("seed {seed}"),
+        }
+    }
+
+    /// The serving split of `n` rating rows: no test part, every rating is trained on; the
+    /// same seeded 80/20 cut into base_train and meta_train as inside [`Split::seeded`].
+    pub fn serving(n: usize, seed: u64) -> Split {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (base, meta) = base_and_meta((0..n).collect(), &mut rng);
+        Split {
+            base,
+            meta,
+            test: Vec::new(),
+            source: format!("serving, seed {seed}"),
         }
     }
 

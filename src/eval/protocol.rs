@@ -13,14 +13,13 @@ use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
 use crate::index::FlatIndex;
-use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::genre::LIKED_THRESHOLD;
-use crate::models::logistic::LogisticRegression;
 use crate::models::{average_scores, Interactions};
 use crate::rank::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES, BASE_SCORES,
     SEED_000_FEATURES, SEED_001_FEATURES,
 };
+use crate::rank::stack::MetaRows;
 
 /// Settings of an evaluation run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -128,18 +127,14 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-/// Fits every stack on `meta` (label: rating ≥ threshold) over the features `builder` makes,
-/// and scores the test rows whose features (all of them) are `test_rows`: (name, scores,
-/// predicts ratings) rows.
+/// Fits every stack on the feature rows of meta_train and scores the test rows whose features
+/// (all of them) are `test_rows`: (name, scores, predicts ratings) rows.
 fn stack_scores(
-    builder: &FeatureBuilder,
-    meta: &Interactions,
+    meta_rows: &MetaRows,
     test_rows: &[f64],
     config: &EvalConfig,
     timings: &mut BTreeMap<String, f64>,
 ) -> Vec<(String, Vec<f32>, bool)> {
-    let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= config.threshold).collect();
-    let meta_rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
     let mut rows = Vec::new();
     let logistic: [(&str, &[Feature], bool); 4] = [
         ("LogisticStack4", &SEED_000_FEATURES, true),
@@ -148,39 +143,22 @@ fn stack_scores(
         ("LogisticStackAll", &ALL_FEATURES, true),
     ];
     for (name, features, standardize) in logistic {
-        let x = select_columns(&meta_rows, &ALL_FEATURES, features);
-        let model = LogisticRegression::fit(&x, &labels, features.len(), 1.0, standardize);
+        let model = meta_rows.logistic(features, standardize);
         let scores: Vec<f32> = select_columns(test_rows, &ALL_FEATURES, features)
             .chunks_exact(features.len())
             .map(|row| model.probability(row) as f32)
             .collect();
         rows.push((name.to_string(), scores, false));
     }
-    // Tree stacks: rows ordered by user so that LambdaRank sees each user's rows together.
-    let mut by_user: Vec<usize> = (0..meta.len()).collect();
-    by_user.sort_by_key(|&i| (meta.user[i], i));
-    let groups: Vec<u32> = by_user.iter().map(|&i| meta.user[i]).collect();
-    let sorted_labels: Vec<bool> = by_user.iter().map(|&i| labels[i]).collect();
-    let d_all = ALL_FEATURES.len();
-    let sorted_rows: Vec<f64> = by_user
-        .iter()
-        .flat_map(|&i| meta_rows[i * d_all..(i + 1) * d_all].iter().copied())
-        .collect();
-    let gbdt_config = GbdtConfig {
-        seed: config.seed,
-        ..GbdtConfig::default()
-    };
-    let ranking = Objective::LambdaRank { groups: &groups };
-    let trees: [(&str, &[Feature], Objective); 4] = [
-        ("GBStack", &SEED_001_FEATURES, Objective::LogLoss),
-        ("GBStackAll", &ALL_FEATURES, Objective::LogLoss),
-        ("LambdaMART", &SEED_001_FEATURES, ranking),
-        ("LambdaMARTAll", &ALL_FEATURES, ranking),
+    let trees: [(&str, &[Feature], bool); 4] = [
+        ("GBStack", &SEED_001_FEATURES, false),
+        ("GBStackAll", &ALL_FEATURES, false),
+        ("LambdaMART", &SEED_001_FEATURES, true),
+        ("LambdaMARTAll", &ALL_FEATURES, true),
     ];
-    for (name, features, objective) in trees {
+    for (name, features, ranking) in trees {
         let t = Instant::now();
-        let x = select_columns(&sorted_rows, &ALL_FEATURES, features);
-        let model = Gbdt::fit(&x, &sorted_labels, features.len(), objective, &gbdt_config);
+        let model = meta_rows.trees(features, ranking, config.seed);
         let scores: Vec<f32> = select_columns(test_rows, &ALL_FEATURES, features)
             .chunks_exact(features.len())
             .map(|row| model.predict(row) as f32)
@@ -222,7 +200,6 @@ pub fn evaluate_seed_protocol(
     let builder = FeatureBuilder {
         models: &models,
         statistics: &statistics,
-        movies: &dataset.movies,
     };
 
     // Every feature of the test rows, once: the base models' rows are its score columns.
@@ -247,14 +224,28 @@ pub fn evaluate_seed_protocol(
 
     let t = Instant::now();
     let meta = Interactions::from_rows(&dataset.ratings, &split.meta);
-    rows.extend(stack_scores(
-        &builder,
-        &meta,
-        &test_rows,
-        config,
-        &mut timings,
-    ));
+    let meta_rows = MetaRows::new(&builder, &meta, config.threshold);
+    rows.extend(stack_scores(&meta_rows, &test_rows, config, &mut timings));
     timings.insert("stacks".into(), ms(t));
+
+    // What serving does (`ServingStack`): the same logistic stack applied to base models and
+    // statistics refit on train_full, i.e. on the meta rows too.
+    let t = Instant::now();
+    let stack = meta_rows.logistic(&ALL_FEATURES, true);
+    let train_full = Interactions::from_rows(&dataset.ratings, &split.train_full());
+    let refit = BaseModels::fit(&train_full, dataset, vectors, config.seed);
+    let refit_statistics = Statistics::new(&train_full, &dataset.movies);
+    let refit_rows = FeatureBuilder {
+        models: &refit,
+        statistics: &refit_statistics,
+    }
+    .rows(&test.user, &test.movie, &ALL_FEATURES);
+    let scores = refit_rows
+        .chunks_exact(ALL_FEATURES.len())
+        .map(|row| stack.probability(row) as f32)
+        .collect();
+    rows.push(("LogisticStackAll-refit".into(), scores, false));
+    timings.insert("refit".into(), ms(t));
 
     let t = Instant::now();
     let user_rows = UserRows::new(&test);

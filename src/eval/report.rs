@@ -141,10 +141,19 @@ pub fn bar_chart_svg(
     series: &[(String, Vec<f64>)],
     value_format: &dyn Fn(f64) -> String,
 ) -> String {
-    let (left, right, top, bottom) = (70.0, 190.0, 80.0, 70.0);
     // At least 14 px per bar so that the rotated values stay readable.
     let bars = (categories.len() * series.len().max(1)) as f64;
+    let (left, right, top) = (70.0, 190.0, 80.0);
     let width = (left + right + bars * 14.0 / 0.85).max(1100.0);
+    // Category labels wider than their group (about 7 px a character) are slanted, and the
+    // bottom margin grows to hold them.
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let slanted = longest * 7.0 > (width - left - right) / categories.len().max(1) as f64;
+    let bottom = if slanted { 60.0 + longest * 5.0 } else { 70.0 };
     let height = (top + bottom + 20.0 * series.len() as f64 + 20.0).max(520.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
@@ -201,11 +210,15 @@ pub fn bar_chart_svg(
                 value_format(v)
             );
         }
+        let (cx, cy) = (left + group_w * (c as f64 + 0.5), top + plot_h + 18.0);
+        let placement = if slanted {
+            format!(r#"text-anchor="end" transform="rotate(-35 {cx:.1} {cy:.1})""#)
+        } else {
+            r#"text-anchor="middle""#.to_string()
+        };
         let _ = writeln!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            left + group_w * (c as f64 + 0.5),
-            top + plot_h + 18.0,
+            r#"<text x="{cx:.1}" y="{cy:.1}" font-size="12" {placement}>{}</text>"#,
             escape(category)
         );
     }

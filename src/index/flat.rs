@@ -1,12 +1,15 @@
 //! The exact index: a scan of every vector. The oracle for the HNSW index, and the search used
 //! when a filter leaves few movies.
 
+use std::sync::Arc;
+
 use super::Hit;
 
-/// Unit vectors stored row-major, searched by exhaustive dot product.
-#[derive(Debug, Clone)]
+/// Unit vectors stored row-major, searched by exhaustive dot product. Cloning shares the
+/// vectors (models that score with them hold a clone).
+#[derive(Debug, Clone, Default)]
 pub struct FlatIndex {
-    vectors: Vec<f32>,
+    vectors: Arc<[f32]>,
     dim: usize,
 }
 
@@ -14,12 +17,15 @@ impl FlatIndex {
     /// Wraps `vectors` (row-major, `len / dim` rows).
     pub fn new(vectors: Vec<f32>, dim: usize) -> FlatIndex {
         debug_assert!(dim > 0 && vectors.len() % dim == 0);
-        FlatIndex { vectors, dim }
+        FlatIndex {
+            vectors: vectors.into(),
+            dim,
+        }
     }
 
     /// Number of vectors.
     pub fn len(&self) -> usize {
-        self.vectors.len() / self.dim
+        self.vectors.len().checked_div(self.dim).unwrap_or(0)
     }
 
     /// Whether the index holds no vector.

@@ -9,9 +9,10 @@ use super::hnsw::HnswParams;
 use crate::data::Skipped;
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
+use crate::rank::stack::StackTraining;
 
 /// Version of the on-disk layout; bumped whenever a file changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Name of the manifest inside an index directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -78,6 +79,8 @@ pub struct Manifest {
     pub counts: Counts,
     /// Fingerprints of the index's own files (everything but the manifest).
     pub files: Vec<FileFingerprint>,
+    /// How the serving stack in `stack.bin` was trained.
+    pub stack: StackTraining,
     /// Wall time of each build stage, milliseconds.
     pub timings_ms: BTreeMap<String, f64>,
 }

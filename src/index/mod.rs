@@ -7,6 +7,7 @@
 //!   vectors.f32          unit embeddings, row-major little-endian f32
 //!   graph.hnsw.graph     hnsw_rs graph
 //!   graph.hnsw.data      hnsw_rs copy of the vectors
+//!   stack.bin            the serving stack: base models, statistics, meta-models (postcard)
 //! ```
 //!
 //! A build writes everything into a temporary sibling directory and renames it into place, so a
@@ -33,6 +34,8 @@ use crate::models::popularity::PopularityParams;
 pub const CATALOG_FILE: &str = "catalog.json";
 /// The exact vectors file.
 pub const VECTORS_FILE: &str = "vectors.f32";
+/// The serving stack file.
+pub const STACK_FILE: &str = "stack.bin";
 
 /// One search hit: a position in the catalogue and its similarity to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +67,13 @@ pub struct Catalog {
     pub popularity: PopularityParams,
     /// One entry per vector.
     pub movies: Vec<CatalogEntry>,
+}
+
+impl Catalog {
+    /// The catalogue position of a MovieLens movieId.
+    pub fn position(&self, movie_id: u32) -> Option<usize> {
+        self.movies.iter().position(|e| e.movie.id == movie_id)
+    }
 }
 
 /// An opened index: catalogue, exact vectors and HNSW graph.
@@ -142,12 +152,13 @@ impl MovieIndex {
 }
 
 /// Writes a new index into `dir`, replacing any index there only once everything is written.
-/// `manifest.files` and the "hnsw" timing are filled in here, and the time spent here is added
-/// to the "total" timing.
+/// `stack` is the serialised serving stack. `manifest.files` and the "hnsw" timing are filled
+/// in here, and the time spent here is added to the "total" timing.
 pub fn write_index(
     dir: &Path,
     catalog: &Catalog,
     vectors: &[f32],
+    stack: &[u8],
     mut manifest: Manifest,
 ) -> Result<()> {
     let started = std::time::Instant::now();
@@ -169,6 +180,7 @@ pub fn write_index(
     })?;
     write_atomic(&tmp.join(CATALOG_FILE), &catalog_json)?;
     write_atomic(&tmp.join(VECTORS_FILE), &vectors_to_bytes(vectors))?;
+    write_atomic(&tmp.join(STACK_FILE), stack)?;
     let t = std::time::Instant::now();
     HnswIndex::build_into(tmp, vectors, manifest.model.dim, manifest.hnsw)?;
     manifest
@@ -178,7 +190,7 @@ pub fn write_index(
     *manifest.timings_ms.entry("total".into()).or_default() +=
         started.elapsed().as_secs_f64() * 1e3;
 
-    let mut files = vec![CATALOG_FILE, VECTORS_FILE];
+    let mut files = vec![CATALOG_FILE, VECTORS_FILE, STACK_FILE];
     files.extend(hnsw::GRAPH_FILES);
     manifest.files = files
         .into_iter()

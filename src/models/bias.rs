@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Interactions, RatingModel};
 
 /// Global mean plus user and item deviations of their mean ratings from it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bias {
     mu: f64,
     user_bias: HashMap<u32, f64>,

@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Interactions, RatingModel};
 use crate::data::{mean_release_year, Dataset, Movie};
 
@@ -38,7 +40,7 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Sparse TF-IDF rows of every movie.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Tfidf {
     vocabulary: Vec<String>,
     rows: Vec<Vec<(u32, f32)>>,
@@ -112,7 +114,7 @@ fn content_text(movie: &Movie, tags: &[&str]) -> String {
 }
 
 /// Mean and standard deviation used to standardise one numeric feature.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Scale {
     mean: f64,
     std: f64,
@@ -135,7 +137,7 @@ impl Scale {
 }
 
 /// A fitted ContentRidge model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentRidge {
     tfidf: Tfidf,
     /// Raw numeric movie features: year, log1p(count), mean rating.

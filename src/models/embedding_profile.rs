@@ -3,20 +3,26 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Interactions, Scorer};
 use crate::index::{dot, FlatIndex};
 
 /// Unit-length taste vectors of users, over the index's movie vectors.
-#[derive(Debug, Clone)]
-pub struct EmbeddingProfile<'a> {
-    vectors: &'a FlatIndex,
+///
+/// The vectors are not serialised with the profiles: a loaded model gets them back from its
+/// index through [`EmbeddingProfile::attach`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingProfile {
+    #[serde(skip)]
+    vectors: FlatIndex,
     profiles: HashMap<u32, Vec<f32>>,
 }
 
-impl<'a> EmbeddingProfile<'a> {
+impl EmbeddingProfile {
     /// Profiles of `train`'s users: the normalised mean vector of the movies rated ≥
     /// `threshold`. `vectors` holds one row per catalogue position.
-    pub fn fit(train: &Interactions, vectors: &'a FlatIndex, threshold: f32) -> Self {
+    pub fn fit(train: &Interactions, vectors: &FlatIndex, threshold: f32) -> Self {
         let dim = vectors.dim();
         let mut sums: HashMap<u32, Vec<f32>> = HashMap::new();
         for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
@@ -30,16 +36,32 @@ impl<'a> EmbeddingProfile<'a> {
         }
         let profiles = sums
             .into_iter()
-            .filter_map(|(u, sum)| {
-                let norm = dot(&sum, &sum).sqrt();
-                (norm > 0.0).then(|| (u, sum.iter().map(|x| x / norm).collect()))
-            })
+            .filter_map(|(u, sum)| normalized(sum).map(|p| (u, p)))
             .collect();
-        EmbeddingProfile { vectors, profiles }
+        EmbeddingProfile {
+            vectors: vectors.clone(),
+            profiles,
+        }
+    }
+
+    /// Gives a deserialised model its movie vectors back.
+    pub fn attach(&mut self, vectors: &FlatIndex) {
+        self.vectors = vectors.clone();
+    }
+
+    /// The taste vector of `user`, if they liked a movie.
+    pub fn profile(&self, user: u32) -> Option<&[f32]> {
+        self.profiles.get(&user).map(Vec::as_slice)
     }
 }
 
-impl Scorer for EmbeddingProfile<'_> {
+/// `sum` scaled to unit length, or `None` when it is zero.
+fn normalized(sum: Vec<f32>) -> Option<Vec<f32>> {
+    let norm = dot(&sum, &sum).sqrt();
+    (norm > 0.0).then(|| sum.iter().map(|x| x / norm).collect())
+}
+
+impl Scorer for EmbeddingProfile {
     fn name(&self) -> &'static str {
         "EmbeddingProfile"
     }

@@ -69,6 +69,8 @@ enum Node {
         threshold: f64,
         left: usize,
         right: usize,
+        /// What the node would predict as a leaf (for path contributions).
+        value: f64,
     },
     Leaf(f64),
 }
@@ -262,6 +264,7 @@ impl Gbdt {
                     threshold: cuts[feature][bin],
                     left,
                     right,
+                    value: leaf,
                 };
                 next.push((left, left_rows));
                 next.push((right, right_rows));
@@ -281,6 +284,37 @@ impl Gbdt {
                 .sum::<f64>()
     }
 
+    /// Path contributions of one row (Saabas): the base score plus every tree's root value,
+    /// and per feature the changes in node value along each tree's path at that feature's
+    /// splits. They add up to [`Gbdt::predict`] exactly.
+    pub fn contributions(&self, features: &[f64]) -> (f64, Vec<f64>) {
+        let mut bias = self.base_score;
+        let mut out = vec![0f64; self.feature_gain.len()];
+        for tree in &self.trees {
+            let mut node = 0;
+            let mut current = node_value(&tree[0]);
+            bias += current;
+            while let Node::Split {
+                feature,
+                threshold,
+                left,
+                right,
+                ..
+            } = tree[node]
+            {
+                node = if features[feature] <= threshold {
+                    left
+                } else {
+                    right
+                };
+                let next = node_value(&tree[node]);
+                out[feature] += next - current;
+                current = next;
+            }
+        }
+        (bias, out)
+    }
+
     /// Number of trees.
     pub fn len(&self) -> usize {
         self.trees.len()
@@ -289,6 +323,12 @@ impl Gbdt {
     /// Whether there is no tree.
     pub fn is_empty(&self) -> bool {
         self.trees.is_empty()
+    }
+}
+
+fn node_value(node: &Node) -> f64 {
+    match *node {
+        Node::Leaf(value) | Node::Split { value, .. } => value,
     }
 }
 
@@ -302,6 +342,7 @@ fn predict_tree(tree: &[Node], feature: impl Fn(usize) -> f64) -> f64 {
                 threshold,
                 left,
                 right,
+                ..
             } => {
                 node = if feature(*f) <= *threshold {
                     *left
@@ -424,6 +465,15 @@ mod tests {
             Gbdt::fit(&x, &labels, 3, Objective::LogLoss, &config),
             model
         );
+        // Path contributions add up to the prediction; the constant feature contributes 0.
+        for i in [0, 57, 399] {
+            let row = &x[i * 3..i * 3 + 3];
+            let (bias, parts) = model.contributions(row);
+            let total = bias + parts.iter().sum::<f64>();
+            assert!((total - model.predict(row)).abs() < 1e-9, "{total}");
+            assert_eq!(parts[2], 0.0);
+            assert!(parts[0] != 0.0 && parts[1] != 0.0);
+        }
     }
 
     #[test]

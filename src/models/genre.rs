@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use super::{Interactions, Scorer};
 use crate::data::Movie;
 
@@ -9,7 +11,7 @@ use crate::data::Movie;
 pub const LIKED_THRESHOLD: f32 = 4.0;
 
 /// User genre profiles and unit-length movie genre vectors.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenreContent {
     /// Per movie: its genre indices (multi-hot), and 1/√(count) to normalise.
     movie_genres: Vec<Vec<u16>>,

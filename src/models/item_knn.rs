@@ -7,6 +7,7 @@
 //! target item and in parallel, so memory stays O(ratings + n_items) per thread.
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::{Interactions, Scorer, UserIndex};
 
@@ -14,7 +15,7 @@ use super::{Interactions, Scorer, UserIndex};
 pub const DEFAULT_K: usize = 40;
 
 /// A fitted item-kNN model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemKnn {
     k: usize,
     default_rating: f64,
@@ -67,15 +68,15 @@ impl ItemKnn {
         touched
     }
 
-    /// The prediction for `user` (dense) on `item`, given the dot products of `item`'s column.
-    fn predict_with(&self, user: usize, item: usize, dots: &[f32]) -> f64 {
+    /// The prediction on `item` from `(dot product with item's column, movie, rating)` of each
+    /// movie the user rated.
+    fn predict_from(&self, item: usize, rated: impl Iterator<Item = (f32, u32, f32)>) -> f64 {
         let norm_i = self.item_norms[item];
-        let mut neighbours: Vec<(f32, u32, f32)> = self.user_rows[user]
-            .iter()
-            .map(|&(j, r)| {
+        let mut neighbours: Vec<(f32, u32, f32)> = rated
+            .map(|(dot, j, r)| {
                 let denominator = norm_i * self.item_norms[j as usize];
                 let sim = if denominator > 0.0 {
-                    dots[j as usize] / denominator
+                    dot / denominator
                 } else {
                     0.0
                 };
@@ -104,6 +105,60 @@ impl ItemKnn {
             / weight
     }
 
+    /// Predictions on `movies` for one user whose ratings are `history` ((movie, rating), each
+    /// movie once): a known user's training row, or a new user's profile.
+    ///
+    /// Serving scores a few candidates for one user, where computing whole similarity rows
+    /// would be wasted: the user's rated columns are inverted once (rater → the history entries
+    /// they rated), so a candidate costs only the co-ratings it shares with the history. Each
+    /// dot product is summed over the candidate's column in stored order, as in
+    /// [`Scorer::score`]'s batch path, so both give bit-identical scores.
+    pub fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        let n_movies = self.item_columns.len();
+        let history: Vec<(u32, f32)> = history
+            .iter()
+            .copied()
+            .filter(|&(j, _)| (j as usize) < n_movies)
+            .collect();
+        // CSR over dense users: the history entries each rater rated, and the rating.
+        let mut offsets = vec![0usize; self.users.len() + 1];
+        for &(j, _) in &history {
+            for &(rater, _) in &self.item_columns[j as usize] {
+                offsets[rater as usize + 1] += 1;
+            }
+        }
+        for u in 0..self.users.len() {
+            offsets[u + 1] += offsets[u];
+        }
+        let mut fill = offsets.clone();
+        let mut entries = vec![(0u32, 0f32); offsets[self.users.len()]];
+        for (h, &(j, _)) in history.iter().enumerate() {
+            for &(rater, r) in &self.item_columns[j as usize] {
+                entries[fill[rater as usize]] = (h as u32, r);
+                fill[rater as usize] += 1;
+            }
+        }
+        let mut dots = vec![0f32; history.len()];
+        movies
+            .iter()
+            .map(|&m| {
+                let item = m as usize;
+                if item >= n_movies || self.item_columns[item].is_empty() || history.is_empty() {
+                    return self.default_rating as f32;
+                }
+                dots.fill(0.0);
+                for &(rater, r_ui) in &self.item_columns[item] {
+                    let rater = rater as usize;
+                    for &(h, r_uj) in &entries[offsets[rater]..offsets[rater + 1]] {
+                        dots[h as usize] += r_ui * r_uj;
+                    }
+                }
+                let rated = history.iter().zip(&dots).map(|(&(j, r), &d)| (d, j, r));
+                self.predict_from(item, rated) as f32
+            })
+            .collect()
+    }
+
     /// The exact cosine similarity of two items (for tests and explanations).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
         let mut acc = vec![0f32; self.item_columns.len()];
@@ -127,6 +182,13 @@ impl Scorer for ItemKnn {
     }
 
     fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+        // One user (serving): only the similarities to the user's own movies are needed.
+        if let Some(&user) = users.first() {
+            if users.iter().all(|&u| u == user) {
+                let history = self.users.get(user).map_or(&[][..], |u| &self.user_rows[u]);
+                return self.score_history(history, movies);
+            }
+        }
         // Group the pairs by target movie so that each similarity row is computed once.
         let mut by_movie: Vec<(u32, usize)> =
             movies.iter().enumerate().map(|(i, &m)| (m, i)).collect();
@@ -149,7 +211,12 @@ impl Scorer for ItemKnn {
                         .iter()
                         .map(|&(_, pair)| {
                             let prediction = match self.users.get(users[pair]) {
-                                Some(user) if known_item => self.predict_with(user, item, acc),
+                                Some(user) if known_item => {
+                                    let rated = self.user_rows[user]
+                                        .iter()
+                                        .map(|&(j, r)| (acc[j as usize], j, r));
+                                    self.predict_from(item, rated)
+                                }
                                 _ => self.default_rating,
                             };
                             (pair, prediction as f32)
@@ -228,6 +295,33 @@ mod tests {
         let model = ItemKnn::fit(&zero, 3, 40);
         // user 2 on movie 0: neighbours m1 (r 2), m2 (r 4), both similarity 0 → mean 3
         assert!((model.score(&[2], &[0])[0] - 3.0).abs() < 1e-6);
+    }
+
+    proptest::proptest! {
+        /// The one-user path and the batch path give bit-identical scores.
+        #[test]
+        fn one_user_path_equals_batch_path(
+            ratings in proptest::collection::vec((0u32..8, 0u32..12, 1u8..=10), 1..120),
+            k in 1usize..6,
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let ratings: Vec<_> = ratings.into_iter().filter(|r| seen.insert((r.0, r.1))).collect();
+            let train = Interactions {
+                user: ratings.iter().map(|r| r.0).collect(),
+                movie: ratings.iter().map(|r| r.1).collect(),
+                rating: ratings.iter().map(|r| f32::from(r.2) / 2.0).collect(),
+            };
+            let model = ItemKnn::fit(&train, 13, k);
+            let movies: Vec<u32> = (0..13).collect();
+            for user in 0..9u32 {
+                let mut users = vec![user; movies.len()];
+                let one_user = model.score(&users, &movies);
+                // A second user makes the batch path run.
+                users.push(99);
+                let batch = model.score(&users, &[movies.clone(), vec![0]].concat());
+                proptest::prop_assert_eq!(&one_user[..], &batch[..movies.len()]);
+            }
+        }
     }
 
     #[test]

@@ -126,16 +126,21 @@ impl LogisticRegression {
 
     /// The linear score `w·x + b` of one raw feature row (standardised first if fitted so).
     pub fn decision(&self, features: &[f64]) -> f64 {
+        self.intercept + self.contributions(features).iter().sum::<f64>()
+    }
+
+    /// Each feature's term `w_j·x_j` of the decision (of the standardised value when fitted
+    /// so): with the intercept they add up to [`LogisticRegression::decision`].
+    pub fn contributions(&self, features: &[f64]) -> Vec<f64> {
         let standardized = |j: usize, v: f64| match &self.scale {
             Some(s) => (v - s[j].0) / s[j].1,
             None => v,
         };
-        self.intercept
-            + features
-                .iter()
-                .enumerate()
-                .map(|(j, &v)| self.weights[j] * standardized(j, v))
-                .sum::<f64>()
+        features
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| self.weights[j] * standardized(j, v))
+            .collect()
     }
 
     /// The probability of the positive class for one raw feature row.

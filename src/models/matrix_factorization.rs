@@ -3,12 +3,12 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Interactions, RatingModel, UserIndex};
 
 /// Hyper-parameters of the factorisation (the seeds' values by default).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MfConfig {
     /// Latent factors.
     pub factors: usize,
@@ -35,7 +35,7 @@ impl Default for MfConfig {
 }
 
 /// A fitted factorisation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatrixFactorization {
     config: MfConfig,
     mu: f64,

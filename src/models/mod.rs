@@ -16,6 +16,8 @@ pub mod popularity;
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::data::Ratings;
 
 pub use bias::Bias;
@@ -75,7 +77,7 @@ impl Interactions {
 }
 
 /// Count and mean of a user's or a movie's ratings.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct RatingStats {
     /// Number of ratings.
     pub count: u32,
@@ -127,7 +129,7 @@ pub fn user_stats(user: &[u32], rating: &[f32]) -> HashMap<u32, RatingStats> {
 }
 
 /// Dense indices for the userIds of a training set, in order of first appearance.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserIndex {
     index: HashMap<u32, u32>,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{mean_release_year, Dataset, Movie};
 use crate::index::FlatIndex;
@@ -17,7 +17,7 @@ use crate::models::{
 };
 
 /// One input of a stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Feature {
     /// Bias model score.
     Bias,
@@ -112,7 +112,8 @@ pub const ALL_FEATURES: [Feature; 12] = [
 ];
 
 /// The base models, fit on the same ratings.
-pub struct BaseModels<'a> {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaseModels {
     /// μ + b_u + b_i.
     pub bias: Bias,
     /// Item-based kNN.
@@ -124,20 +125,21 @@ pub struct BaseModels<'a> {
     /// Ridge on content and numbers.
     pub content_ridge: ContentRidge,
     /// Embedding taste profiles over the index's movie vectors.
-    pub embedding: EmbeddingProfile<'a>,
-    /// Milliseconds spent fitting each model.
+    pub embedding: EmbeddingProfile,
+    /// Milliseconds spent fitting each model (not saved).
+    #[serde(skip)]
     pub fit_ms: Vec<(&'static str, f64)>,
 }
 
-impl<'a> BaseModels<'a> {
+impl BaseModels {
     /// Fits every base model on `train` (MF seeded with `seed`); `vectors` holds the movie
     /// embeddings in catalogue order.
     pub fn fit(
         train: &Interactions,
         dataset: &Dataset,
-        vectors: &'a FlatIndex,
+        vectors: &FlatIndex,
         seed: u64,
-    ) -> BaseModels<'a> {
+    ) -> BaseModels {
         let n_movies = dataset.movies.len();
         let mut fit_ms = Vec::new();
         let mut timed = |name: &'static str, started: std::time::Instant| {
@@ -196,12 +198,13 @@ impl<'a> BaseModels<'a> {
 /// User and item statistics of the ratings the base models were fit on (never of the rows a
 /// stack trains on: their own ratings would leak into the features), with the seeds'
 /// fallbacks for cold users and items.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statistics {
     users: HashMap<u32, RatingStats>,
     items: Vec<RatingStats>,
     global_mean: f64,
     popularity: PopularityParams,
+    years: Vec<Option<u16>>,
     mean_year: f64,
 }
 
@@ -214,19 +217,28 @@ impl Statistics {
             popularity: popularity_params(&items),
             items,
             global_mean: train.mean(),
+            years: movies.iter().map(|m| m.year).collect(),
             mean_year: mean_release_year(movies),
         }
+    }
+
+    /// Whether `user` has a rating in the statistics.
+    pub fn knows_user(&self, user: u32) -> bool {
+        self.users.contains_key(&user)
+    }
+
+    /// Number of catalogue positions covered.
+    pub fn movie_count(&self) -> usize {
+        self.items.len()
     }
 }
 
 /// Builds feature rows for (user, movie) pairs.
 pub struct FeatureBuilder<'a> {
     /// The fitted base models.
-    pub models: &'a BaseModels<'a>,
+    pub models: &'a BaseModels,
     /// User and item statistics.
     pub statistics: &'a Statistics,
-    /// The catalogue.
-    pub movies: &'a [Movie],
 }
 
 impl FeatureBuilder<'_> {
@@ -266,10 +278,11 @@ impl FeatureBuilder<'_> {
             Feature::WeightedRating => {
                 weighted_rating(f64::from(item.count), item.mean, s.popularity)
             }
-            Feature::ReleaseYear => self
-                .movies
+            Feature::ReleaseYear => s
+                .years
                 .get(movie as usize)
-                .and_then(|m| m.year)
+                .copied()
+                .flatten()
                 .map_or(s.mean_year, f64::from),
             _ => f64::NAN,
         }

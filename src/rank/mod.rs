@@ -2,6 +2,7 @@
 //! (`score = alpha·similarity + (1 − alpha)·WR/5`), and the features of the learned stack.
 
 pub mod features;
+pub mod stack;
 
 use serde::{Deserialize, Serialize};
 

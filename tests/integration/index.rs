@@ -45,13 +45,17 @@ fn manifest_records_the_build() {
         names,
         ["movies.csv", "ratings.csv", "tags.csv", "links.csv"]
     );
-    for stage in ["load_data", "embed", "hnsw", "total"] {
+    for stage in ["load_data", "embed", "hnsw", "stack", "total"] {
         assert!(manifest.timings_ms.contains_key(stage), "{stage}");
     }
     assert!(
         manifest.timings_ms["total"] >= manifest.timings_ms["embed"] + manifest.timings_ms["hnsw"]
     );
-    assert_eq!(manifest.files.len(), 4);
+    assert_eq!(manifest.files.len(), 5);
+    // The serving stack of the 8 ratings: 2 meta rows (ceil of 20 %), then all 8 refit.
+    assert_eq!((manifest.stack.meta_rows, manifest.stack.base_rows), (2, 6));
+    assert_eq!(manifest.stack.serving_rows, 8);
+    assert_eq!(manifest.stack.seed, 42);
     // The catalogue carries popularity: movie 2 has 3 ratings averaging 14/3.
     let index = MovieIndex::open(&paths.index).expect("open");
     let star_wars = &index.catalog().movies[1];
@@ -108,6 +112,17 @@ fn stale_or_damaged_indexes_are_refused() {
     bytes[17] ^= 0xff;
     std::fs::write(&vectors, &bytes).expect("write");
     Engine::open(&paths).expect("repaired index opens");
+
+    // A damaged serving stack.
+    let stack = paths.index.join("stack.bin");
+    let mut bytes = std::fs::read(&stack).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&stack, &bytes).expect("write");
+    let error = Engine::open(&paths).err().expect("corrupt stack");
+    assert!(error.to_string().contains("stack.bin"), "{error}");
+    bytes[last] ^= 0xff;
+    std::fs::write(&stack, &bytes).expect("write");
 
     // A manifest that is not JSON.
     std::fs::write(&manifest_path, b"{ not json").expect("write");

@@ -7,4 +7,5 @@ mod embedding;
 mod evaluate;
 mod index;
 mod search;
+mod stack;
 mod validation;

@@ -1,0 +1,433 @@
+//! The learned stack: meta-models over the feature rows of ratings the base models did not see
+//! (logistic regression, gradient-boosted trees, LambdaMART), and the [`ServingStack`] that
+//! `build` trains on every rating and saves in the index.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::features::{
+    select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
+};
+use crate::data::split::Split;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::index::{FlatIndex, MovieIndex, STACK_FILE};
+use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
+use crate::models::genre::LIKED_THRESHOLD;
+use crate::models::logistic::LogisticRegression;
+use crate::models::Interactions;
+
+/// Inverse L2 penalty of the logistic stacks (the seeds' C).
+pub const LOGISTIC_C: f64 = 1.0;
+
+/// The feature rows of meta_train (every feature of [`ALL_FEATURES`]) with their labels, and
+/// the same rows ordered by user for the tree stacks (LambdaRank needs each user's rows
+/// together).
+pub struct MetaRows {
+    rows: Vec<f64>,
+    labels: Vec<bool>,
+    by_user_rows: Vec<f64>,
+    by_user_labels: Vec<bool>,
+    groups: Vec<u32>,
+}
+
+impl MetaRows {
+    /// The rows of `meta`, labelled "rating ≥ `threshold`".
+    pub fn new(builder: &FeatureBuilder, meta: &Interactions, threshold: f32) -> MetaRows {
+        let labels: Vec<bool> = meta.rating.iter().map(|&r| r >= threshold).collect();
+        let rows = builder.rows(&meta.user, &meta.movie, &ALL_FEATURES);
+        let mut by_user: Vec<usize> = (0..meta.len()).collect();
+        by_user.sort_by_key(|&i| (meta.user[i], i));
+        let d = ALL_FEATURES.len();
+        MetaRows {
+            by_user_rows: by_user
+                .iter()
+                .flat_map(|&i| rows[i * d..(i + 1) * d].iter().copied())
+                .collect(),
+            by_user_labels: by_user.iter().map(|&i| labels[i]).collect(),
+            groups: by_user.iter().map(|&i| meta.user[i]).collect(),
+            rows,
+            labels,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Share of positive labels.
+    pub fn positive_share(&self) -> f64 {
+        self.labels.iter().filter(|&&l| l).count() as f64 / self.len().max(1) as f64
+    }
+
+    /// L2 logistic regression (C = [`LOGISTIC_C`]) on the columns `features`.
+    pub fn logistic(&self, features: &[Feature], standardize: bool) -> LogisticRegression {
+        let x = select_columns(&self.rows, &ALL_FEATURES, features);
+        LogisticRegression::fit(&x, &self.labels, features.len(), LOGISTIC_C, standardize)
+    }
+
+    /// Gradient-boosted trees (the seeds' settings, seeded) on the columns `features`, with
+    /// binary log-loss or, if `ranking`, LambdaRank grouped by user.
+    pub fn trees(&self, features: &[Feature], ranking: bool, seed: u64) -> Gbdt {
+        let x = select_columns(&self.by_user_rows, &ALL_FEATURES, features);
+        let objective = if ranking {
+            Objective::LambdaRank {
+                groups: &self.groups,
+            }
+        } else {
+            Objective::LogLoss
+        };
+        let config = GbdtConfig {
+            seed,
+            ..GbdtConfig::default()
+        };
+        Gbdt::fit(&x, &self.by_user_labels, features.len(), objective, &config)
+    }
+}
+
+/// Which meta-model ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StackKind {
+    /// Logistic regression on every feature (the best stack under the seed protocol).
+    Logistic,
+    /// Gradient-boosted trees, log-loss.
+    Gbdt,
+    /// Gradient-boosted trees, LambdaRank.
+    LambdaMart,
+}
+
+impl StackKind {
+    /// Every kind.
+    pub const ALL: [StackKind; 3] = [StackKind::Logistic, StackKind::Gbdt, StackKind::LambdaMart];
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            StackKind::Logistic => "logistic",
+            StackKind::Gbdt => "gbdt",
+            StackKind::LambdaMart => "lambdamart",
+        }
+    }
+}
+
+impl FromStr for StackKind {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<StackKind> {
+        StackKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(text))
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "--stack".into(),
+                message: format!("unknown stack '{text}' (known: logistic, gbdt, lambdamart)"),
+            })
+    }
+}
+
+/// How the serving stack was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackTraining {
+    /// Seed of the meta split, MF and the trees.
+    pub seed: u64,
+    /// Rating from which a meta row is a positive.
+    pub threshold: f32,
+    /// Ratings the stack's base models were fit on.
+    pub base_rows: usize,
+    /// Ratings the meta-models were fit on.
+    pub meta_rows: usize,
+    /// Share of positive meta rows.
+    pub meta_positive_share: f64,
+    /// Ratings the serving base models were refit on (all of them).
+    pub serving_rows: usize,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+/// Every stack trained for serving, with the base models and statistics it reads.
+///
+/// Trained like the seed protocol, on every rating: a seeded 80/20 split into base_train and
+/// meta_train, base models on base_train, meta-models on meta_train's feature rows; then the
+/// base models and statistics are refit on all ratings, so that serving knows every rating
+/// (`evaluate` reports the effect of that refit as its `LogisticStackAll-refit` row).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServingStack {
+    /// The feature list the meta-models were trained on ([`ALL_FEATURES`] at build time).
+    pub features: Vec<Feature>,
+    models: BaseModels,
+    statistics: Statistics,
+    /// Logistic regression on every feature, standardised.
+    pub logistic: LogisticRegression,
+    /// Gradient-boosted trees, log-loss.
+    pub gbdt: Gbdt,
+    /// Gradient-boosted trees, LambdaRank.
+    pub lambdamart: Gbdt,
+    /// How it was trained.
+    pub training: StackTraining,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+impl ServingStack {
+    /// Trains every stack on all of `dataset`'s ratings; `vectors` are the movie embeddings in
+    /// catalogue order.
+    pub fn fit(dataset: &Dataset, vectors: &FlatIndex, seed: u64) -> ServingStack {
+        let mut timings = BTreeMap::new();
+        let ratings = &dataset.ratings;
+        let split = Split::serving(ratings.len(), seed);
+        let base = Interactions::from_rows(ratings, &split.base);
+        let meta = Interactions::from_rows(ratings, &split.meta);
+
+        let t = Instant::now();
+        let base_models = BaseModels::fit(&base, dataset, vectors, seed);
+        let base_statistics = Statistics::new(&base, &dataset.movies);
+        timings.insert("fit_base_models".into(), ms(t));
+        let t = Instant::now();
+        let builder = FeatureBuilder {
+            models: &base_models,
+            statistics: &base_statistics,
+        };
+        let meta_rows = MetaRows::new(&builder, &meta, LIKED_THRESHOLD);
+        timings.insert("meta_features".into(), ms(t));
+        let t = Instant::now();
+        let logistic = meta_rows.logistic(&ALL_FEATURES, true);
+        timings.insert("fit_logistic".into(), ms(t));
+        let t = Instant::now();
+        let gbdt = meta_rows.trees(&ALL_FEATURES, false, seed);
+        timings.insert("fit_gbdt".into(), ms(t));
+        let t = Instant::now();
+        let lambdamart = meta_rows.trees(&ALL_FEATURES, true, seed);
+        timings.insert("fit_lambdamart".into(), ms(t));
+
+        let t = Instant::now();
+        let all = Interactions::from_rows(ratings, &split.train_full());
+        let models = BaseModels::fit(&all, dataset, vectors, seed);
+        let statistics = Statistics::new(&all, &dataset.movies);
+        timings.insert("refit_base_models".into(), ms(t));
+        ServingStack {
+            features: ALL_FEATURES.to_vec(),
+            models,
+            statistics,
+            logistic,
+            gbdt,
+            lambdamart,
+            training: StackTraining {
+                seed,
+                threshold: LIKED_THRESHOLD,
+                base_rows: base.len(),
+                meta_rows: meta_rows.len(),
+                meta_positive_share: meta_rows.positive_share(),
+                serving_rows: all.len(),
+                timings_ms: timings,
+            },
+        }
+    }
+
+    /// The stack serialised for the index.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        postcard::to_stdvec(self).map_err(|e| Error::InvalidArgument {
+            name: "stack".into(),
+            message: format!("cannot serialise the stack: {e}"),
+        })
+    }
+
+    /// Loads the stack saved in an opened index (whose files were checked on open).
+    pub fn open(index: &MovieIndex) -> Result<ServingStack> {
+        let dir = index.dir();
+        ServingStack::read(&dir.join(STACK_FILE), dir, index.flat())
+    }
+
+    /// Reads a stack saved in `path` (inside index `dir`), giving it the index's `vectors`;
+    /// refuses one trained on another feature list or for another catalogue.
+    fn read(path: &Path, dir: &Path, vectors: &FlatIndex) -> Result<ServingStack> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let corrupt = |reason: String| Error::IndexCorrupt {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            reason,
+        };
+        let mut stack: ServingStack =
+            postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if stack.features != ALL_FEATURES {
+            return Err(Error::IndexIncompatible {
+                path: dir.to_path_buf(),
+                reason: "its stack was trained on another feature list".into(),
+            });
+        }
+        if stack.statistics.movie_count() != vectors.len() {
+            return Err(corrupt(format!(
+                "the stack knows {} movies, the index {}",
+                stack.statistics.movie_count(),
+                vectors.len()
+            )));
+        }
+        stack.models.embedding.attach(vectors);
+        Ok(stack)
+    }
+
+    /// Whether `user` has ratings the stack was trained on.
+    pub fn knows_user(&self, user: u32) -> bool {
+        self.statistics.knows_user(user)
+    }
+
+    /// The feature rows (row-major, [`ALL_FEATURES`] order) of the pairs (`users[i]`,
+    /// `movies[i]`), movies as catalogue positions: the same [`FeatureBuilder`] as training
+    /// and evaluation.
+    pub fn feature_rows(&self, users: &[u32], movies: &[u32]) -> Vec<f64> {
+        let builder = FeatureBuilder {
+            models: &self.models,
+            statistics: &self.statistics,
+        };
+        builder.rows(users, movies, &ALL_FEATURES)
+    }
+
+    /// The feature rows of `user` with each of `movies` (serving: one user, a few candidates).
+    pub fn features(&self, user: u32, movies: &[u32]) -> Vec<f64> {
+        self.feature_rows(&vec![user; movies.len()], movies)
+    }
+
+    /// The score of `kind` for one feature row: the probability of "liked" for the logistic
+    /// and log-loss stacks, a ranking score for LambdaMART.
+    pub fn score_row(&self, kind: StackKind, row: &[f64]) -> f64 {
+        match kind {
+            StackKind::Logistic => self.logistic.probability(row),
+            StackKind::Gbdt => sigmoid(self.gbdt.predict(row)),
+            StackKind::LambdaMart => self.lambdamart.predict(row),
+        }
+    }
+
+    /// Scores of `user` for each of `movies` by the stack `kind`.
+    pub fn score(&self, kind: StackKind, user: u32, movies: &[u32]) -> Vec<f64> {
+        self.features(user, movies)
+            .chunks_exact(ALL_FEATURES.len())
+            .map(|row| self.score_row(kind, row))
+            .collect()
+    }
+
+    /// The global importance of each feature in each stack.
+    pub fn importance(&self) -> Vec<FeatureImportance> {
+        let share = |values: &[f64]| -> Vec<f64> {
+            let total: f64 = values.iter().map(|v| v.abs()).sum();
+            values
+                .iter()
+                .map(|v| if total > 0.0 { v.abs() / total } else { 0.0 })
+                .collect()
+        };
+        let weight_share = share(&self.logistic.weights);
+        let gbdt_share = share(&self.gbdt.feature_gain);
+        let lambdamart_share = share(&self.lambdamart.feature_gain);
+        ALL_FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, feature)| FeatureImportance {
+                feature: feature.name(),
+                logistic_weight: self.logistic.weights[j],
+                logistic_weight_share: weight_share[j],
+                gbdt_gain_share: gbdt_share[j],
+                lambdamart_gain_share: lambdamart_share[j],
+            })
+            .collect()
+    }
+
+    /// Every feature's value and its contribution to each stack's score for (`user`, `movie`).
+    pub fn explain(&self, user: u32, movie: u32) -> PairExplanation {
+        let row = self.features(user, &[movie]);
+        let logistic = self.logistic.contributions(&row);
+        let (gbdt_bias, gbdt) = self.gbdt.contributions(&row);
+        let (lambdamart_bias, lambdamart) = self.lambdamart.contributions(&row);
+        let features = ALL_FEATURES
+            .iter()
+            .enumerate()
+            .map(|(j, feature)| FeatureContribution {
+                feature: feature.name(),
+                value: row[j],
+                logistic: logistic[j],
+                gbdt: gbdt[j],
+                lambdamart: lambdamart[j],
+            })
+            .collect();
+        PairExplanation {
+            user,
+            features,
+            logistic_intercept: self.logistic.intercept,
+            gbdt_bias,
+            lambdamart_bias,
+            logistic_decision: self.logistic.decision(&row),
+            logistic_probability: self.logistic.probability(&row),
+            gbdt_decision: self.gbdt.predict(&row),
+            gbdt_probability: sigmoid(self.gbdt.predict(&row)),
+            lambdamart_score: self.lambdamart.predict(&row),
+        }
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// How much one feature matters to each stack, over all rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureImportance {
+    /// Feature name.
+    pub feature: &'static str,
+    /// Logistic weight of the standardised feature (log-odds per standard deviation).
+    pub logistic_weight: f64,
+    /// |weight| over the sum of |weights|.
+    pub logistic_weight_share: f64,
+    /// Share of the log-loss trees' total split gain.
+    pub gbdt_gain_share: f64,
+    /// Share of the LambdaMART trees' total split gain.
+    pub lambdamart_gain_share: f64,
+}
+
+/// One feature of one (user, movie) pair: its value and its additive contributions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureContribution {
+    /// Feature name.
+    pub feature: &'static str,
+    /// The raw value.
+    pub value: f64,
+    /// weight × standardised value (exact: the terms and the intercept sum to the log-odds).
+    pub logistic: f64,
+    /// Path contribution in the log-loss trees (sums with the bias to their log-odds).
+    pub gbdt: f64,
+    /// Path contribution in the LambdaMART trees (sums with the bias to their score).
+    pub lambdamart: f64,
+}
+
+/// Why the stacks score one (user, movie) pair as they do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairExplanation {
+    /// The userId.
+    pub user: u32,
+    /// Per feature, in [`ALL_FEATURES`] order.
+    pub features: Vec<FeatureContribution>,
+    /// The logistic intercept.
+    pub logistic_intercept: f64,
+    /// The log-loss trees' base score plus their root values.
+    pub gbdt_bias: f64,
+    /// The LambdaMART trees' base score plus their root values.
+    pub lambdamart_bias: f64,
+    /// Logistic log-odds.
+    pub logistic_decision: f64,
+    /// Logistic probability of "liked".
+    pub logistic_probability: f64,
+    /// Log-loss trees' log-odds.
+    pub gbdt_decision: f64,
+    /// Log-loss trees' probability of "liked".
+    pub gbdt_probability: f64,
+    /// LambdaMART's ranking score.
+    pub lambdamart_score: f64,
+}
