@@ -1,4 +1,5 @@
-//! Warm, in-process query latency and HNSW recall, for `scripts/bench.sh`.
+//! Warm, in-process query latency, HNSW recall and serving-stack scoring latency, for
+//! `scripts/bench.sh`.
 //!
 //! `cargo run --release --example bench_query -- [--index DIR] [ROUNDS]` (data, model and index
 //! resolved as by the CLI, from REELRANK_DATA / REELRANK_MODEL / REELRANK_INDEX).
@@ -6,6 +7,7 @@
 use std::time::Instant;
 
 use reelrank::engine::{Engine, SearchRequest};
+use reelrank::rank::stack::StackKind;
 use reelrank::Paths;
 
 const QUERIES: [&str; 12] = [
@@ -124,6 +126,39 @@ fn main() -> anyhow::Result<()> {
             "hnsw ef {ef}: recall@10 {:.4}, {:.3} ms/query (median)",
             found as f64 / (10 * vectors.len()) as f64,
             median(&mut ms)
+        ));
+    }
+
+    // Stage two with the serving stack: load it, then score 100 candidates for one user
+    // (every feature, then the meta-model), for 100 users × `rounds`.
+    let t = Instant::now();
+    let stack = engine.stack()?;
+    say(format!(
+        "stack: loaded in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    ));
+    let n = catalog.len() as u32;
+    let candidates: Vec<u32> = (0..100u32).map(|i| (i * 97 + 13) % n).collect();
+    let users: Vec<u32> = (1..=610)
+        .step_by(6)
+        .filter(|&u| stack.knows_user(u))
+        .collect();
+    for kind in StackKind::ALL {
+        let mut ms = vec![];
+        for _ in 0..rounds {
+            for &user in &users {
+                let t = Instant::now();
+                let scores = stack.score(kind, user, &candidates);
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(scores.len(), candidates.len());
+            }
+        }
+        say(format!(
+            "stack {}: 100 candidates for one user: p50 {:.3} ms, p95 {:.3} ms ({} calls)",
+            kind.name(),
+            median(&mut ms),
+            percentile(&mut ms, 0.95),
+            ms.len()
         ));
     }
     Ok(())
