@@ -22,7 +22,9 @@ pub mod fsutil;
 pub mod index;
 pub mod models;
 pub mod output;
+pub mod profile;
 pub mod rank;
+pub mod recommend;
 
 pub use config::Paths;
 pub use engine::{build, BuildOptions, Engine, SearchRequest, SearchResponse, SearchResult};

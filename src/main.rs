@@ -13,10 +13,20 @@ use reelrank::embed::{model_files, Encoder};
 use reelrank::engine::{
     build, open_or_build_index, BuildOptions, Engine, SearchRequest, DEFAULT_SEED,
 };
+use reelrank::eval::full::evaluate_full_protocol;
 use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
-use reelrank::rank::stack::ServingStack;
+use reelrank::index::MovieIndex;
+use reelrank::profile::{
+    find_movie, history_of, profile_path, read_ratings_csv, Profile, ProfileRating, DISLIKE_RATING,
+    LIKE_RATING,
+};
+use reelrank::rank::stack::{Person, ServingStack, StackKind};
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
+use reelrank::recommend::{
+    check_personal_weight, rank_by_vector, recommend, PersonalResponse, VectorRequest,
+    DEFAULT_PERSONAL_WEIGHT,
+};
 use reelrank::Paths;
 
 /// Semantic two-stage movie search over MovieLens.
@@ -62,6 +72,19 @@ enum Command {
     },
     /// Explain the serving stack: global feature importances, or one (user, movie) pair
     Explain(ExplainArgs),
+    /// Recommend movies for a user or a new profile, without a query
+    Recommend {
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Number of results
+        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        k: u16,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Movies like one movie (embedding neighbours; reranked for a person if one is given)
+    Similar(SimilarArgs),
     /// Search movies by free text (builds the index first if there is none)
     Search(SearchArgs),
     /// Print the embedding of a text
@@ -107,6 +130,127 @@ struct SearchArgs {
     /// Use the exact scan instead of HNSW
     #[arg(long)]
     exact: bool,
+    /// With a person: weight of the personal score against the query similarity (0..=1)
+    #[arg(long, default_value_t = DEFAULT_PERSONAL_WEIGHT)]
+    personal_weight: f64,
+    #[command(flatten)]
+    person: PersonArgs,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Who to personalise for: a known user, or a new person's ratings.
+#[derive(Args)]
+struct PersonArgs {
+    /// MovieLens userId to personalise for
+    #[arg(long, conflicts_with_all = ["like", "dislike", "ratings", "profile"])]
+    user: Option<u32>,
+    /// A movie the new user likes (movieId or title; repeatable), rated 5
+    #[arg(long, value_name = "ID|TITLE")]
+    like: Vec<String>,
+    /// A movie the new user dislikes (movieId or title; repeatable), rated 1
+    #[arg(long, value_name = "ID|TITLE")]
+    dislike: Vec<String>,
+    /// The new user's ratings: CSV with a movieId,rating header
+    #[arg(long, value_name = "FILE")]
+    ratings: Option<PathBuf>,
+    /// A profile saved by `reelrank onboard` (profiles/NAME.json)
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Directory of saved profiles
+    #[arg(
+        long,
+        env = "REELRANK_PROFILES",
+        default_value = "profiles",
+        value_name = "DIR"
+    )]
+    profiles: PathBuf,
+    /// The serving stack that ranks: logistic, gbdt or lambdamart
+    #[arg(long, default_value = "logistic")]
+    stack: String,
+}
+
+impl PersonArgs {
+    fn is_set(&self) -> bool {
+        self.user.is_some()
+            || !self.like.is_empty()
+            || !self.dislike.is_empty()
+            || self.ratings.is_some()
+            || self.profile.is_some()
+    }
+
+    /// The person these flags describe, if any (their movies resolved in `index`).
+    fn resolve(&self, index: &MovieIndex, stack: &ServingStack) -> Result<Option<Person>> {
+        if let Some(user) = self.user {
+            if !stack.knows_user(user) {
+                anyhow::bail!(
+                    "--user {user}: no such userId among the ratings of index {}",
+                    index.dir().display()
+                );
+            }
+            return Ok(Some(Person::User(user)));
+        }
+        let catalog = index.catalog();
+        let mut ratings = Vec::new();
+        if let Some(name) = &self.profile {
+            let path = profile_path(&self.profiles, name)?;
+            if !path.is_file() {
+                anyhow::bail!(
+                    "--profile {name}: no profile at {} (create it with `reelrank onboard --profile {name}`)",
+                    path.display()
+                );
+            }
+            ratings.extend(Profile::load(&path)?.ratings);
+        }
+        if let Some(file) = &self.ratings {
+            ratings.extend(read_ratings_csv(file)?);
+        }
+        for (flag, movies, rating) in [
+            ("--like", &self.like, LIKE_RATING),
+            ("--dislike", &self.dislike, DISLIKE_RATING),
+        ] {
+            for movie in movies {
+                let position = find_movie(catalog, movie, flag)?;
+                ratings.push(ProfileRating {
+                    movie_id: catalog.movies[position].movie.id,
+                    rating,
+                });
+            }
+        }
+        if ratings.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Person::Profile(history_of(
+            catalog,
+            &ratings,
+            "--ratings",
+        )?)))
+    }
+}
+
+#[derive(Args)]
+struct SimilarArgs {
+    /// MovieLens movieId of the movie to start from
+    #[arg(long, required_unless_present = "title", conflicts_with = "title")]
+    movie: Option<u32>,
+    /// Title of the movie to start from (case, articles and year are forgiven)
+    #[arg(long)]
+    title: Option<String>,
+    /// Number of results
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    k: u16,
+    /// Candidates taken from the index before reranking
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    candidates: u16,
+    /// Without a person: weight of similarity against popularity (0..=1)
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    alpha: f32,
+    /// With a person: weight of the personal score against the similarity (0..=1)
+    #[arg(long, default_value_t = DEFAULT_PERSONAL_WEIGHT)]
+    personal_weight: f64,
+    #[command(flatten)]
+    person: PersonArgs,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -145,6 +289,10 @@ struct EvaluateArgs {
     /// Rating from which a test row is relevant
     #[arg(long, default_value_t = 4.0)]
     threshold: f32,
+    /// seed: the notebooks' protocol (each user's test rows ranked); full: every unrated movie
+    /// ranked, with the two-stage pipeline end to end
+    #[arg(long, default_value = "seed", value_parser = ["seed", "full"])]
+    protocol: String,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -238,11 +386,34 @@ fn run(cli: Cli) -> Result<()> {
             };
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
+            check_personal_weight(args.personal_weight)?;
+            let kind: StackKind = args.person.stack.parse()?;
             let options = BuildOptions {
                 progress,
                 ..BuildOptions::default()
             };
             let engine = Engine::open_or_build(&paths, &options)?;
+            if args.person.is_set() {
+                let stack = engine.stack()?;
+                let person = args.person.resolve(engine.index(), stack)?;
+                let vector = engine.encoder().embed(request.query.trim())?;
+                let response = rank_by_vector(
+                    engine.index(),
+                    person.as_ref().map(|p| (stack, p, kind)),
+                    &VectorRequest {
+                        vector: &vector,
+                        k: request.k,
+                        candidates: request.candidates,
+                        filters: &request.filters,
+                        alpha: request.alpha,
+                        personal_weight: args.personal_weight,
+                        exclude: None,
+                        source: "query",
+                    },
+                    &|v, n| engine.retrieve(v, n, &request.filters, request.exact).0,
+                );
+                return print_personal(&response, args.json);
+            }
             let response = engine.search(&request)?;
             if args.json {
                 print_json(&response)?;
@@ -308,6 +479,19 @@ fn run(cli: Cli) -> Result<()> {
                 seed: args.seed,
                 ..EvalConfig::default()
             };
+            if args.protocol == "full" {
+                if args.report.is_some() {
+                    anyhow::bail!("--report is only written by --protocol seed");
+                }
+                let mut report = evaluate_full_protocol(&dataset, &split, &index, &config);
+                report.timings_ms.insert("load_data".into(), load_ms);
+                if args.json {
+                    print_json(&report.to_json())?;
+                } else {
+                    print(&reelrank::eval::report::full_table(&report))?;
+                }
+                return Ok(());
+            }
             let mut report = evaluate_seed_protocol(&dataset, &split, vectors, &config);
             report.timings_ms.insert("load_data".into(), load_ms);
             if let Some(dir) = &args.report {
@@ -321,6 +505,28 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Explain(args) => explain(&paths, progress, &args)?,
+        Command::Recommend { person, k, json } => {
+            let kind: StackKind = person.stack.parse()?;
+            if !person.is_set() {
+                anyhow::bail!(
+                    "recommend needs a person: --user, --like, --dislike, --ratings or --profile"
+                );
+            }
+            let index = open_or_build_index(
+                &paths,
+                &BuildOptions {
+                    progress,
+                    ..BuildOptions::default()
+                },
+            )?;
+            let stack = ServingStack::open(&index)?;
+            let person = person
+                .resolve(&index, &stack)?
+                .context("recommend needs at least one rating")?;
+            let response = recommend(&index, &stack, &person, usize::from(k), kind);
+            print_personal(&response, json)?;
+        }
+        Command::Similar(args) => similar(&paths, progress, &args)?,
         Command::Docs { movie, json } => {
             let dataset = Dataset::load(&paths.data)?;
             let position = dataset.position(movie).with_context(|| {
@@ -397,4 +603,64 @@ fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
         print(&reelrank::output::explanation_table(&explanation, &title))?;
     }
     Ok(())
+}
+
+fn print_personal(response: &PersonalResponse, json: bool) -> Result<()> {
+    if json {
+        print_json(response)
+    } else {
+        print(&reelrank::output::personal_table(response))
+    }
+}
+
+/// `reelrank similar`: the nearest movies to one movie, for a person if one is given.
+fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
+    reelrank::rank::check_alpha(args.alpha)?;
+    check_personal_weight(args.personal_weight)?;
+    let kind: StackKind = args.person.stack.parse()?;
+    let options = BuildOptions {
+        progress,
+        ..BuildOptions::default()
+    };
+    let index = open_or_build_index(paths, &options)?;
+    let position = match (args.movie, &args.title) {
+        (Some(id), _) => index.catalog().position(id).with_context(|| {
+            format!(
+                "--movie {id}: no such movieId in index {}",
+                index.dir().display()
+            )
+        })?,
+        (None, Some(title)) => find_movie(index.catalog(), title, "--title")?,
+        (None, None) => anyhow::bail!("give --movie ID or --title TITLE"),
+    };
+    let stack = match args.person.is_set() {
+        true => Some(ServingStack::open(&index)?),
+        false => None,
+    };
+    let person = match &stack {
+        Some(stack) => args.person.resolve(&index, stack)?,
+        None => None,
+    };
+    let vector = index.flat().vector(position).to_vec();
+    let filters = Filters::default();
+    let personal = stack
+        .as_ref()
+        .zip(person.as_ref())
+        .map(|(s, p)| (s, p, kind));
+    let response = rank_by_vector(
+        &index,
+        personal,
+        &VectorRequest {
+            vector: &vector,
+            k: usize::from(args.k),
+            candidates: usize::from(args.candidates),
+            filters: &filters,
+            alpha: args.alpha,
+            personal_weight: args.personal_weight,
+            exclude: Some(position as u32),
+            source: "movie",
+        },
+        &|v, n| index.hnsw().search(v, n, None),
+    );
+    print_personal(&response, args.json)
 }

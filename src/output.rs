@@ -6,6 +6,7 @@ use crate::engine::SearchResponse;
 use crate::eval::report::bar_chart_svg;
 use crate::index::Manifest;
 use crate::rank::stack::{FeatureImportance, PairExplanation};
+use crate::recommend::PersonalResponse;
 
 /// One line describing a finished build.
 pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
@@ -126,6 +127,49 @@ pub fn search_table(response: &SearchResponse) -> String {
         return "no movie matches\n".to_string();
     }
     render(&columns, &rows)
+}
+
+/// Personalised results as an aligned table.
+pub fn personal_table(response: &PersonalResponse) -> String {
+    let columns = [
+        Column::new("#", 4, true),
+        Column::new("title", 44, false),
+        Column::new("year", 4, true),
+        Column::new("genres", 30, false),
+        Column::new("similarity", 10, true),
+        Column::new("personal", 8, true),
+        Column::new("score", 6, true),
+        Column::new("sources", 24, false),
+    ];
+    let rows: Vec<Vec<String>> = response
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                r.rank.to_string(),
+                r.title.clone(),
+                r.year.map_or_else(String::new, |y| y.to_string()),
+                r.genres.join("|"),
+                r.query_similarity
+                    .map_or_else(|| "—".into(), |q| format!("{q:.3}")),
+                r.personal_score
+                    .map_or_else(|| "—".into(), |p| format!("{p:.3}")),
+                format!("{:.3}", r.score),
+                r.sources.join(","),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no movie matches\n".to_string();
+    }
+    format!(
+        "for {}{}\n{}",
+        response.person,
+        response
+            .stack
+            .map_or_else(String::new, |s| format!(" · ranked by the {s} stack")),
+        render(&columns, &rows)
+    )
 }
 
 /// The global feature importances of the serving stacks as an aligned table.

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::full::FullReport;
 use super::protocol::EvalReport;
 use crate::data::split::Split;
 use crate::data::Dataset;
@@ -62,6 +63,63 @@ pub fn text_table(report: &EvalReport) -> String {
     );
     out.push_str(&render(&metric_columns(header), &rows));
     out
+}
+
+/// The full-catalogue report as aligned text: the rankers, then stage one's recall.
+pub fn full_table(report: &FullReport) -> String {
+    let k = report.config.k;
+    let mut header = vec!["model".to_string()];
+    header.extend(RankingMetricsNames::of(k));
+    let rows: Vec<Vec<String>> = report
+        .models
+        .iter()
+        .map(|m| {
+            std::iter::once(m.model.clone())
+                .chain(m.metrics.named(k).iter().map(|(_, v)| format!("{v:.4}")))
+                .collect()
+        })
+        .collect();
+    let mut out = format!(
+        "protocol full · K {k} · relevant: test rating ≥ {} · split {} (train_full {}, test {}) · {} users · every unrated movie ranked\n",
+        report.config.threshold,
+        report.split.source,
+        report.split.base + report.split.meta,
+        report.split.test,
+        report.users_evaluated
+    );
+    out.push_str(&render(&metric_columns(header), &rows));
+    out.push_str("\nstage one alone (recommend's candidate sources):\n");
+    let columns = [
+        Column::new("budget", 6, true),
+        Column::new("mean candidates", 15, true),
+        Column::new("recall of relevant test movies", 30, true),
+    ];
+    let rows: Vec<Vec<String>> = report
+        .candidate_recall
+        .iter()
+        .map(|c| {
+            vec![
+                c.budget.to_string(),
+                format!("{:.1}", c.mean_candidates),
+                format!("{:.4}", c.recall),
+            ]
+        })
+        .collect();
+    out.push_str(&render(&columns, &rows));
+    out
+}
+
+/// The metric names at K, in report order.
+struct RankingMetricsNames;
+
+impl RankingMetricsNames {
+    fn of(k: usize) -> Vec<String> {
+        crate::eval::metrics::RankingMetrics::default()
+            .named(k)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 /// Columns for a model name followed by right-aligned metrics.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, RatingModel};
+use super::{history_stats, Interactions, RatingModel};
 
 /// Global mean plus user and item deviations of their mean ratings from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +44,24 @@ impl RatingModel for Bias {
 
     /// An unknown user or item contributes no bias.
     fn predict(&self, user: u32, movie: u32) -> f64 {
-        let bu = self.user_bias.get(&user).copied().unwrap_or(0.0);
+        self.predict_with(self.user_bias.get(&user).copied().unwrap_or(0.0), movie)
+    }
+
+    /// b_u is the history's mean minus μ, as in `fit`.
+    fn predict_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f64> {
+        let stats = history_stats(history);
+        let bu = if stats.count > 0 {
+            stats.mean - self.mu
+        } else {
+            0.0
+        };
+        movies.iter().map(|&m| self.predict_with(bu, m)).collect()
+    }
+}
+
+impl Bias {
+    /// μ + `bu` + b_i.
+    fn predict_with(&self, bu: f64, movie: u32) -> f64 {
         let bi = self
             .item_bias
             .get(movie as usize)

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, RatingModel};
+use super::{history_stats, Interactions, RatingModel};
 use crate::data::{mean_release_year, Dataset, Movie};
 
 /// Ridge penalty of notebook 003.
@@ -221,6 +221,16 @@ impl ContentRidge {
 
     /// The sparse feature vector of a pair (without the intercept), into `row`.
     fn features_into(&self, user: u32, movie: u32, row: &mut Vec<(u32, f64)>) {
+        let user_mean = self
+            .user_mean
+            .get(&user)
+            .copied()
+            .unwrap_or(self.global_mean);
+        self.features_with_mean(user_mean, movie, row);
+    }
+
+    /// The sparse feature vector of a movie for a user whose mean rating is `user_mean`.
+    fn features_with_mean(&self, user_mean: f64, movie: u32, row: &mut Vec<(u32, f64)>) {
         row.clear();
         let terms = self.tfidf.vocabulary.len() as u32;
         if let Some(r) = self.tfidf.rows.get(movie as usize) {
@@ -231,11 +241,6 @@ impl ContentRidge {
             0.0,
             self.global_mean,
         ]);
-        let user_mean = self
-            .user_mean
-            .get(&user)
-            .copied()
-            .unwrap_or(self.global_mean);
         for (f, value) in [numeric[0], numeric[1], numeric[2], user_mean]
             .into_iter()
             .enumerate()
@@ -343,6 +348,26 @@ impl RatingModel for ContentRidge {
     fn predict(&self, user: u32, movie: u32) -> f64 {
         let mut row = Vec::new();
         self.features_into(user, movie, &mut row);
+        self.linear(&row)
+    }
+
+    /// The history's mean rating replaces the user's.
+    fn predict_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f64> {
+        let user_mean = history_stats(history).mean_or(self.global_mean);
+        let mut row = Vec::new();
+        movies
+            .iter()
+            .map(|&m| {
+                self.features_with_mean(user_mean, m, &mut row);
+                self.linear(&row)
+            })
+            .collect()
+    }
+}
+
+impl ContentRidge {
+    /// The intercept plus the weighted sparse row.
+    fn linear(&self, row: &[(u32, f64)]) -> f64 {
         self.intercept
             + row
                 .iter()

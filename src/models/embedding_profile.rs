@@ -17,31 +17,39 @@ pub struct EmbeddingProfile {
     #[serde(skip)]
     vectors: FlatIndex,
     profiles: HashMap<u32, Vec<f32>>,
+    /// Rating from which a movie counts as liked.
+    threshold: f32,
 }
 
 impl EmbeddingProfile {
     /// Profiles of `train`'s users: the normalised mean vector of the movies rated ≥
     /// `threshold`. `vectors` holds one row per catalogue position.
     pub fn fit(train: &Interactions, vectors: &FlatIndex, threshold: f32) -> Self {
-        let dim = vectors.dim();
-        let mut sums: HashMap<u32, Vec<f32>> = HashMap::new();
+        let mut liked: HashMap<u32, Vec<u32>> = HashMap::new();
         for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            if r < threshold || m as usize >= vectors.len() {
-                continue;
-            }
-            let sum = sums.entry(u).or_insert_with(|| vec![0.0; dim]);
-            for (s, v) in sum.iter_mut().zip(vectors.vector(m as usize)) {
-                *s += v;
+            if r >= threshold {
+                liked.entry(u).or_default().push(m);
             }
         }
-        let profiles = sums
+        let profiles = liked
             .into_iter()
-            .filter_map(|(u, sum)| normalized(sum).map(|p| (u, p)))
+            .filter_map(|(u, movies)| profile_of(vectors, &movies).map(|p| (u, p)))
             .collect();
         EmbeddingProfile {
             vectors: vectors.clone(),
             profiles,
+            threshold,
         }
+    }
+
+    /// The taste vector of a person known by `history`, if they liked a movie.
+    pub fn history_profile(&self, history: &[(u32, f32)]) -> Option<Vec<f32>> {
+        let liked: Vec<u32> = history
+            .iter()
+            .filter(|&&(_, r)| r >= self.threshold)
+            .map(|&(m, _)| m)
+            .collect();
+        profile_of(&self.vectors, &liked)
     }
 
     /// Gives a deserialised model its movie vectors back.
@@ -55,8 +63,26 @@ impl EmbeddingProfile {
     }
 }
 
-/// `sum` scaled to unit length, or `None` when it is zero.
-fn normalized(sum: Vec<f32>) -> Option<Vec<f32>> {
+impl EmbeddingProfile {
+    /// Cosine between a unit `profile` and the movie's vector (0 outside the index).
+    fn cosine(&self, profile: &[f32], movie: u32) -> f32 {
+        if (movie as usize) < self.vectors.len() {
+            dot(profile, self.vectors.vector(movie as usize))
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The unit mean vector of the `liked` movies (those inside `vectors`), or `None` when it is
+/// zero.
+fn profile_of(vectors: &FlatIndex, liked: &[u32]) -> Option<Vec<f32>> {
+    let mut sum = vec![0f32; vectors.dim()];
+    for &m in liked.iter().filter(|&&m| (m as usize) < vectors.len()) {
+        for (s, v) in sum.iter_mut().zip(vectors.vector(m as usize)) {
+            *s += v;
+        }
+    }
     let norm = dot(&sum, &sum).sqrt();
     (norm > 0.0).then(|| sum.iter().map(|x| x / norm).collect())
 }
@@ -68,11 +94,15 @@ impl Scorer for EmbeddingProfile {
 
     /// 0 for a user without liked movies or a movie outside the index.
     fn score_one(&self, user: u32, movie: u32) -> f32 {
-        match self.profiles.get(&user) {
-            Some(profile) if (movie as usize) < self.vectors.len() => {
-                dot(profile, self.vectors.vector(movie as usize))
-            }
-            _ => 0.0,
+        self.profiles
+            .get(&user)
+            .map_or(0.0, |profile| self.cosine(profile, movie))
+    }
+
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        match self.history_profile(history) {
+            Some(profile) => movies.iter().map(|&m| self.cosine(&profile, m)).collect(),
+            None => vec![0.0; movies.len()],
         }
     }
 

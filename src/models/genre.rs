@@ -18,6 +18,8 @@ pub struct GenreContent {
     /// Per user: L2-normalised mean genre vector of the movies rated ≥ threshold.
     profiles: HashMap<u32, Vec<f32>>,
     genres: Vec<String>,
+    /// Rating from which a movie counts as liked.
+    threshold: f32,
 }
 
 impl GenreContent {
@@ -43,37 +45,44 @@ impl GenreContent {
                     .collect()
             })
             .collect();
-        let mut sums: HashMap<u32, (Vec<f32>, u32)> = HashMap::new();
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            if r < threshold {
-                continue;
-            }
-            let entry = sums
-                .entry(u)
-                .or_insert_with(|| (vec![0.0; genres.len()], 0));
-            for &g in &movie_genres[m as usize] {
-                entry.0[g as usize] += 1.0;
-            }
-            entry.1 += 1;
-        }
-        let profiles = sums
-            .into_iter()
-            .map(|(u, (sum, _count))| {
-                // The mean and the sum have the same direction: normalising either gives the
-                // same unit vector (a zero vector stays zero).
-                let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
-                let unit = if norm > 0.0 {
-                    sum.iter().map(|x| x / norm).collect()
-                } else {
-                    sum
-                };
-                (u, unit)
-            })
-            .collect();
-        GenreContent {
+        let mut model = GenreContent {
             movie_genres,
-            profiles,
+            profiles: HashMap::new(),
             genres,
+            threshold,
+        };
+        let mut liked: HashMap<u32, Vec<u32>> = HashMap::new();
+        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
+            if r >= threshold {
+                liked.entry(u).or_default().push(m);
+            }
+        }
+        model.profiles = liked
+            .into_iter()
+            .map(|(u, movies)| (u, model.profile_of(&movies)))
+            .collect();
+        model
+    }
+
+    /// The unit mean genre vector of the `liked` movies.
+    fn profile_of(&self, liked: &[u32]) -> Vec<f32> {
+        let mut sum = vec![0f32; self.genres.len()];
+        for &m in liked {
+            for &g in self
+                .movie_genres
+                .get(m as usize)
+                .map_or(&[][..], Vec::as_slice)
+            {
+                sum[g as usize] += 1.0;
+            }
+        }
+        // The mean and the sum have the same direction: normalising either gives the same
+        // unit vector (a zero vector stays zero).
+        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            sum.iter().map(|x| x / norm).collect()
+        } else {
+            sum
         }
     }
 
@@ -85,10 +94,14 @@ impl GenreContent {
     /// Cosine between the user's profile and the movie's genres; 0 when either is unknown or
     /// empty.
     pub fn predict(&self, user: u32, movie: u32) -> f32 {
-        let (Some(profile), Some(genres)) = (
-            self.profiles.get(&user),
-            self.movie_genres.get(movie as usize),
-        ) else {
+        self.profiles
+            .get(&user)
+            .map_or(0.0, |profile| self.cosine(profile, movie))
+    }
+
+    /// Cosine between a unit `profile` and the movie's genres.
+    fn cosine(&self, profile: &[f32], movie: u32) -> f32 {
+        let Some(genres) = self.movie_genres.get(movie as usize) else {
             return 0.0;
         };
         if genres.is_empty() {
@@ -106,6 +119,19 @@ impl Scorer for GenreContent {
 
     fn score_one(&self, user: u32, movie: u32) -> f32 {
         self.predict(user, movie)
+    }
+
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        let liked: Vec<u32> = history
+            .iter()
+            .filter(|&&(_, r)| r >= self.threshold)
+            .map(|&(m, _)| m)
+            .collect();
+        if liked.is_empty() {
+            return vec![0.0; movies.len()];
+        }
+        let profile = self.profile_of(&liked);
+        movies.iter().map(|&m| self.cosine(&profile, m)).collect()
     }
 
     fn predicts_ratings(&self) -> bool {

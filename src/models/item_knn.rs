@@ -159,6 +159,36 @@ impl ItemKnn {
             .collect()
     }
 
+    /// The training ratings of `user` ((movie, rating)), if they are a training user.
+    pub fn history(&self, user: u32) -> Option<&[(u32, f32)]> {
+        self.users.get(user).map(|u| self.user_rows[u].as_slice())
+    }
+
+    /// The `n` movies most similar to `item` (cosine of rating columns, ties to the lower
+    /// position), excluding itself; empty for an unrated or unknown item.
+    pub fn neighbours(&self, item: u32, n: usize) -> Vec<(u32, f32)> {
+        let item = item as usize;
+        if item >= self.item_columns.len() || self.item_norms[item] == 0.0 {
+            return Vec::new();
+        }
+        let mut acc = vec![0f32; self.item_columns.len()];
+        let touched = self.dots(item, &mut acc);
+        let norm_i = self.item_norms[item];
+        let mut scored: Vec<(u32, f32)> = touched
+            .into_iter()
+            .filter(|&j| j as usize != item)
+            .map(|j| (j, acc[j as usize] / (norm_i * self.item_norms[j as usize])))
+            .collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > n && n > 0 {
+            scored.select_nth_unstable_by(n - 1, order);
+            scored.truncate(n);
+        }
+        scored.sort_by(order);
+        scored.truncate(n);
+        scored
+    }
+
     /// The exact cosine similarity of two items (for tests and explanations).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
         let mut acc = vec![0f32; self.item_columns.len()];
@@ -179,6 +209,10 @@ impl Scorer for ItemKnn {
 
     fn score_one(&self, user: u32, movie: u32) -> f32 {
         self.score(&[user], &[movie])[0]
+    }
+
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        ItemKnn::score_history(self, history, movies)
     }
 
     fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, RatingModel, UserIndex};
+use super::{solve_spd, Interactions, RatingModel, UserIndex};
 
 /// Hyper-parameters of the factorisation (the seeds' values by default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -137,19 +137,77 @@ impl RatingModel for MatrixFactorization {
 
     /// μ for an unknown user or item.
     fn predict(&self, user: u32, movie: u32) -> f64 {
-        let i = movie as usize;
         match self.users.get(user) {
-            Some(u) if self.item_known.get(i).copied().unwrap_or(false) => {
+            Some(u) => {
                 let f = self.config.factors;
-                let dot: f64 = self.p[u * f..(u + 1) * f]
-                    .iter()
-                    .zip(&self.q[i * f..(i + 1) * f])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                self.mu + self.user_bias[u] + self.item_bias[i] + dot
+                self.predict_with(self.user_bias[u], &self.p[u * f..(u + 1) * f], movie)
             }
-            _ => self.mu,
+            None => self.mu,
         }
+    }
+
+    /// The history's bias and factors are solved against the fixed item biases and factors.
+    fn predict_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f64> {
+        match self.fold_in(history) {
+            Some((bias, factors)) => movies
+                .iter()
+                .map(|&m| self.predict_with(bias, &factors, m))
+                .collect(),
+            None => vec![self.mu; movies.len()],
+        }
+    }
+}
+
+impl MatrixFactorization {
+    /// μ + b_u + b_i + p_u·q_i for a user with bias `bias` and factors `factors`; μ for an
+    /// item unseen in training.
+    fn predict_with(&self, bias: f64, factors: &[f64], movie: u32) -> f64 {
+        let i = movie as usize;
+        if !self.item_known.get(i).copied().unwrap_or(false) {
+            return self.mu;
+        }
+        let f = self.config.factors;
+        let dot: f64 = factors
+            .iter()
+            .zip(&self.q[i * f..(i + 1) * f])
+            .map(|(a, b)| a * b)
+            .sum();
+        self.mu + bias + self.item_bias[i] + dot
+    }
+
+    /// The bias and factors of a new user that best explain `history` with the items held
+    /// fixed: ridge regression of r − μ − b_i on [1, q_i], penalty `regularization` per rating
+    /// (what SGD's per-step shrinkage amounts to). `None` without a rating of a known item.
+    pub fn fold_in(&self, history: &[(u32, f32)]) -> Option<(f64, Vec<f64>)> {
+        let f = self.config.factors;
+        let p = f + 1;
+        let mut a = vec![0f64; p * p];
+        let mut b = vec![0f64; p];
+        let mut n = 0usize;
+        for &(m, r) in history {
+            let i = m as usize;
+            if !self.item_known.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            n += 1;
+            let target = f64::from(r) - self.mu - self.item_bias[i];
+            let x = |k: usize| if k == 0 { 1.0 } else { self.q[i * f + k - 1] };
+            for j in 0..p {
+                b[j] += target * x(j);
+                for k in 0..p {
+                    a[j * p + k] += x(j) * x(k);
+                }
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let penalty = self.config.regularization * n as f64;
+        for j in 0..p {
+            a[j * p + j] += penalty;
+        }
+        let theta = solve_spd(&a, &b, p)?;
+        Some((theta[0], theta[1..].to_vec()))
     }
 }
 

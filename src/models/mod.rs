@@ -128,6 +128,43 @@ pub fn user_stats(user: &[u32], rating: &[f32]) -> HashMap<u32, RatingStats> {
     stats.into_iter().map(|(u, s)| (u, s.finish())).collect()
 }
 
+/// Rating statistics of one person's history ((movie, rating) pairs).
+pub fn history_stats(history: &[(u32, f32)]) -> RatingStats {
+    let mut stats = RatingStats::default();
+    for &(_, r) in history {
+        stats.add(r);
+    }
+    stats.finish()
+}
+
+/// Solves `a x = b` for a symmetric positive definite `a` (row-major n×n) by Cholesky.
+pub(crate) fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - sum;
+                if d <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - sum) / l[j * n + j];
+            }
+        }
+    }
+    let mut y = vec![0f64; n];
+    for i in 0..n {
+        y[i] = (b[i] - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+    }
+    let mut x = vec![0f64; n];
+    for i in (0..n).rev() {
+        x[i] = (y[i] - (i + 1..n).map(|k| l[k * n + i] * x[k]).sum::<f64>()) / l[i * n + i];
+    }
+    Some(x)
+}
+
 /// Dense indices for the userIds of a training set, in order of first appearance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserIndex {
@@ -179,6 +216,11 @@ pub trait Scorer: Send + Sync {
             .collect()
     }
 
+    /// Scores `movies` for a person who is not a training user, known by `history`
+    /// ((movie, rating), each movie once): the user's side of the model is computed from the
+    /// history by the formulas of `fit` (folded in), the items' side stays as trained.
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32>;
+
     /// Whether scores are rating predictions (so RMSE and MAE mean something).
     fn predicts_ratings(&self) -> bool;
 }
@@ -190,6 +232,10 @@ pub trait RatingModel: Send + Sync {
 
     /// The predicted rating of `user` for the movie at catalogue position `movie`.
     fn predict(&self, user: u32, movie: u32) -> f64;
+
+    /// The predicted ratings on `movies` of a person known by `history` (see
+    /// [`Scorer::score_history`]).
+    fn predict_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f64>;
 }
 
 impl<T: RatingModel> Scorer for T {
@@ -199,6 +245,13 @@ impl<T: RatingModel> Scorer for T {
 
     fn score_one(&self, user: u32, movie: u32) -> f32 {
         self.predict(user, movie) as f32
+    }
+
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        self.predict_history(history, movies)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
     }
 
     fn predicts_ratings(&self) -> bool {

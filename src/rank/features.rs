@@ -12,8 +12,8 @@ use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::popularity::{popularity_params, weighted_rating, PopularityParams};
 use crate::models::{
-    content_ridge, Bias, ContentRidge, GenreContent, Interactions, ItemKnn, MatrixFactorization,
-    MfConfig, RatingStats, Scorer,
+    content_ridge, history_stats, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
+    MatrixFactorization, MfConfig, RatingStats, Scorer,
 };
 
 /// One input of a stack.
@@ -222,9 +222,28 @@ impl Statistics {
         }
     }
 
+    /// The share of users who rated `movie`: how likely someone is to watch it at all.
+    pub fn watch_share(&self, movie: u32) -> f64 {
+        let count = self.items.get(movie as usize).map_or(0, |s| s.count);
+        f64::from(count) / self.users.len().max(1) as f64
+    }
+
     /// Whether `user` has a rating in the statistics.
     pub fn knows_user(&self, user: u32) -> bool {
         self.users.contains_key(&user)
+    }
+
+    /// The `n` movies with the highest weighted rating (ties: lower position first).
+    pub fn popular(&self, n: usize) -> Vec<u32> {
+        let wr: Vec<f64> = self
+            .items
+            .iter()
+            .map(|s| weighted_rating(f64::from(s.count), s.mean, self.popularity))
+            .collect();
+        let mut order: Vec<u32> = (0..wr.len() as u32).collect();
+        order.sort_by(|&a, &b| wr[b as usize].total_cmp(&wr[a as usize]).then(a.cmp(&b)));
+        order.truncate(n);
+        order
     }
 
     /// Number of catalogue positions covered.
@@ -244,10 +263,8 @@ pub struct FeatureBuilder<'a> {
 impl FeatureBuilder<'_> {
     /// Row-major feature rows (`users.len()` × `features.len()`).
     pub fn rows(&self, users: &[u32], movies: &[u32], features: &[Feature]) -> Vec<f64> {
-        let d = features.len();
-        let mut out = vec![0f64; users.len() * d];
-        for (j, &feature) in features.iter().enumerate() {
-            let column: Vec<f64> = match self.models.scorer(feature) {
+        rows_of_columns(users.len(), features, |feature| {
+            match self.models.scorer(feature) {
                 Some(model) => model
                     .score(users, movies)
                     .into_iter()
@@ -256,20 +273,43 @@ impl FeatureBuilder<'_> {
                 None => users
                     .iter()
                     .zip(movies)
-                    .map(|(&u, &m)| self.statistic(feature, u, m))
+                    .map(|(&u, &m)| {
+                        let user = self.statistics.users.get(&u).copied().unwrap_or_default();
+                        self.statistic(feature, user, m)
+                    })
                     .collect(),
-            };
-            for (i, v) in column.into_iter().enumerate() {
-                out[i * d + j] = v;
             }
-        }
-        out
+        })
     }
 
-    fn statistic(&self, feature: Feature, user: u32, movie: u32) -> f64 {
+    /// Row-major feature rows (`movies.len()` × `features.len()`) of a person who is not a
+    /// training user, known by `history` ((movie, rating)): every model folds the history in
+    /// (see [`Scorer::score_history`]), and the user statistics are the history's.
+    pub fn rows_for_history(
+        &self,
+        history: &[(u32, f32)],
+        movies: &[u32],
+        features: &[Feature],
+    ) -> Vec<f64> {
+        let user = history_stats(history);
+        rows_of_columns(movies.len(), features, |feature| {
+            match self.models.scorer(feature) {
+                Some(model) => model
+                    .score_history(history, movies)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect(),
+                None => movies
+                    .iter()
+                    .map(|&m| self.statistic(feature, user, m))
+                    .collect(),
+            }
+        })
+    }
+
+    fn statistic(&self, feature: Feature, user_stats: RatingStats, movie: u32) -> f64 {
         let s = self.statistics;
         let item = s.items.get(movie as usize).copied().unwrap_or_default();
-        let user_stats = s.users.get(&user).copied().unwrap_or_default();
         match feature {
             Feature::UserRatingCount => f64::from(user_stats.count),
             Feature::UserMeanRating => user_stats.mean_or(s.global_mean),
@@ -287,6 +327,22 @@ impl FeatureBuilder<'_> {
             _ => f64::NAN,
         }
     }
+}
+
+/// Row-major rows (`n` × `features.len()`) from one column per feature.
+fn rows_of_columns(
+    n: usize,
+    features: &[Feature],
+    column: impl Fn(Feature) -> Vec<f64>,
+) -> Vec<f64> {
+    let d = features.len();
+    let mut out = vec![0f64; n * d];
+    for (j, &feature) in features.iter().enumerate() {
+        for (i, v) in column(feature).into_iter().enumerate() {
+            out[i * d + j] = v;
+        }
+    }
+    out
 }
 
 /// The columns `subset` of rows built with the features `all`.

@@ -184,11 +184,24 @@ impl ServingStack {
     /// Trains every stack on all of `dataset`'s ratings; `vectors` are the movie embeddings in
     /// catalogue order.
     pub fn fit(dataset: &Dataset, vectors: &FlatIndex, seed: u64) -> ServingStack {
+        let all: Vec<usize> = (0..dataset.ratings.len()).collect();
+        ServingStack::fit_on(dataset, &all, vectors, seed)
+    }
+
+    /// Trains every stack on the rating rows `rows` of `dataset` (the full-catalogue
+    /// evaluation passes train_full).
+    pub fn fit_on(
+        dataset: &Dataset,
+        rows: &[usize],
+        vectors: &FlatIndex,
+        seed: u64,
+    ) -> ServingStack {
         let mut timings = BTreeMap::new();
         let ratings = &dataset.ratings;
-        let split = Split::serving(ratings.len(), seed);
-        let base = Interactions::from_rows(ratings, &split.base);
-        let meta = Interactions::from_rows(ratings, &split.meta);
+        let split = Split::serving(rows.len(), seed);
+        let pick = |part: &[usize]| -> Vec<usize> { part.iter().map(|&i| rows[i]).collect() };
+        let base = Interactions::from_rows(ratings, &pick(&split.base));
+        let meta = Interactions::from_rows(ratings, &pick(&split.meta));
 
         let t = Instant::now();
         let base_models = BaseModels::fit(&base, dataset, vectors, seed);
@@ -212,7 +225,7 @@ impl ServingStack {
         timings.insert("fit_lambdamart".into(), ms(t));
 
         let t = Instant::now();
-        let all = Interactions::from_rows(ratings, &split.train_full());
+        let all = Interactions::from_rows(ratings, rows);
         let models = BaseModels::fit(&all, dataset, vectors, seed);
         let statistics = Statistics::new(&all, &dataset.movies);
         timings.insert("refit_base_models".into(), ms(t));
@@ -275,6 +288,81 @@ impl ServingStack {
         }
         stack.models.embedding.attach(vectors);
         Ok(stack)
+    }
+
+    /// The ratings of `person` the models know ((catalogue position, rating)).
+    pub fn history<'a>(&'a self, person: &'a Person) -> &'a [(u32, f32)] {
+        match person {
+            Person::User(user) => self.models.item_knn.history(*user).unwrap_or(&[]),
+            Person::Profile(history) => history,
+        }
+    }
+
+    /// The embedding taste vector of `person` (unit mean of the movies they liked).
+    pub fn taste_vector(&self, person: &Person) -> Option<Vec<f32>> {
+        match person {
+            Person::User(user) => self.models.embedding.profile(*user).map(<[f32]>::to_vec),
+            Person::Profile(history) => self.models.embedding.history_profile(history),
+        }
+    }
+
+    /// The base models' scores of `user` for `movies`, one column per base-score feature of
+    /// `features` (others are skipped).
+    pub fn feature_columns(
+        &self,
+        user: u32,
+        movies: &[u32],
+        features: &[Feature],
+    ) -> Vec<Vec<f32>> {
+        let users = vec![user; movies.len()];
+        features
+            .iter()
+            .filter_map(|&f| self.models.scorer(f))
+            .map(|model| model.score(&users, movies))
+            .collect()
+    }
+
+    /// The report name of the base model behind a base-score feature.
+    pub fn model_name(&self, feature: Feature) -> &'static str {
+        self.models
+            .scorer(feature)
+            .map_or(feature.name(), |m| m.name())
+    }
+
+    /// The share of users who rated `movie` in the training ratings.
+    pub fn watch_share(&self, movie: u32) -> f64 {
+        self.statistics.watch_share(movie)
+    }
+
+    /// The `n` movies with the highest weighted rating over the training ratings.
+    pub fn popular(&self, n: usize) -> Vec<u32> {
+        self.statistics.popular(n)
+    }
+
+    /// The `n` movies most similar to `movie` by rating columns (ItemKnn's cosine).
+    pub fn item_neighbours(&self, movie: u32, n: usize) -> Vec<(u32, f32)> {
+        self.models.item_knn.neighbours(movie, n)
+    }
+
+    /// Feature rows of `person` with each of `movies`: a training user's through the training
+    /// path, a profile's folded in.
+    pub fn person_features(&self, person: &Person, movies: &[u32]) -> Vec<f64> {
+        match person {
+            Person::User(user) => self.features(*user, movies),
+            Person::Profile(history) => FeatureBuilder {
+                models: &self.models,
+                statistics: &self.statistics,
+            }
+            .rows_for_history(history, movies, &ALL_FEATURES),
+        }
+    }
+
+    /// Scores of `person` for each of `movies` by the stack `kind`.
+    pub fn score_person(&self, kind: StackKind, person: &Person, movies: &[u32]) -> Vec<f64> {
+        self.person_features(person, movies)
+            .chunks_exact(ALL_FEATURES.len())
+            .map(|row| self.score_row(kind, row))
+            .collect()
     }
 
     /// Whether `user` has ratings the stack was trained on.
@@ -371,6 +459,16 @@ impl ServingStack {
             lambdamart_score: self.lambdamart.predict(&row),
         }
     }
+}
+
+/// Who results are ranked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Person {
+    /// A user of the ratings the stack was trained on (MovieLens userId).
+    User(u32),
+    /// A new person known by their ratings ((catalogue position, rating), each movie once),
+    /// folded into the models at query time.
+    Profile(Vec<(u32, f32)>),
 }
 
 fn sigmoid(z: f64) -> f64 {

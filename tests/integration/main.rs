@@ -6,6 +6,7 @@ mod cli;
 mod embedding;
 mod evaluate;
 mod index;
+mod personal;
 mod search;
 mod stack;
 mod validation;

@@ -1,0 +1,244 @@
+//! The full-catalogue protocol (beyond the seeds'): the same seeded split; models see
+//! train_full; each test user with a relevant test movie gets every movie they have not rated
+//! in train_full ranked; relevant = their test movies rated ≥ the threshold.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::metrics::{ranking_metrics, RankingMetrics};
+use super::protocol::EvalConfig;
+use crate::data::split::{Split, SplitSizes};
+use crate::data::Dataset;
+use crate::index::MovieIndex;
+use crate::models::Interactions;
+use crate::rank::features::BASE_SCORES;
+use crate::rank::stack::{Person, ServingStack, StackKind};
+use crate::recommend::{candidates, recommend, CandidateBudget};
+
+/// Candidate-set sizes whose recall is reported.
+pub const CANDIDATE_SIZES: [usize; 3] = [100, 200, 500];
+
+/// One ranker's mean metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FullResult {
+    /// Row name.
+    pub model: String,
+    /// Mean metrics over evaluated users (Precision@K divides by K).
+    pub metrics: RankingMetrics,
+}
+
+/// Recall of stage one alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidateRecall {
+    /// The budget asked for.
+    pub budget: usize,
+    /// Mean number of candidates returned (sources overlap).
+    pub mean_candidates: f64,
+    /// Mean share of a user's relevant test movies among the candidates.
+    pub recall: f64,
+}
+
+/// The outcome of the full-catalogue protocol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FullReport {
+    /// "full".
+    pub protocol: &'static str,
+    /// K, threshold and seed.
+    pub config: EvalConfig,
+    /// Split sizes.
+    pub split: SplitSizes,
+    /// Users with a relevant test movie.
+    pub users_evaluated: usize,
+    /// Rows: Popularity, each base model, TwoStage.
+    pub models: Vec<FullResult>,
+    /// Stage one's recall at each candidate budget.
+    pub candidate_recall: Vec<CandidateRecall>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+impl FullReport {
+    /// The JSON of `reelrank evaluate --protocol full --json`: metric names carry K.
+    pub fn to_json(&self) -> serde_json::Value {
+        let k = self.config.k;
+        let models: Vec<serde_json::Value> = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut row = serde_json::Map::new();
+                row.insert("model".into(), m.model.clone().into());
+                for (name, value) in m.metrics.named(k) {
+                    row.insert(name, value.into());
+                }
+                row.into()
+            })
+            .collect();
+        serde_json::json!({
+            "protocol": self.protocol,
+            "k": k,
+            "threshold": self.config.threshold,
+            "seed": self.config.seed,
+            "split": self.split,
+            "users_evaluated": self.users_evaluated,
+            "models": models,
+            "candidate_recall": self.candidate_recall,
+            "timings_ms": self.timings_ms,
+        })
+    }
+}
+
+/// One user's metrics per row, and (candidates, recall) per candidate budget.
+type UserOutcome = (Vec<RankingMetrics>, Vec<(f64, f64)>);
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// The metrics of a ranked list (best first) against a relevant set.
+fn metrics_of(ranked: &[u32], relevant: &HashSet<u32>, k: usize) -> RankingMetrics {
+    let hits: Vec<bool> = ranked
+        .iter()
+        .take(k)
+        .map(|m| relevant.contains(m))
+        .collect();
+    ranking_metrics(&hits, relevant.len(), k, k).unwrap_or_default()
+}
+
+/// The `k` best of `movies` by `scores` (ties to the lower position).
+fn top_k(movies: &[u32], scores: &[f32], k: usize) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..movies.len()).collect();
+    let cmp = |&a: &usize, &b: &usize| {
+        scores[b]
+            .total_cmp(&scores[a])
+            .then(movies[a].cmp(&movies[b]))
+    };
+    if order.len() > k && k > 0 {
+        order.select_nth_unstable_by(k - 1, cmp);
+        order.truncate(k);
+    }
+    order.sort_by(cmp);
+    order.into_iter().map(|i| movies[i]).collect()
+}
+
+/// Runs the full-catalogue protocol; `index` supplies the embeddings and the HNSW graph
+/// (its catalogue's popularity is not used: popularity comes from train_full).
+pub fn evaluate_full_protocol(
+    dataset: &Dataset,
+    split: &Split,
+    index: &MovieIndex,
+    config: &EvalConfig,
+) -> FullReport {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+    let t = Instant::now();
+    let train_rows = split.train_full();
+    let stack = ServingStack::fit_on(dataset, &train_rows, index.flat(), config.seed);
+    timings.insert("fit".into(), ms(t));
+
+    let train = Interactions::from_rows(&dataset.ratings, &train_rows);
+    let test = Interactions::from_rows(&dataset.ratings, &split.test);
+    let mut relevant: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for i in 0..test.len() {
+        if test.rating[i] >= config.threshold {
+            relevant
+                .entry(test.user[i])
+                .or_default()
+                .insert(test.movie[i]);
+        }
+    }
+    let mut users: Vec<u32> = relevant.keys().copied().collect();
+    users.sort_unstable();
+    let mut rated: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for i in 0..train.len() {
+        rated
+            .entry(train.user[i])
+            .or_default()
+            .insert(train.movie[i]);
+    }
+    let counts = train.movie_stats(dataset.movies.len());
+    let n_movies = dataset.movies.len() as u32;
+    let k = config.k;
+
+    // Per user: (Popularity, each base model, TwoStage) metrics and candidate recalls.
+    let t = Instant::now();
+    let per_user: Vec<UserOutcome> = users
+        .par_iter()
+        .map(|&user| {
+            let empty = HashSet::new();
+            let seen = rated.get(&user).unwrap_or(&empty);
+            let wanted = &relevant[&user];
+            let unrated: Vec<u32> = (0..n_movies).filter(|m| !seen.contains(m)).collect();
+            let mut rows = Vec::new();
+            let popularity: Vec<f32> = unrated
+                .iter()
+                .map(|&m| counts[m as usize].count as f32)
+                .collect();
+            rows.push(metrics_of(&top_k(&unrated, &popularity, k), wanted, k));
+            let features = stack.feature_columns(user, &unrated, &BASE_SCORES);
+            for column in features {
+                rows.push(metrics_of(&top_k(&unrated, &column, k), wanted, k));
+            }
+            let person = Person::User(user);
+            let two_stage: Vec<u32> = recommend(index, &stack, &person, k, StackKind::Logistic)
+                .results
+                .iter()
+                .filter_map(|r| index.catalog().position(r.movie_id).map(|p| p as u32))
+                .collect();
+            rows.push(metrics_of(&two_stage, wanted, k));
+            let recalls = CANDIDATE_SIZES
+                .iter()
+                .map(|&n| {
+                    let found = candidates(index, &stack, &person, CandidateBudget::for_total(n));
+                    let through = found.order.iter().filter(|m| wanted.contains(m)).count();
+                    (
+                        found.order.len() as f64,
+                        through as f64 / wanted.len() as f64,
+                    )
+                })
+                .collect();
+            (rows, recalls)
+        })
+        .collect();
+    timings.insert("rank".into(), ms(t));
+
+    let n_users = per_user.len().max(1) as f64;
+    let mut names = vec!["Popularity".to_string()];
+    names.extend(BASE_SCORES.iter().map(|f| stack.model_name(*f).to_string()));
+    names.push("TwoStage".into());
+    let models = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let mut sum = RankingMetrics::default();
+            for (rows, _) in &per_user {
+                sum.add(&rows[i]);
+            }
+            FullResult {
+                model,
+                metrics: sum.divided(n_users),
+            }
+        })
+        .collect();
+    let candidate_recall = CANDIDATE_SIZES
+        .iter()
+        .enumerate()
+        .map(|(j, &budget)| CandidateRecall {
+            budget,
+            mean_candidates: per_user.iter().map(|(_, r)| r[j].0).sum::<f64>() / n_users,
+            recall: per_user.iter().map(|(_, r)| r[j].1).sum::<f64>() / n_users,
+        })
+        .collect();
+    timings.insert("total".into(), ms(total));
+    FullReport {
+        protocol: "full",
+        config: *config,
+        split: split.sizes(),
+        users_evaluated: per_user.len(),
+        models,
+        candidate_recall,
+        timings_ms: timings,
+    }
+}

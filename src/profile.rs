@@ -1,0 +1,284 @@
+//! New users: forgiving title lookup, rating files and saved profiles, turned into the
+//! history the models fold in at query time.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::index::Catalog;
+
+/// Rating given by `--like`.
+pub const LIKE_RATING: f32 = 5.0;
+/// Rating given by `--dislike`.
+pub const DISLIKE_RATING: f32 = 1.0;
+
+/// A title reduced for comparison: lowercase words, a trailing article moved to the front
+/// ("Matrix, The" → "the matrix"), alternative titles in parentheses and punctuation dropped.
+fn normalize(title: &str) -> String {
+    let lower = title.to_lowercase();
+    // "City of Lost Children, The (Cité des enfants perdus, La)": keep the part before '('.
+    let main = lower.split('(').next().unwrap_or("").trim();
+    let main = [
+        "the", "a", "an", "les", "la", "le", "l'", "der", "die", "das", "el",
+    ]
+    .iter()
+    .find_map(|article| {
+        main.strip_suffix(&format!(", {article}"))
+            .map(|rest| format!("{article} {rest}"))
+    })
+    .unwrap_or_else(|| main.to_string());
+    main.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Splits "Toy Story (1995)" into ("Toy Story", Some(1995)).
+fn split_year(text: &str) -> (&str, Option<u16>) {
+    let trimmed = text.trim();
+    if let Some(open) = trimmed.rfind('(') {
+        let inside = trimmed[open + 1..].trim_end_matches(')').trim();
+        if trimmed.ends_with(')') && inside.len() == 4 {
+            if let Ok(year) = inside.parse() {
+                return (trimmed[..open].trim(), Some(year));
+            }
+        }
+    }
+    (trimmed, None)
+}
+
+/// The catalogue position of a movie given by movieId or by title. Titles match ignoring
+/// case, punctuation, a trailing article and alternative titles; the year is optional. An
+/// unknown or ambiguous title is an error naming `flag` and the candidates.
+pub fn find_movie(catalog: &Catalog, text: &str, flag: &str) -> Result<usize> {
+    if let Ok(id) = text.trim().parse::<u32>() {
+        if let Some(position) = catalog.position(id) {
+            return Ok(position);
+        }
+    }
+    let (title, year) = split_year(text);
+    let wanted = normalize(title);
+    let bad = |message: String| Error::InvalidArgument {
+        name: flag.into(),
+        message,
+    };
+    if wanted.is_empty() {
+        return Err(bad(format!("'{text}' is neither a movieId nor a title")));
+    }
+    let matches: Vec<usize> = catalog
+        .movies
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            let (own, own_year) = split_year(&e.movie.title);
+            normalize(own) == wanted && year.is_none_or(|y| own_year == Some(y))
+        })
+        .map(|(p, _)| p)
+        .collect();
+    let describe = |p: &usize| {
+        let m = &catalog.movies[*p].movie;
+        format!("{} [movieId {}]", m.title, m.id)
+    };
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let similar: Vec<String> = catalog
+                .movies
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| normalize(&e.movie.title).contains(&wanted))
+                .take(5)
+                .map(|(p, _)| describe(&p))
+                .collect();
+            let hint = if similar.is_empty() {
+                String::new()
+            } else {
+                format!("; titles containing it: {}", similar.join(", "))
+            };
+            Err(bad(format!("no movie titled '{text}'{hint}")))
+        }
+        many => Err(bad(format!(
+            "'{text}' is ambiguous: {}; add the year or use the movieId",
+            many.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// One rating of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRating {
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// 0.5..=5.0.
+    pub rating: f32,
+}
+
+/// A new user's saved ratings (`profiles/NAME.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The profile's name.
+    pub name: String,
+    /// Ratings, later ones overriding earlier ones for the same movie.
+    pub ratings: Vec<ProfileRating>,
+}
+
+/// The file of profile `name` under `dir`; names are letters, digits, '-' and '_'.
+pub fn profile_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(Error::InvalidArgument {
+            name: "--profile".into(),
+            message: format!("'{name}': use letters, digits, '-' and '_' only"),
+        });
+    }
+    Ok(dir.join(format!("{name}.json")))
+}
+
+fn check_rating(rating: f32, path: &Path, line: usize) -> Result<()> {
+    if (0.5..=5.0).contains(&rating) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRow {
+            file: path.to_path_buf(),
+            line,
+            field: "rating".into(),
+            problem: format!("{rating} is outside 0.5..=5.0"),
+        })
+    }
+}
+
+impl Profile {
+    /// Reads a saved profile, checking every rating.
+    pub fn load(path: &Path) -> Result<Profile> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let profile: Profile = serde_json::from_slice(&bytes).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            error: e,
+        })?;
+        for (i, r) in profile.ratings.iter().enumerate() {
+            check_rating(r.rating, path, i + 1)?;
+        }
+        Ok(profile)
+    }
+
+    /// Writes the profile atomically, creating its directory.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            error: e,
+        })?;
+        write_atomic(path, &json)
+    }
+}
+
+/// Reads `movieId,rating` lines (a header line first) from a CSV file.
+pub fn read_ratings_csv(path: &Path) -> Result<Vec<ProfileRating>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines().enumerate();
+    let header = lines.next().map(|(_, l)| l.trim()).unwrap_or("");
+    if header.replace(' ', "") != "movieId,rating" {
+        return Err(Error::InvalidRow {
+            file: path.to_path_buf(),
+            line: 1,
+            field: "header".into(),
+            problem: format!("expected 'movieId,rating', found '{header}'"),
+        });
+    }
+    let mut ratings = Vec::new();
+    for (i, line) in lines {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |field: &str, message: String| Error::InvalidRow {
+            file: path.to_path_buf(),
+            line: line_no,
+            field: field.into(),
+            problem: message,
+        };
+        let mut fields = line.split(',');
+        let (Some(id), Some(rating), None) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(bad("line", format!("'{line}' is not movieId,rating")));
+        };
+        let movie_id = id
+            .trim()
+            .parse()
+            .map_err(|_| bad("movieId", format!("'{id}' is not a movieId")))?;
+        let rating: f32 = rating
+            .trim()
+            .parse()
+            .map_err(|_| bad("rating", format!("'{rating}' is not a number")))?;
+        check_rating(rating, path, line_no)?;
+        ratings.push(ProfileRating { movie_id, rating });
+    }
+    Ok(ratings)
+}
+
+/// The history ((catalogue position, rating), each movie once, the last rating winning) of
+/// `ratings`; an unknown movieId is an error naming `source`.
+pub fn history_of(
+    catalog: &Catalog,
+    ratings: &[ProfileRating],
+    source: &str,
+) -> Result<Vec<(u32, f32)>> {
+    let mut history: Vec<(u32, f32)> = Vec::new();
+    for r in ratings {
+        let position = catalog
+            .position(r.movie_id)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: source.into(),
+                message: format!("movieId {} is not in the catalogue", r.movie_id),
+            })? as u32;
+        match history.iter_mut().find(|h| h.0 == position) {
+            Some(h) => h.1 = r.rating,
+            None => history.push((position, r.rating)),
+        }
+    }
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_titles_forgivingly() {
+        assert_eq!(normalize("Matrix, The"), "the matrix");
+        assert_eq!(normalize("the matrix"), "the matrix");
+        assert_eq!(
+            normalize("City of Lost Children, The (Cité des enfants perdus, La)"),
+            "the city of lost children"
+        );
+        assert_eq!(normalize("Monsters, Inc."), "monsters inc");
+        assert_eq!(split_year("Toy Story (1995)"), ("Toy Story", Some(1995)));
+        assert_eq!(split_year("Toy Story"), ("Toy Story", None));
+        assert_eq!(split_year("Heat (x)"), ("Heat (x)", None));
+    }
+
+    #[test]
+    fn reads_rating_files_with_located_errors() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let path = dir.path().join("r.csv");
+        write_atomic(&path, b"movieId,rating\n1,4.5\n\n260,5\n")?;
+        let ratings = read_ratings_csv(&path)?;
+        assert_eq!(ratings.len(), 2);
+        assert_eq!(ratings[1].movie_id, 260);
+        write_atomic(&path, b"movieId,rating\n1,4.5\n2,9\n")?;
+        let error = read_ratings_csv(&path).expect_err("out of range");
+        assert!(error.to_string().contains("line 3"), "{error}");
+        write_atomic(&path, b"id,score\n")?;
+        assert!(read_ratings_csv(&path).is_err());
+        assert!(profile_path(dir.path(), "../x").is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! Personalised two-stage retrieval: candidates from a query or from a person's history
+//! (stage one), reranked for that person by the serving stack (stage two).
+//!
+//! How query and person combine in `search --user`: stage one keeps only the query's nearest
+//! movies, so every candidate is about the query; stage two orders them by
+//! `(1 − w)·q + w·p`, where `q` is the query similarity rescaled to [0, 1] over the candidates
+//! and `p` the stack's probability that the person likes the movie. A person's taste can
+//! reorder the on-topic candidates but never bring in an off-topic movie.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::index::{dot, MovieIndex};
+use crate::rank::stack::{Person, ServingStack, StackKind};
+use crate::rank::{blend, Filters};
+
+/// Weight of the personal score against the query similarity in `search --user`.
+pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
+/// Rating from which a history movie seeds item-kNN candidates.
+const LIKED: f32 = 4.0;
+/// Liked movies whose item-kNN neighbours become candidates (the best rated first).
+const SEED_MOVIES: usize = 20;
+
+/// How many candidates each source of `recommend` contributes (before overlaps and rated
+/// movies are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CandidateBudget {
+    /// Nearest movies to the taste vector.
+    pub profile: usize,
+    /// Item-kNN neighbours per liked seed movie (up to 20 seeds).
+    pub per_seed: usize,
+    /// Most popular movies (weighted rating of the training ratings).
+    pub popular: usize,
+}
+
+impl CandidateBudget {
+    /// About `n` candidates: half taste neighbours, half item-kNN neighbours; popular movies
+    /// only stand in for a person without a liked movie (measured: popular candidates crowd
+    /// out the personal ones, see README).
+    pub fn for_total(n: usize) -> CandidateBudget {
+        CandidateBudget {
+            profile: n / 2,
+            per_seed: (n / 2).div_ceil(SEED_MOVIES),
+            popular: n,
+        }
+    }
+}
+
+/// Exponent of the watch share that weights the personal score in `recommend` (0: the stack
+/// alone; 1: P(liked | watched) × P(watched)).
+pub const WATCH_EXPONENT: f64 = 0.25;
+
+/// The budget `recommend` uses.
+pub const DEFAULT_CANDIDATES: usize = 300;
+
+/// One personalised result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonalResult {
+    /// 1-based rank.
+    pub rank: usize,
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// Title with year.
+    pub title: String,
+    /// Release year.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Cosine similarity to the query (or to the movie `similar` started from).
+    pub query_similarity: Option<f32>,
+    /// The stack's score for the person (probability of "liked" for logistic and gbdt).
+    pub personal_score: Option<f64>,
+    /// IMDB weighted rating (0–5).
+    pub popularity: f32,
+    /// The score results are ranked by.
+    pub score: f64,
+    /// Where the candidate came from: "query", "profile", "item_knn", "popular", "movie".
+    pub sources: Vec<&'static str>,
+}
+
+/// A personalised answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonalResponse {
+    /// Who it is for: "user 42", "profile (3 ratings)" or "nobody".
+    pub person: String,
+    /// The stack that ranked ("logistic", …), absent without a person.
+    pub stack: Option<&'static str>,
+    /// Ranked results.
+    pub results: Vec<PersonalResult>,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, f64>,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A description of `person` for responses.
+fn describe(person: Option<&Person>) -> String {
+    match person {
+        Some(Person::User(user)) => format!("user {user}"),
+        Some(Person::Profile(history)) => format!("profile ({} ratings)", history.len()),
+        None => "nobody".into(),
+    }
+}
+
+/// Candidates gathered from several sources, each remembered per movie.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Catalogue positions in the order they were found.
+    pub order: Vec<u32>,
+    /// The sources of each.
+    pub sources: HashMap<u32, Vec<&'static str>>,
+}
+
+impl Candidates {
+    fn add(&mut self, movie: u32, source: &'static str) {
+        let sources = self.sources.entry(movie).or_default();
+        if sources.is_empty() {
+            self.order.push(movie);
+        }
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+}
+
+/// Scored candidates → the top `k` results, best first (ties: lower catalogue position).
+fn top_results(
+    index: &MovieIndex,
+    mut scored: Vec<(u32, f64, Option<f32>, Option<f64>)>,
+    sources: &HashMap<u32, Vec<&'static str>>,
+    k: usize,
+) -> Vec<PersonalResult> {
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    let catalog = &index.catalog().movies;
+    scored
+        .into_iter()
+        .enumerate()
+        .map(|(i, (position, score, similarity, personal))| {
+            let entry = &catalog[position as usize];
+            PersonalResult {
+                rank: i + 1,
+                movie_id: entry.movie.id,
+                title: entry.movie.title.clone(),
+                year: entry.movie.year,
+                genres: entry.movie.genres.clone(),
+                query_similarity: similarity,
+                personal_score: personal,
+                popularity: entry.weighted_rating,
+                score,
+                sources: sources.get(&position).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// `recommend`: no query. Candidates are the nearest movies to the person's taste vector, the
+/// item-kNN neighbours of the movies they liked, and popular movies; rated movies are
+/// excluded; the stack `kind` ranks them.
+pub fn recommend(
+    index: &MovieIndex,
+    stack: &ServingStack,
+    person: &Person,
+    k: usize,
+    kind: StackKind,
+) -> PersonalResponse {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+    let t = Instant::now();
+    let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
+    let candidates = candidates(index, stack, person, budget);
+    let movies = candidates.order.clone();
+    timings.insert("candidates".into(), ms(t));
+
+    let t = Instant::now();
+    // The stacks learn P(liked | rated): every training row is a movie the user chose to
+    // watch. Over unwatched movies what matters is P(watched and liked), so the personal
+    // score is weighted by the share of users who watched the movie.
+    let scores = stack.score_person(kind, person, &movies);
+    let scored = movies
+        .iter()
+        .zip(scores)
+        .map(|(&m, s)| {
+            (
+                m,
+                s * stack.watch_share(m).powf(WATCH_EXPONENT),
+                None,
+                Some(s),
+            )
+        })
+        .collect();
+    let results = top_results(index, scored, &candidates.sources, k);
+    timings.insert("rerank".into(), ms(t));
+    timings.insert("candidate_count".into(), movies.len() as f64);
+    timings.insert("total".into(), ms(total));
+    PersonalResponse {
+        person: describe(Some(person)),
+        stack: Some(kind.name()),
+        results,
+        timings_ms: timings,
+    }
+}
+
+/// Stage one of `recommend`: the candidates of each source within `budget`, the person's
+/// rated movies excluded.
+pub fn candidates(
+    index: &MovieIndex,
+    stack: &ServingStack,
+    person: &Person,
+    budget: CandidateBudget,
+) -> Candidates {
+    let history = stack.history(person);
+    let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
+    let mut candidates = Candidates::default();
+    if let Some(taste) = stack.taste_vector(person) {
+        let wanted = budget.profile + rated.len();
+        let hits = index.hnsw().search(&taste, wanted, None);
+        for hit in hits
+            .iter()
+            .filter(|h| !rated.contains(&(h.position as u32)))
+            .take(budget.profile)
+        {
+            candidates.add(hit.position as u32, "profile");
+        }
+    }
+    let mut liked: Vec<(u32, f32)> = history.iter().copied().filter(|h| h.1 >= LIKED).collect();
+    liked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for &(seed, _) in liked.iter().take(SEED_MOVIES) {
+        let neighbours = stack.item_neighbours(seed, budget.per_seed + rated.len());
+        for (neighbour, _) in neighbours
+            .into_iter()
+            .filter(|n| !rated.contains(&n.0))
+            .take(budget.per_seed)
+        {
+            candidates.add(neighbour, "item_knn");
+        }
+    }
+    if !candidates.order.is_empty() {
+        return candidates;
+    }
+    let popular = stack.popular(budget.popular + rated.len());
+    for position in popular
+        .into_iter()
+        .filter(|p| !rated.contains(p))
+        .take(budget.popular)
+    {
+        candidates.add(position, "popular");
+    }
+    candidates
+}
+
+/// What to rank by a vector: a query's, or a movie's for `similar`.
+#[derive(Debug, Clone)]
+pub struct VectorRequest<'a> {
+    /// The query or movie vector.
+    pub vector: &'a [f32],
+    /// Results wanted.
+    pub k: usize,
+    /// Candidates taken from stage one.
+    pub candidates: usize,
+    /// Restrictions applied in stage one.
+    pub filters: &'a Filters,
+    /// Without a person: weight of the similarity against popularity (the search blend).
+    pub alpha: f32,
+    /// With a person: weight of the personal score against the similarity.
+    pub personal_weight: f64,
+    /// A movie to leave out (the one `similar` starts from).
+    pub exclude: Option<u32>,
+    /// Candidate source name ("query" or "movie").
+    pub source: &'static str,
+}
+
+/// Ranks the nearest movies to a vector: by the search blend of similarity and popularity
+/// without a person; by `(1 − w)·q + w·p` for a person (see the module documentation), their
+/// rated movies excluded.
+pub fn rank_by_vector(
+    index: &MovieIndex,
+    personal: Option<(&ServingStack, &Person, StackKind)>,
+    request: &VectorRequest,
+    retrieve: &dyn Fn(&[f32], usize) -> Vec<crate::index::Hit>,
+) -> PersonalResponse {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+    let t = Instant::now();
+    let rated: HashSet<u32> = personal
+        .map(|(stack, person, _)| stack.history(person).iter().map(|&(m, _)| m).collect())
+        .unwrap_or_default();
+    let skip = rated.len() + usize::from(request.exclude.is_some());
+    let wanted = request.candidates.max(request.k) + skip;
+    let mut hits = retrieve(request.vector, wanted);
+    hits.retain(|h| {
+        let p = h.position as u32;
+        Some(p) != request.exclude && !rated.contains(&p)
+    });
+    hits.truncate(request.candidates.max(request.k));
+    let mut candidates = Candidates::default();
+    for hit in &hits {
+        candidates.add(hit.position as u32, request.source);
+    }
+    let movies: Vec<u32> = hits.iter().map(|h| h.position as u32).collect();
+    // Exact similarity from the stored vectors, whichever index found the hit.
+    let similarity: Vec<f32> = movies
+        .iter()
+        .map(|&m| dot(request.vector, index.flat().vector(m as usize)))
+        .collect();
+    timings.insert("retrieve".into(), ms(t));
+
+    let t = Instant::now();
+    let catalog = &index.catalog().movies;
+    let scored = match personal {
+        None => movies
+            .iter()
+            .zip(&similarity)
+            .map(|(&m, &q)| {
+                let wr = catalog[m as usize].weighted_rating;
+                (m, f64::from(blend(q, wr, request.alpha)), Some(q), None)
+            })
+            .collect(),
+        Some((stack, person, kind)) => {
+            let personal_scores = stack.score_person(kind, person, &movies);
+            let (low, high) = similarity
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &q| {
+                    (l.min(q), h.max(q))
+                });
+            let span = f64::from(high - low);
+            let w = request.personal_weight;
+            movies
+                .iter()
+                .zip(&similarity)
+                .zip(personal_scores)
+                .map(|((&m, &q), p)| {
+                    let relevance = if span > 0.0 {
+                        f64::from(q - low) / span
+                    } else {
+                        1.0
+                    };
+                    (m, (1.0 - w) * relevance + w * p, Some(q), Some(p))
+                })
+                .collect()
+        }
+    };
+    let results = top_results(index, scored, &candidates.sources, request.k);
+    timings.insert("rerank".into(), ms(t));
+    timings.insert("total".into(), ms(total));
+    PersonalResponse {
+        person: describe(personal.map(|p| p.1)),
+        stack: personal.map(|p| p.2.name()),
+        results,
+        timings_ms: timings,
+    }
+}
+
+/// Checks a personal weight.
+pub fn check_personal_weight(weight: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&weight) {
+        Ok(weight)
+    } else {
+        Err(Error::InvalidArgument {
+            name: "--personal-weight".into(),
+            message: format!("{weight} is not within 0..=1"),
+        })
+    }
+}

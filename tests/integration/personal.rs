@@ -1,0 +1,233 @@
+//! Personalised retrieval on the real data: `search --user`, `recommend`, `similar`, new-user
+//! profiles folded in at query time, and the full-catalogue evaluation.
+
+use std::collections::HashSet;
+
+use reelrank::data::Dataset;
+use reelrank::rank::features::{Feature, ALL_FEATURES};
+use reelrank::rank::stack::{Person, StackKind};
+use reelrank::recommend::recommend;
+
+use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
+
+fn cli() -> assert_cmd::Command {
+    let mut command = reelrank();
+    command
+        .arg("--data")
+        .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir());
+    command
+}
+
+fn results(json: &serde_json::Value) -> &Vec<serde_json::Value> {
+    json["results"].as_array().expect("results")
+}
+
+fn genre_count(json: &serde_json::Value, genre: &str) -> usize {
+    results(json)
+        .iter()
+        .filter(|r| {
+            r["genres"]
+                .as_array()
+                .expect("genres")
+                .iter()
+                .any(|g| g == genre)
+        })
+        .count()
+}
+
+#[test]
+fn recommendations_never_repeat_rated_movies() {
+    let engine = real_engine();
+    let stack = engine.stack().expect("stack");
+    for user in [1, 210, 414, 563] {
+        let person = Person::User(user);
+        let rated: HashSet<u32> = stack.history(&person).iter().map(|h| h.0).collect();
+        assert!(!rated.is_empty());
+        let response = recommend(engine.index(), stack, &person, 20, StackKind::Logistic);
+        assert_eq!(response.results.len(), 20);
+        for r in &response.results {
+            let position = engine
+                .index()
+                .catalog()
+                .position(r.movie_id)
+                .expect("known") as u32;
+            assert!(!rated.contains(&position), "user {user} rated {}", r.title);
+            assert!(!r.sources.is_empty());
+        }
+    }
+}
+
+#[test]
+fn search_for_a_user_stays_on_the_query() {
+    // User 563 likes no Sci-Fi at all among their ≥ 4 ratings.
+    let json = json_output(cli().args([
+        "search",
+        "space travel and futuristic wars",
+        "--user",
+        "563",
+        "--json",
+    ]));
+    assert_eq!(json["person"], "user 563");
+    assert!(genre_count(&json, "Sci-Fi") >= 7, "{json:#}");
+    let dataset = Dataset::load(&real_data()).expect("load");
+    let rated: HashSet<u32> = (0..dataset.ratings.len())
+        .filter(|&i| dataset.ratings.user[i] == 563)
+        .map(|i| dataset.movies[dataset.ratings.movie[i] as usize].id)
+        .collect();
+    for r in results(&json) {
+        assert!(!rated.contains(&(r["movie_id"].as_u64().expect("id") as u32)));
+        let (q, p, s) = (
+            r["query_similarity"].as_f64().expect("q"),
+            r["personal_score"].as_f64().expect("p"),
+            r["score"].as_f64().expect("s"),
+        );
+        assert!((0.0..=1.0).contains(&p) && q > 0.2 && s <= 1.0 + 1e-9);
+    }
+    // Weight 0 is the query alone: results ordered by similarity.
+    let plain = json_output(cli().args([
+        "search",
+        "space travel and futuristic wars",
+        "--user",
+        "563",
+        "--personal-weight",
+        "0",
+        "--json",
+    ]));
+    let similarities: Vec<f64> = results(&plain)
+        .iter()
+        .map(|r| r["query_similarity"].as_f64().expect("q"))
+        .collect();
+    assert!(
+        similarities.windows(2).all(|w| w[0] >= w[1]),
+        "{similarities:?}"
+    );
+}
+
+#[test]
+fn a_profile_is_folded_in_like_the_training_user() {
+    let engine = real_engine();
+    let stack = engine.stack().expect("stack");
+    // User 15's own ratings as a new profile: every model but MF (whose factors are solved
+    // rather than trained by SGD) gives the training user's features back.
+    let history = stack.history(&Person::User(15)).to_vec();
+    let movies: Vec<u32> = (0..40).map(|i| i * 211).collect();
+    let known = stack.person_features(&Person::User(15), &movies);
+    let folded = stack.person_features(&Person::Profile(history), &movies);
+    let d = ALL_FEATURES.len();
+    for (j, feature) in ALL_FEATURES.iter().enumerate() {
+        for i in 0..movies.len() {
+            let (a, b) = (known[i * d + j], folded[i * d + j]);
+            if *feature == Feature::MatrixFactorization {
+                assert!((a - b).abs() < 1.0, "{feature:?}: {a} vs {b}");
+            } else {
+                assert!((a - b).abs() < 1e-4, "{feature:?}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn new_users_from_likes_and_rating_files() {
+    let like = json_output(cli().args([
+        "recommend",
+        "--like",
+        "Toy Story",
+        "--like",
+        "finding nemo (2003)",
+        "--like",
+        "Monsters, Inc.",
+        "--json",
+    ]));
+    assert_eq!(like["person"], "profile (3 ratings)");
+    let titles: Vec<&str> = results(&like)
+        .iter()
+        .map(|r| r["title"].as_str().expect("title"))
+        .collect();
+    assert!(!titles.contains(&"Toy Story (1995)"), "{titles:?}");
+
+    let dir = tempdir();
+    let file = dir.path().join("ratings.csv");
+    std::fs::write(&file, "movieId,rating\n1,5\n6377,5\n4886,5\n").expect("write");
+    let from_file = json_output(
+        cli()
+            .arg("recommend")
+            .arg("--ratings")
+            .arg(&file)
+            .arg("--json"),
+    );
+    assert_eq!(results(&from_file), results(&like));
+
+    std::fs::write(&file, "movieId,rating\n1,5\n2355,7\n").expect("write");
+    let output = cli()
+        .arg("recommend")
+        .arg("--ratings")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("rating"),
+        "{stderr}"
+    );
+
+    let output = cli()
+        .args(["recommend", "--user", "999999"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--user 999999"));
+}
+
+#[test]
+fn similar_finds_titles_forgivingly() {
+    let json = json_output(cli().args(["similar", "--title", "matrix, the", "--json"]));
+    let titles: Vec<&str> = results(&json)
+        .iter()
+        .map(|r| r["title"].as_str().expect("title"))
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.starts_with("Matrix Reloaded")),
+        "{titles:?}"
+    );
+    assert!(!titles.contains(&"Matrix, The (1999)"));
+    assert!(results(&json).iter().all(|r| r["sources"][0] == "movie"));
+
+    let output = cli()
+        .args(["similar", "--title", "Emma"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ambiguous") && stderr.contains("838"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_two_stage_pipeline_beats_popularity_on_the_full_catalogue() {
+    let json = json_output(cli().args(["evaluate", "--protocol", "full", "--json"]));
+    let row = |name: &str| {
+        json["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .find(|m| m["model"] == name)
+            .cloned()
+            .expect("row")
+    };
+    let popularity = row("Popularity");
+    let two_stage = row("TwoStage");
+    let p = popularity["Precision@10"].as_f64().expect("p");
+    assert!((0.08..0.16).contains(&p), "Popularity P@10 {p}");
+    assert!(two_stage["NDCG@10"].as_f64() > popularity["NDCG@10"].as_f64());
+    let recall = json["candidate_recall"].as_array().expect("recall");
+    let values: Vec<f64> = recall
+        .iter()
+        .map(|r| r["recall"].as_f64().expect("recall"))
+        .collect();
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "{values:?}");
+}
