@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use reelrank::engine::{Engine, SearchRequest};
-use reelrank::rank::stack::StackKind;
+use reelrank::rank::stack::{Person, StackKind};
+use reelrank::rank::{Filters, DEFAULT_ALPHA};
+use reelrank::recommend::{rank_by_vector, recommend, VectorRequest, DEFAULT_PERSONAL_WEIGHT};
 use reelrank::Paths;
 
 const QUERIES: [&str; 12] = [
@@ -161,5 +163,42 @@ fn main() -> anyhow::Result<()> {
             ms.len()
         ));
     }
+
+    // Personalised: recommend and search --user, warm, for the same users.
+    let (mut recommend_ms, mut personal_search_ms) = (vec![], vec![]);
+    for _ in 0..rounds {
+        for (i, &user) in users.iter().enumerate() {
+            let person = Person::User(user);
+            let t = Instant::now();
+            recommend(engine.index(), stack, &person, 10, StackKind::Logistic);
+            recommend_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let vector = engine.encoder().embed(QUERIES[i % QUERIES.len()])?;
+            let filters = Filters::default();
+            rank_by_vector(
+                engine.index(),
+                Some((stack, &person, StackKind::Logistic)),
+                &VectorRequest {
+                    vector: &vector,
+                    k: 10,
+                    candidates: 100,
+                    filters: &filters,
+                    alpha: DEFAULT_ALPHA,
+                    personal_weight: DEFAULT_PERSONAL_WEIGHT,
+                    exclude: None,
+                    source: "query",
+                },
+                &|v, n| engine.retrieve(v, n, &filters, false).0,
+            );
+            personal_search_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    say(format!(
+        "recommend (warm): p50 {:.2} ms, p95 {:.2} ms; search --user (warm, embedding included): p50 {:.2} ms, p95 {:.2} ms",
+        median(&mut recommend_ms),
+        percentile(&mut recommend_ms, 0.95),
+        median(&mut personal_search_ms),
+        percentile(&mut personal_search_ms, 0.95)
+    ));
     Ok(())
 }
