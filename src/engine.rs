@@ -14,13 +14,13 @@ use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
 use crate::index::{
-    check_replaceable, dot, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, FlatIndex,
-    Hit, HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
+    check_replaceable, write_index, Catalog, CatalogEntry, Counts, DatasetRecord, FlatIndex, Hit,
+    HnswParams, Manifest, ModelRecord, MovieIndex, FORMAT_VERSION,
 };
 use crate::models::movie_stats;
 use crate::models::popularity::{popularity_params, weighted_rating};
 use crate::rank::stack::ServingStack;
-use crate::rank::{blend, check_alpha, Filters, DEFAULT_ALPHA};
+use crate::rank::{check_alpha, Filters, DEFAULT_ALPHA};
 
 /// Longest query accepted, in characters; longer ones are refused rather than silently cut.
 pub const MAX_QUERY_CHARS: usize = 10_000;
@@ -380,10 +380,8 @@ impl Engine {
         let mut scored: Vec<(f32, f32, usize)> = hits
             .iter()
             .map(|hit| {
-                // Exact similarity from the stored vector, whichever index found the hit.
-                let similarity = dot(&vector, self.index.flat().vector(hit.position));
-                let wr = catalog[hit.position].weighted_rating;
-                (blend(similarity, wr, alpha), similarity, hit.position)
+                let (similarity, score) = self.index.popularity_blend(&vector, hit.position, alpha);
+                (score, similarity, hit.position)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));

@@ -13,9 +13,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::{dot, MovieIndex};
+use crate::index::MovieIndex;
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::rank::{blend, Filters};
+use crate::rank::Filters;
 
 /// Weight of the personal score against the query similarity in `search --user`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
@@ -303,25 +303,22 @@ pub fn rank_by_vector(
         candidates.add(hit.position as u32, request.source);
     }
     let movies: Vec<u32> = hits.iter().map(|h| h.position as u32).collect();
-    // Exact similarity from the stored vectors, whichever index found the hit.
-    let similarity: Vec<f32> = movies
-        .iter()
-        .map(|&m| dot(request.vector, index.flat().vector(m as usize)))
-        .collect();
     timings.insert("retrieve".into(), ms(t));
 
     let t = Instant::now();
-    let catalog = &index.catalog().movies;
     let scored = match personal {
         None => movies
             .iter()
-            .zip(&similarity)
-            .map(|(&m, &q)| {
-                let wr = catalog[m as usize].weighted_rating;
-                (m, f64::from(blend(q, wr, request.alpha)), Some(q), None)
+            .map(|&m| {
+                let (q, score) = index.popularity_blend(request.vector, m as usize, request.alpha);
+                (m, f64::from(score), Some(q), None)
             })
             .collect(),
         Some((stack, person, kind)) => {
+            let similarity: Vec<f32> = movies
+                .iter()
+                .map(|&m| index.similarity(request.vector, m as usize))
+                .collect();
             let personal_scores = stack.score_person(kind, person, &movies);
             let (low, high) = similarity
                 .iter()

@@ -149,6 +149,20 @@ impl MovieIndex {
     pub fn hnsw(&self) -> &HnswIndex {
         &self.hnsw
     }
+
+    /// The exact cosine similarity of the movie at `position` to a unit `vector`, from the
+    /// stored vector (whichever index found the movie).
+    pub fn similarity(&self, vector: &[f32], position: usize) -> f32 {
+        dot(vector, self.flat.vector(position))
+    }
+
+    /// Stage two without a person: the movie's exact similarity to `vector` and its blend
+    /// with the movie's popularity (`alpha`·similarity + (1 − alpha)·WR/5).
+    pub fn popularity_blend(&self, vector: &[f32], position: usize, alpha: f32) -> (f32, f32) {
+        let similarity = self.similarity(vector, position);
+        let wr = self.catalog.movies[position].weighted_rating;
+        (similarity, crate::rank::blend(similarity, wr, alpha))
+    }
 }
 
 /// Writes a new index into `dir`, replacing any index there only once everything is written.
