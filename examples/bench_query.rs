@@ -150,7 +150,7 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..rounds {
             for &user in &users {
                 let t = Instant::now();
-                let scores = stack.score(kind, user, &candidates);
+                let scores = stack.score_person(kind, &Person::User(user), &candidates);
                 ms.push(t.elapsed().as_secs_f64() * 1e3);
                 assert_eq!(scores.len(), candidates.len());
             }

@@ -22,10 +22,9 @@ use reelrank::profile::{
     LIKE_RATING,
 };
 use reelrank::rank::stack::{Person, ServingStack, StackKind};
-use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
+use reelrank::rank::{check_alpha, check_weight, Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::recommend::{
-    check_personal_weight, rank_by_vector, recommend, PersonalResponse, VectorRequest,
-    DEFAULT_PERSONAL_WEIGHT,
+    rank_by_vector, recommend, PersonalResponse, VectorRequest, DEFAULT_PERSONAL_WEIGHT,
 };
 use reelrank::Paths;
 
@@ -112,25 +111,32 @@ enum Command {
 struct SearchArgs {
     /// What to look for, e.g. "space travel and futuristic wars"
     query: String,
-    /// Number of results
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    k: u16,
-    /// Candidates taken from the index before reranking
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
-    candidates: u16,
     /// Keep only movies of this genre (repeatable: every genre must match)
     #[arg(long = "genre", value_name = "G")]
     genres: Vec<String>,
     /// Keep only movies released in FROM..TO (inclusive; FROM.., ..TO and YEAR work too)
     #[arg(long, value_name = "FROM..TO")]
     year: Option<String>,
-    /// Weight of query similarity against popularity (0..=1)
-    #[arg(long, default_value_t = DEFAULT_ALPHA)]
-    alpha: f32,
     /// Use the exact scan instead of HNSW
     #[arg(long)]
     exact: bool,
-    /// With a person: weight of the personal score against the query similarity (0..=1)
+    #[command(flatten)]
+    rank: RankArgs,
+}
+
+/// How `search` and `similar` rank the nearest movies to a vector.
+#[derive(Args)]
+struct RankArgs {
+    /// Number of results
+    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    k: u16,
+    /// Candidates taken from the index before reranking
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    candidates: u16,
+    /// Without a person: weight of similarity against popularity (0..=1)
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    alpha: f32,
+    /// With a person: weight of the personal score against the similarity (0..=1)
     #[arg(long, default_value_t = DEFAULT_PERSONAL_WEIGHT)]
     personal_weight: f64,
     #[command(flatten)]
@@ -183,12 +189,7 @@ impl PersonArgs {
     /// The person these flags describe, if any (their movies resolved in `index`).
     fn resolve(&self, index: &MovieIndex, stack: &ServingStack) -> Result<Option<Person>> {
         if let Some(user) = self.user {
-            if !stack.knows_user(user) {
-                anyhow::bail!(
-                    "--user {user}: no such userId among the ratings of index {}",
-                    index.dir().display()
-                );
-            }
+            check_user(index, stack, user)?;
             return Ok(Some(Person::User(user)));
         }
         let catalog = index.catalog();
@@ -237,23 +238,8 @@ struct SimilarArgs {
     /// Title of the movie to start from (case, articles and year are forgiven)
     #[arg(long)]
     title: Option<String>,
-    /// Number of results
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    k: u16,
-    /// Candidates taken from the index before reranking
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
-    candidates: u16,
-    /// Without a person: weight of similarity against popularity (0..=1)
-    #[arg(long, default_value_t = DEFAULT_ALPHA)]
-    alpha: f32,
-    /// With a person: weight of the personal score against the similarity (0..=1)
-    #[arg(long, default_value_t = DEFAULT_PERSONAL_WEIGHT)]
-    personal_weight: f64,
     #[command(flatten)]
-    person: PersonArgs,
-    /// Print JSON
-    #[arg(long)]
-    json: bool,
+    rank: RankArgs,
 }
 
 #[derive(Args)]
@@ -378,24 +364,24 @@ fn run(cli: Cli) -> Result<()> {
             };
             let request = SearchRequest {
                 query: args.query,
-                k: usize::from(args.k),
-                candidates: usize::from(args.candidates),
+                k: usize::from(args.rank.k),
+                candidates: usize::from(args.rank.candidates),
                 filters,
-                alpha: args.alpha,
+                alpha: args.rank.alpha,
                 exact: args.exact,
             };
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
-            check_personal_weight(args.personal_weight)?;
-            let kind: StackKind = args.person.stack.parse()?;
+            check_weight("--personal-weight", args.rank.personal_weight)?;
+            let kind: StackKind = args.rank.person.stack.parse()?;
             let options = BuildOptions {
                 progress,
                 ..BuildOptions::default()
             };
             let engine = Engine::open_or_build(&paths, &options)?;
-            if args.person.is_set() {
+            if args.rank.person.is_set() {
                 let stack = engine.stack()?;
-                let person = args.person.resolve(engine.index(), stack)?;
+                let person = args.rank.person.resolve(engine.index(), stack)?;
                 let vector = engine.encoder().embed(request.query.trim())?;
                 let response = rank_by_vector(
                     engine.index(),
@@ -406,16 +392,16 @@ fn run(cli: Cli) -> Result<()> {
                         candidates: request.candidates,
                         filters: &request.filters,
                         alpha: request.alpha,
-                        personal_weight: args.personal_weight,
+                        personal_weight: args.rank.personal_weight,
                         exclude: None,
                         source: "query",
                     },
                     &|v, n| engine.retrieve(v, n, &request.filters, request.exact).0,
                 );
-                return print_personal(&response, args.json);
+                return print_personal(&response, args.rank.json);
             }
             let response = engine.search(&request)?;
-            if args.json {
+            if args.rank.json {
                 print_json(&response)?;
             } else {
                 print(&reelrank::output::search_table(&response))?;
@@ -577,18 +563,8 @@ fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
         }
         return Ok(());
     };
-    if !stack.knows_user(user) {
-        anyhow::bail!(
-            "--user {user}: no such userId among the ratings of index {}",
-            index.dir().display()
-        );
-    }
-    let position = index.catalog().position(movie_id).with_context(|| {
-        format!(
-            "--movie {movie_id}: no such movieId in index {}",
-            index.dir().display()
-        )
-    })?;
+    check_user(&index, &stack, user)?;
+    let position = movie_position(&index, movie_id)?;
     let entry = &index.catalog().movies[position];
     let explanation = stack.explain(user, position as u32);
     if args.json {
@@ -615,30 +591,27 @@ fn print_personal(response: &PersonalResponse, json: bool) -> Result<()> {
 
 /// `reelrank similar`: the nearest movies to one movie, for a person if one is given.
 fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
-    reelrank::rank::check_alpha(args.alpha)?;
-    check_personal_weight(args.personal_weight)?;
-    let kind: StackKind = args.person.stack.parse()?;
+    check_alpha(args.rank.alpha)?;
+    check_weight("--personal-weight", args.rank.personal_weight)?;
+    let kind: StackKind = args.rank.person.stack.parse()?;
     let options = BuildOptions {
         progress,
         ..BuildOptions::default()
     };
     let index = open_or_build_index(paths, &options)?;
     let position = match (args.movie, &args.title) {
-        (Some(id), _) => index.catalog().position(id).with_context(|| {
-            format!(
-                "--movie {id}: no such movieId in index {}",
-                index.dir().display()
-            )
-        })?,
+        (Some(id), _) => movie_position(&index, id)?,
         (None, Some(title)) => find_movie(index.catalog(), title, "--title")?,
         (None, None) => anyhow::bail!("give --movie ID or --title TITLE"),
     };
-    let stack = match args.person.is_set() {
-        true => Some(ServingStack::open(&index)?),
-        false => None,
-    };
+    let stack = args
+        .rank
+        .person
+        .is_set()
+        .then(|| ServingStack::open(&index))
+        .transpose()?;
     let person = match &stack {
-        Some(stack) => args.person.resolve(&index, stack)?,
+        Some(stack) => args.rank.person.resolve(&index, stack)?,
         None => None,
     };
     let vector = index.flat().vector(position).to_vec();
@@ -652,15 +625,36 @@ fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
         personal,
         &VectorRequest {
             vector: &vector,
-            k: usize::from(args.k),
-            candidates: usize::from(args.candidates),
+            k: usize::from(args.rank.k),
+            candidates: usize::from(args.rank.candidates),
             filters: &filters,
-            alpha: args.alpha,
-            personal_weight: args.personal_weight,
+            alpha: args.rank.alpha,
+            personal_weight: args.rank.personal_weight,
             exclude: Some(position as u32),
             source: "movie",
         },
         &|v, n| index.hnsw().search(v, n, None),
     );
-    print_personal(&response, args.json)
+    print_personal(&response, args.rank.json)
+}
+
+/// Refuses a `--user` the serving stack has no rating of.
+fn check_user(index: &MovieIndex, stack: &ServingStack, user: u32) -> Result<()> {
+    if !stack.knows_user(user) {
+        anyhow::bail!(
+            "--user {user}: no such userId among the ratings of index {}",
+            index.dir().display()
+        );
+    }
+    Ok(())
+}
+
+/// The catalogue position of `--movie ID`.
+fn movie_position(index: &MovieIndex, movie_id: u32) -> Result<usize> {
+    index.catalog().position(movie_id).with_context(|| {
+        format!(
+            "--movie {movie_id}: no such movieId in index {}",
+            index.dir().display()
+        )
+    })
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 use crate::index::Catalog;
 
 /// Rating given by `--like`.
@@ -167,18 +166,6 @@ impl Profile {
         }
         Ok(profile)
     }
-
-    /// Writes the profile atomically, creating its directory.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Json {
-            path: path.to_path_buf(),
-            error: e,
-        })?;
-        write_atomic(path, &json)
-    }
 }
 
 /// Reads `movieId,rating` lines (a header line first) from a CSV file.
@@ -250,6 +237,7 @@ pub fn history_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::write_atomic;
 
     #[test]
     fn normalizes_titles_forgivingly() {

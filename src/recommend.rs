@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
 use crate::index::MovieIndex;
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::Filters;
@@ -350,17 +349,5 @@ pub fn rank_by_vector(
         stack: personal.map(|p| p.2.name()),
         results,
         timings_ms: timings,
-    }
-}
-
-/// Checks a personal weight.
-pub fn check_personal_weight(weight: f64) -> Result<f64> {
-    if (0.0..=1.0).contains(&weight) {
-        Ok(weight)
-    } else {
-        Err(Error::InvalidArgument {
-            name: "--personal-weight".into(),
-            message: format!("{weight} is not within 0..=1"),
-        })
     }
 }

@@ -22,12 +22,17 @@ pub fn blend(similarity: f32, weighted_rating: f32, alpha: f32) -> f32 {
 
 /// Checks that a blend weight lies in [0, 1].
 pub fn check_alpha(alpha: f32) -> Result<f32> {
-    if (0.0..=1.0).contains(&alpha) {
-        Ok(alpha)
+    check_weight("--alpha", f64::from(alpha)).map(|_| alpha)
+}
+
+/// Checks that the weight given by `flag` lies in [0, 1].
+pub fn check_weight(flag: &str, weight: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&weight) {
+        Ok(weight)
     } else {
         Err(Error::InvalidArgument {
-            name: "--alpha".into(),
-            message: format!("{alpha} is not within 0..=1"),
+            name: flag.into(),
+            message: format!("{weight} is not within 0..=1"),
         })
     }
 }

@@ -396,14 +396,6 @@ impl ServingStack {
         }
     }
 
-    /// Scores of `user` for each of `movies` by the stack `kind`.
-    pub fn score(&self, kind: StackKind, user: u32, movies: &[u32]) -> Vec<f64> {
-        self.features(user, movies)
-            .chunks_exact(ALL_FEATURES.len())
-            .map(|row| self.score_row(kind, row))
-            .collect()
-    }
-
     /// The global importance of each feature in each stack.
     pub fn importance(&self) -> Vec<FeatureImportance> {
         let share = |values: &[f64]| -> Vec<f64> {

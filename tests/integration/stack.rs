@@ -3,7 +3,7 @@
 
 use reelrank::data::Dataset;
 use reelrank::rank::features::{Feature, ALL_FEATURES};
-use reelrank::rank::stack::{ServingStack, StackKind};
+use reelrank::rank::stack::{Person, ServingStack, StackKind};
 
 use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank};
 
@@ -39,7 +39,8 @@ fn serving_builds_the_features_training_builds() {
             batch[i * d..(i + 1) * d],
             "user {user}, movie {movie}"
         );
-        let probability = loaded.score(StackKind::Logistic, user, &[movie])[0];
+        let probability =
+            loaded.score_person(StackKind::Logistic, &Person::User(user), &[movie])[0];
         assert_eq!(probability, trained.logistic.probability(&served));
     }
 
@@ -64,7 +65,7 @@ fn the_stack_ranks_liked_movies_above_disliked_ones() {
                 .map(|i| (dataset.ratings.movie[i], dataset.ratings.rating[i]))
                 .collect();
             let movies: Vec<u32> = rated.iter().map(|r| r.0).collect();
-            let scores = stack.score(kind, user, &movies);
+            let scores = stack.score_person(kind, &Person::User(user), &movies);
             for (a, &(_, ra)) in rated.iter().enumerate() {
                 for (b, &(_, rb)) in rated.iter().enumerate() {
                     if ra >= 4.0 && rb <= 2.0 {
