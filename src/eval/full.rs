@@ -67,14 +67,7 @@ impl FullReport {
         let models: Vec<serde_json::Value> = self
             .models
             .iter()
-            .map(|m| {
-                let mut row = serde_json::Map::new();
-                row.insert("model".into(), m.model.clone().into());
-                for (name, value) in m.metrics.named(k) {
-                    row.insert(name, value.into());
-                }
-                row.into()
-            })
+            .map(|m| m.metrics.json_row(&m.model, k).into())
             .collect();
         serde_json::json!({
             "protocol": self.protocol,

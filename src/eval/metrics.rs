@@ -48,6 +48,25 @@ impl RankingMetrics {
         }
     }
 
+    /// The metric names at K, in report order.
+    pub fn names(k: usize) -> Vec<String> {
+        RankingMetrics::default()
+            .named(k)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// A JSON result row: `{"model", "HitRate@K", …}`.
+    pub fn json_row(&self, model: &str, k: usize) -> serde_json::Map<String, serde_json::Value> {
+        let mut row = serde_json::Map::new();
+        row.insert("model".into(), model.into());
+        for (name, value) in self.named(k) {
+            row.insert(name, value.into());
+        }
+        row
+    }
+
     /// The metrics as (name@K, value) pairs, in report order.
     pub fn named(&self, k: usize) -> [(String, f64); 5] {
         [

@@ -308,11 +308,7 @@ impl EvalReport {
             .models
             .iter()
             .map(|m| {
-                let mut row = serde_json::Map::new();
-                row.insert("model".into(), m.model.clone().into());
-                for (name, value) in m.metrics.named(k) {
-                    row.insert(name, value.into());
-                }
+                let mut row = m.metrics.json_row(&m.model, k);
                 row.insert("RMSE".into(), m.rmse.into());
                 row.insert("MAE".into(), m.mae.into());
                 row.insert("NDCG gap closed".into(), m.ndcg_gap_closed.into());

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::full::FullReport;
+use super::metrics::RankingMetrics;
 use super::protocol::EvalReport;
 use crate::data::split::Split;
 use crate::data::Dataset;
@@ -19,25 +20,13 @@ fn cell(value: Option<f64>) -> String {
 fn table(report: &EvalReport) -> (Vec<String>, Vec<Vec<String>>) {
     let k = report.config.k;
     let mut header = vec!["model".to_string()];
-    header.extend(
-        report.models[0]
-            .metrics
-            .named(k)
-            .into_iter()
-            .map(|(n, _)| n),
-    );
+    header.extend(RankingMetrics::names(k));
     header.extend(["RMSE", "MAE", "NDCG gap closed"].map(String::from));
     let rows = report
         .models
         .iter()
         .map(|m| {
-            let mut row = vec![m.model.clone()];
-            row.extend(
-                m.metrics
-                    .named(k)
-                    .into_iter()
-                    .map(|(_, v)| format!("{v:.4}")),
-            );
+            let mut row = metric_cells(&m.model, &m.metrics, k);
             row.push(cell(m.rmse));
             row.push(cell(m.mae));
             row.push(format!("{:.1} %", 100.0 * m.ndcg_gap_closed));
@@ -69,15 +58,11 @@ pub fn text_table(report: &EvalReport) -> String {
 pub fn full_table(report: &FullReport) -> String {
     let k = report.config.k;
     let mut header = vec!["model".to_string()];
-    header.extend(RankingMetricsNames::of(k));
+    header.extend(RankingMetrics::names(k));
     let rows: Vec<Vec<String>> = report
         .models
         .iter()
-        .map(|m| {
-            std::iter::once(m.model.clone())
-                .chain(m.metrics.named(k).iter().map(|(_, v)| format!("{v:.4}")))
-                .collect()
-        })
+        .map(|m| metric_cells(&m.model, &m.metrics, k))
         .collect();
     let mut out = format!(
         "protocol full · K {k} · relevant: test rating ≥ {} · split {} (train_full {}, test {}) · {} users · every unrated movie ranked\n",
@@ -109,17 +94,11 @@ pub fn full_table(report: &FullReport) -> String {
     out
 }
 
-/// The metric names at K, in report order.
-struct RankingMetricsNames;
-
-impl RankingMetricsNames {
-    fn of(k: usize) -> Vec<String> {
-        crate::eval::metrics::RankingMetrics::default()
-            .named(k)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
-    }
+/// A table row: the model's name, then its ranking metrics to 4 decimals.
+fn metric_cells(model: &str, metrics: &RankingMetrics, k: usize) -> Vec<String> {
+    std::iter::once(model.to_string())
+        .chain(metrics.named(k).iter().map(|(_, v)| format!("{v:.4}")))
+        .collect()
 }
 
 /// Columns for a model name followed by right-aligned metrics.
