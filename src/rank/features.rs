@@ -263,23 +263,15 @@ pub struct FeatureBuilder<'a> {
 impl FeatureBuilder<'_> {
     /// Row-major feature rows (`users.len()` × `features.len()`).
     pub fn rows(&self, users: &[u32], movies: &[u32], features: &[Feature]) -> Vec<f64> {
-        rows_of_columns(users.len(), features, |feature| {
-            match self.models.scorer(feature) {
-                Some(model) => model
-                    .score(users, movies)
-                    .into_iter()
-                    .map(f64::from)
-                    .collect(),
-                None => users
-                    .iter()
-                    .zip(movies)
-                    .map(|(&u, &m)| {
-                        let user = self.statistics.users.get(&u).copied().unwrap_or_default();
-                        self.statistic(feature, user, m)
-                    })
-                    .collect(),
-            }
-        })
+        self.rows_with(
+            movies,
+            features,
+            |model| model.score(users, movies),
+            |i| {
+                let user = self.statistics.users.get(&users[i]);
+                user.copied().unwrap_or_default()
+            },
+        )
     }
 
     /// Row-major feature rows (`movies.len()` × `features.len()`) of a person who is not a
@@ -292,19 +284,39 @@ impl FeatureBuilder<'_> {
         features: &[Feature],
     ) -> Vec<f64> {
         let user = history_stats(history);
-        rows_of_columns(movies.len(), features, |feature| {
-            match self.models.scorer(feature) {
-                Some(model) => model
-                    .score_history(history, movies)
-                    .into_iter()
-                    .map(f64::from)
-                    .collect(),
+        self.rows_with(
+            movies,
+            features,
+            |model| model.score_history(history, movies),
+            |_| user,
+        )
+    }
+
+    /// Rows for `movies`: base-score columns from `base`, statistic columns with the user
+    /// statistics `user(i)` of row i.
+    fn rows_with(
+        &self,
+        movies: &[u32],
+        features: &[Feature],
+        base: impl Fn(&dyn Scorer) -> Vec<f32>,
+        user: impl Fn(usize) -> RatingStats,
+    ) -> Vec<f64> {
+        let d = features.len();
+        let mut out = vec![0f64; movies.len() * d];
+        for (j, &feature) in features.iter().enumerate() {
+            let column: Vec<f64> = match self.models.scorer(feature) {
+                Some(model) => base(model).into_iter().map(f64::from).collect(),
                 None => movies
                     .iter()
-                    .map(|&m| self.statistic(feature, user, m))
+                    .enumerate()
+                    .map(|(i, &m)| self.statistic(feature, user(i), m))
                     .collect(),
+            };
+            for (i, v) in column.into_iter().enumerate() {
+                out[i * d + j] = v;
             }
-        })
+        }
+        out
     }
 
     fn statistic(&self, feature: Feature, user_stats: RatingStats, movie: u32) -> f64 {
@@ -327,22 +339,6 @@ impl FeatureBuilder<'_> {
             _ => f64::NAN,
         }
     }
-}
-
-/// Row-major rows (`n` × `features.len()`) from one column per feature.
-fn rows_of_columns(
-    n: usize,
-    features: &[Feature],
-    column: impl Fn(Feature) -> Vec<f64>,
-) -> Vec<f64> {
-    let d = features.len();
-    let mut out = vec![0f64; n * d];
-    for (j, &feature) in features.iter().enumerate() {
-        for (i, v) in column(feature).into_iter().enumerate() {
-            out[i * d + j] = v;
-        }
-    }
-    out
 }
 
 /// The columns `subset` of rows built with the features `all`.
