@@ -97,6 +97,16 @@ pub(crate) fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The first cells of a result row: rank, title, year, genres.
+fn movie_cells(rank: usize, title: &str, year: Option<u16>, genres: &[String]) -> Vec<String> {
+    vec![
+        rank.to_string(),
+        title.to_string(),
+        year.map_or_else(String::new, |y| y.to_string()),
+        genres.join("|"),
+    ]
+}
+
 /// The results of a search as an aligned table.
 pub fn search_table(response: &SearchResponse) -> String {
     let columns = [
@@ -112,15 +122,13 @@ pub fn search_table(response: &SearchResponse) -> String {
         .results
         .iter()
         .map(|r| {
-            vec![
-                r.rank.to_string(),
-                r.title.clone(),
-                r.year.map_or_else(String::new, |y| y.to_string()),
-                r.genres.join("|"),
+            let mut row = movie_cells(r.rank, &r.title, r.year, &r.genres);
+            row.extend([
                 format!("{:.3}", r.similarity),
                 format!("{:.2}", r.popularity),
                 format!("{:.3}", r.score),
-            ]
+            ]);
+            row
         })
         .collect();
     if rows.is_empty() {
@@ -145,18 +153,16 @@ pub fn personal_table(response: &PersonalResponse) -> String {
         .results
         .iter()
         .map(|r| {
-            vec![
-                r.rank.to_string(),
-                r.title.clone(),
-                r.year.map_or_else(String::new, |y| y.to_string()),
-                r.genres.join("|"),
+            let mut row = movie_cells(r.rank, &r.title, r.year, &r.genres);
+            row.extend([
                 r.query_similarity
                     .map_or_else(|| "—".into(), |q| format!("{q:.3}")),
                 r.personal_score
                     .map_or_else(|| "—".into(), |p| format!("{p:.3}")),
                 format!("{:.3}", r.score),
                 r.sources.join(","),
-            ]
+            ]);
+            row
         })
         .collect();
     if rows.is_empty() {
