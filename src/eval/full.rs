@@ -152,6 +152,14 @@ pub fn evaluate_full_protocol(
             .insert(train.movie[i]);
     }
     let counts = train.movie_stats(dataset.movies.len());
+    // recommend answers with movieIds; map them back once, not by scanning the catalogue.
+    let positions: HashMap<u32, u32> = index
+        .catalog()
+        .movies
+        .iter()
+        .enumerate()
+        .map(|(p, e)| (e.movie.id, p as u32))
+        .collect();
     let n_movies = dataset.movies.len() as u32;
     let k = config.k;
 
@@ -178,7 +186,7 @@ pub fn evaluate_full_protocol(
             let two_stage: Vec<u32> = recommend(index, &stack, &person, k, StackKind::Logistic)
                 .results
                 .iter()
-                .filter_map(|r| index.catalog().position(r.movie_id).map(|p| p as u32))
+                .filter_map(|r| positions.get(&r.movie_id).copied())
                 .collect();
             rows.push(metrics_of(&two_stage, wanted, k));
             let recalls = CANDIDATE_SIZES
