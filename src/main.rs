@@ -161,7 +161,7 @@ struct PersonArgs {
     /// The new user's ratings: CSV with a movieId,rating header
     #[arg(long, value_name = "FILE")]
     ratings: Option<PathBuf>,
-    /// A profile saved by `reelrank onboard` (profiles/NAME.json)
+    /// A saved profile: profiles/NAME.json, {"name", "ratings": [{"movie_id", "rating"}]}
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
     /// Directory of saved profiles
@@ -198,7 +198,7 @@ impl PersonArgs {
             let path = profile_path(&self.profiles, name)?;
             if !path.is_file() {
                 anyhow::bail!(
-                    "--profile {name}: no profile at {} (create it with `reelrank onboard --profile {name}`)",
+                    "--profile {name}: no profile at {} (a JSON file {{\"name\", \"ratings\": [{{\"movie_id\", \"rating\"}}]}})",
                     path.display()
                 );
             }

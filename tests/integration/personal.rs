@@ -159,6 +159,25 @@ fn new_users_from_likes_and_rating_files() {
     );
     assert_eq!(results(&from_file), results(&like));
 
+    // The same ratings as a saved profile; a malformed one is refused, naming the file.
+    let profile = r#"{"name": "pixar", "ratings": [{"movie_id": 1, "rating": 5}, {"movie_id": 6377, "rating": 5}, {"movie_id": 4886, "rating": 5}]}"#;
+    std::fs::write(dir.path().join("pixar.json"), profile).expect("write");
+    let from_profile = json_output(
+        cli()
+            .args(["recommend", "--profile", "pixar", "--profiles"])
+            .arg(dir.path())
+            .arg("--json"),
+    );
+    assert_eq!(results(&from_profile), results(&like));
+    std::fs::write(dir.path().join("broken.json"), "{\"name\": 1}").expect("write");
+    let output = cli()
+        .args(["recommend", "--profile", "broken", "--profiles"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("broken.json"));
+
     std::fs::write(&file, "movieId,rating\n1,5\n2355,7\n").expect("write");
     let output = cli()
         .arg("recommend")
