@@ -168,14 +168,11 @@ pub fn personal_table(response: &PersonalResponse) -> String {
     if rows.is_empty() {
         return "no movie matches\n".to_string();
     }
-    format!(
-        "for {}{}\n{}",
-        response.person,
-        response
-            .stack
-            .map_or_else(String::new, |s| format!(" · ranked by the {s} stack")),
-        render(&columns, &rows)
-    )
+    // Without a person (plain `similar`) there is nobody to name.
+    let heading = response.stack.map_or_else(String::new, |s| {
+        format!("for {} · ranked by the {s} stack\n", response.person)
+    });
+    format!("{heading}{}", render(&columns, &rows))
 }
 
 /// The global feature importances of the serving stacks as an aligned table.
