@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
         for (i, &user) in users.iter().enumerate() {
             let person = Person::User(user);
             let t = Instant::now();
-            recommend(engine.index(), stack, &person, 10, StackKind::Logistic);
+            recommend(engine.index(), stack, &person, 10, None);
             recommend_ms.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let vector = engine.encoder().embed(QUERIES[i % QUERIES.len()])?;

@@ -172,12 +172,23 @@ struct PersonArgs {
         value_name = "DIR"
     )]
     profiles: PathBuf,
-    /// The serving stack that ranks: logistic, gbdt or lambdamart
-    #[arg(long, default_value = "logistic")]
-    stack: String,
+    /// The rating stack that ranks: logistic, gbdt or lambdamart [search and similar default
+    /// to logistic; recommend to its candidate ranker]
+    #[arg(long, value_name = "STACK")]
+    stack: Option<String>,
 }
 
 impl PersonArgs {
+    /// The rating stack asked for with `--stack`, if any.
+    fn stack_kind(&self) -> Result<Option<StackKind>> {
+        Ok(self.stack.as_deref().map(str::parse).transpose()?)
+    }
+
+    /// The rating stack for `search` and `similar`: `--stack`, else logistic.
+    fn rating_stack(&self) -> Result<StackKind> {
+        Ok(self.stack_kind()?.unwrap_or(StackKind::Logistic))
+    }
+
     fn is_set(&self) -> bool {
         self.user.is_some()
             || !self.like.is_empty()
@@ -373,7 +384,7 @@ fn run(cli: Cli) -> Result<()> {
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
             check_weight("--personal-weight", args.rank.personal_weight)?;
-            let kind: StackKind = args.rank.person.stack.parse()?;
+            let kind = args.rank.person.rating_stack()?;
             let options = BuildOptions {
                 progress,
                 ..BuildOptions::default()
@@ -492,7 +503,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Explain(args) => explain(&paths, progress, &args)?,
         Command::Recommend { person, k, json } => {
-            let kind: StackKind = person.stack.parse()?;
+            let ranker = person.stack_kind()?;
             if !person.is_set() {
                 anyhow::bail!(
                     "recommend needs a person: --user, --like, --dislike, --ratings or --profile"
@@ -509,7 +520,7 @@ fn run(cli: Cli) -> Result<()> {
             let person = person
                 .resolve(&index, &stack)?
                 .context("recommend needs at least one rating")?;
-            let response = recommend(&index, &stack, &person, usize::from(k), kind);
+            let response = recommend(&index, &stack, &person, usize::from(k), ranker);
             print_personal(&response, json)?;
         }
         Command::Similar(args) => similar(&paths, progress, &args)?,
@@ -593,7 +604,7 @@ fn print_personal(response: &PersonalResponse, json: bool) -> Result<()> {
 fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
     check_alpha(args.rank.alpha)?;
     check_weight("--personal-weight", args.rank.personal_weight)?;
-    let kind: StackKind = args.rank.person.stack.parse()?;
+    let kind = args.rank.person.rating_stack()?;
     let options = BuildOptions {
         progress,
         ..BuildOptions::default()

@@ -13,47 +13,16 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::index::MovieIndex;
+use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::Filters;
 
 /// Weight of the personal score against the query similarity in `search --user`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
-/// Rating from which a history movie seeds item-kNN candidates.
-const LIKED: f32 = 4.0;
-/// Liked movies whose item-kNN neighbours become candidates (the best rated first).
-const SEED_MOVIES: usize = 20;
 
-/// How many candidates each source of `recommend` contributes (before overlaps and rated
-/// movies are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CandidateBudget {
-    /// Nearest movies to the taste vector.
-    pub profile: usize,
-    /// Item-kNN neighbours per liked seed movie (up to 20 seeds).
-    pub per_seed: usize,
-    /// Most popular movies (weighted rating of the training ratings).
-    pub popular: usize,
-}
-
-impl CandidateBudget {
-    /// About `n` candidates: half taste neighbours, half item-kNN neighbours; popular movies
-    /// only stand in for a person without a liked movie (measured: popular candidates crowd
-    /// out the personal ones, see README).
-    pub fn for_total(n: usize) -> CandidateBudget {
-        CandidateBudget {
-            profile: n / 2,
-            per_seed: (n / 2).div_ceil(SEED_MOVIES),
-            popular: n,
-        }
-    }
-}
-
-/// Exponent of the watch share that weights the personal score in `recommend` (0: the stack
-/// alone; 1: P(liked | watched) × P(watched)).
+/// Exponent of the watch share that weights a rating stack's score when it ranks `recommend`
+/// (`--stack`; 0: the stack alone; 1: P(liked | watched) × P(watched)).
 pub const WATCH_EXPONENT: f64 = 0.25;
-
-/// The budget `recommend` uses.
-pub const DEFAULT_CANDIDATES: usize = 300;
 
 /// One personalised result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,27 +75,6 @@ fn describe(person: Option<&Person>) -> String {
     }
 }
 
-/// Candidates gathered from several sources, each remembered per movie.
-#[derive(Debug, Default)]
-pub struct Candidates {
-    /// Catalogue positions in the order they were found.
-    pub order: Vec<u32>,
-    /// The sources of each.
-    pub sources: HashMap<u32, Vec<&'static str>>,
-}
-
-impl Candidates {
-    fn add(&mut self, movie: u32, source: &'static str) {
-        let sources = self.sources.entry(movie).or_default();
-        if sources.is_empty() {
-            self.order.push(movie);
-        }
-        if !sources.contains(&source) {
-            sources.push(source);
-        }
-    }
-}
-
 /// Scored candidates → the top `k` results, best first (ties: lower catalogue position).
 fn top_results(
     index: &MovieIndex,
@@ -159,99 +107,59 @@ fn top_results(
 }
 
 /// `recommend`: no query. Candidates are the nearest movies to the person's taste vector, the
-/// item-kNN neighbours of the movies they liked, and popular movies; rated movies are
-/// excluded; the stack `kind` ranks them.
+/// item-kNN neighbours of the movies they liked, and popular movies when neither has any;
+/// rated movies are excluded. The candidate ranker orders them, or with `stack` a rating
+/// stack's P(liked) weighted by the movie's watch share (the comparison row of the
+/// full-catalogue evaluation).
 pub fn recommend(
     index: &MovieIndex,
     stack: &ServingStack,
     person: &Person,
     k: usize,
-    kind: StackKind,
+    ranker: Option<StackKind>,
 ) -> PersonalResponse {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
     let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
-    let candidates = candidates(index, stack, person, budget);
+    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
+    let candidates = candidates(&stack.builder(), person, budget, &hnsw);
     let movies = candidates.order.clone();
     timings.insert("candidates".into(), ms(t));
 
     let t = Instant::now();
-    // The stacks learn P(liked | rated): every training row is a movie the user chose to
-    // watch. Over unwatched movies what matters is P(watched and liked), so the personal
-    // score is weighted by the share of users who watched the movie.
-    let scores = stack.score_person(kind, person, &movies);
-    let scored = movies
-        .iter()
-        .zip(scores)
-        .map(|(&m, s)| {
-            (
-                m,
-                s * stack.watch_share(m).powf(WATCH_EXPONENT),
-                None,
-                Some(s),
-            )
-        })
-        .collect();
+    let scored = match ranker {
+        None => movies
+            .iter()
+            .zip(stack.rank_candidates(person, &movies))
+            .map(|(&m, s)| (m, s, None, Some(s)))
+            .collect(),
+        // The rating stacks learn P(liked | rated): every training row is a movie the user
+        // chose to watch. Over unwatched movies what matters is P(watched and liked), so
+        // their score is weighted by the share of users who watched the movie.
+        Some(kind) => movies
+            .iter()
+            .zip(stack.score_person(kind, person, &movies))
+            .map(|(&m, s)| {
+                let watched = stack.watch_share(m).powf(WATCH_EXPONENT);
+                (m, s * watched, None, Some(s))
+            })
+            .collect(),
+    };
     let results = top_results(index, scored, &candidates.sources, k);
     timings.insert("rerank".into(), ms(t));
     timings.insert("candidate_count".into(), movies.len() as f64);
     timings.insert("total".into(), ms(total));
     PersonalResponse {
         person: describe(Some(person)),
-        stack: Some(kind.name()),
+        stack: Some(ranker.map_or(CANDIDATE_RANKER, StackKind::name)),
         results,
         timings_ms: timings,
     }
 }
 
-/// Stage one of `recommend`: the candidates of each source within `budget`, the person's
-/// rated movies excluded.
-pub fn candidates(
-    index: &MovieIndex,
-    stack: &ServingStack,
-    person: &Person,
-    budget: CandidateBudget,
-) -> Candidates {
-    let history = stack.history(person);
-    let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
-    let mut candidates = Candidates::default();
-    if let Some(taste) = stack.taste_vector(person) {
-        let wanted = budget.profile + rated.len();
-        let hits = index.hnsw().search(&taste, wanted, None);
-        for hit in hits
-            .iter()
-            .filter(|h| !rated.contains(&(h.position as u32)))
-            .take(budget.profile)
-        {
-            candidates.add(hit.position as u32, "profile");
-        }
-    }
-    let mut liked: Vec<(u32, f32)> = history.iter().copied().filter(|h| h.1 >= LIKED).collect();
-    liked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    for &(seed, _) in liked.iter().take(SEED_MOVIES) {
-        let neighbours = stack.item_neighbours(seed, budget.per_seed + rated.len());
-        for (neighbour, _) in neighbours
-            .into_iter()
-            .filter(|n| !rated.contains(&n.0))
-            .take(budget.per_seed)
-        {
-            candidates.add(neighbour, "item_knn");
-        }
-    }
-    if !candidates.order.is_empty() {
-        return candidates;
-    }
-    let popular = stack.popular(budget.popular + rated.len());
-    for position in popular
-        .into_iter()
-        .filter(|p| !rated.contains(p))
-        .take(budget.popular)
-    {
-        candidates.add(position, "popular");
-    }
-    candidates
-}
+/// The name of the candidate ranker in responses.
+pub const CANDIDATE_RANKER: &str = "candidate_ranker";
 
 /// What to rank by a vector: a query's, or a movie's for `similar`.
 #[derive(Debug, Clone)]

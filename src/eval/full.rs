@@ -14,9 +14,10 @@ use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
 use crate::index::MovieIndex;
 use crate::models::Interactions;
-use crate::rank::features::BASE_SCORES;
+use crate::rank::candidates::{candidates, CandidateBudget};
+use crate::rank::features::{Feature, BASE_SCORES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::recommend::{candidates, recommend, CandidateBudget};
+use crate::recommend::recommend;
 
 /// Candidate-set sizes whose recall is reported.
 pub const CANDIDATE_SIZES: [usize; 3] = [100, 200, 500];
@@ -162,6 +163,7 @@ pub fn evaluate_full_protocol(
         .collect();
     let n_movies = dataset.movies.len() as u32;
     let k = config.k;
+    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
 
     // Per user: (Popularity, each base model, TwoStage) metrics and candidate recalls.
     let t = Instant::now();
@@ -183,16 +185,26 @@ pub fn evaluate_full_protocol(
                 rows.push(metrics_of(&top_k(&unrated, &column, k), wanted, k));
             }
             let person = Person::User(user);
-            let two_stage: Vec<u32> = recommend(index, &stack, &person, k, StackKind::Logistic)
-                .results
-                .iter()
-                .filter_map(|r| positions.get(&r.movie_id).copied())
+            let affinity: Vec<f32> = stack
+                .builder()
+                .person_rows(&person, &unrated, &[Feature::ItemKnnAffinity])
+                .into_iter()
+                .map(|v| v as f32)
                 .collect();
-            rows.push(metrics_of(&two_stage, wanted, k));
+            rows.push(metrics_of(&top_k(&unrated, &affinity, k), wanted, k));
+            for ranker in [None, Some(StackKind::Logistic)] {
+                let two_stage: Vec<u32> = recommend(index, &stack, &person, k, ranker)
+                    .results
+                    .iter()
+                    .filter_map(|r| positions.get(&r.movie_id).copied())
+                    .collect();
+                rows.push(metrics_of(&two_stage, wanted, k));
+            }
             let recalls = CANDIDATE_SIZES
                 .iter()
                 .map(|&n| {
-                    let found = candidates(index, &stack, &person, CandidateBudget::for_total(n));
+                    let budget = CandidateBudget::for_total(n);
+                    let found = candidates(&stack.builder(), &person, budget, &hnsw);
                     let through = found.order.iter().filter(|m| wanted.contains(m)).count();
                     (
                         found.order.len() as f64,
@@ -208,7 +220,9 @@ pub fn evaluate_full_protocol(
     let n_users = per_user.len().max(1) as f64;
     let mut names = vec!["Popularity".to_string()];
     names.extend(BASE_SCORES.iter().map(|f| stack.model_name(*f).to_string()));
+    names.push("ItemKnnTopN".into());
     names.push("TwoStage".into());
+    names.push("TwoStage-logistic".into());
     let models = names
         .into_iter()
         .enumerate()

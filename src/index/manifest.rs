@@ -12,7 +12,7 @@ use crate::fsutil::FileFingerprint;
 use crate::rank::stack::StackTraining;
 
 /// Version of the on-disk layout; bumped whenever a file changes meaning.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Name of the manifest inside an index directory.
 pub const MANIFEST_FILE: &str = "manifest.json";

@@ -114,6 +114,61 @@ impl ItemKnn {
     /// dot product is summed over the candidate's column in stored order, as in
     /// [`Scorer::score`]'s batch path, so both give bit-identical scores.
     pub fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        self.with_history_dots(history, movies, |item, history, dots| {
+            let rated = history.iter().zip(dots).map(|(&(j, r), &d)| (d, j, r));
+            self.predict_from(item, rated) as f32
+        })
+    }
+
+    /// The top-N affinity of one user with each of `movies`: the mean cosine similarity
+    /// between the movie and the movies of `history` rated ≥ `liked` (classic item-based
+    /// top-N scoring, divided by the number of liked movies so that users compare; 0 for an
+    /// unrated movie or a history without a liked movie).
+    ///
+    /// Unlike the rating prediction, it grows with the number of liked movies a candidate is
+    /// close to, which is what separates movies a person will watch from the rest.
+    pub fn affinity(&self, history: &[(u32, f32)], movies: &[u32], liked: f32) -> Vec<f32> {
+        let liked: Vec<(u32, f32)> = history.iter().copied().filter(|h| h.1 >= liked).collect();
+        let scores = self.with_history_dots(&liked, movies, |item, history, dots| {
+            let norm_i = self.item_norms[item];
+            history
+                .iter()
+                .zip(dots)
+                .map(|(&(j, _), &d)| {
+                    let denominator = norm_i * self.item_norms[j as usize];
+                    if denominator > 0.0 {
+                        d / denominator
+                    } else {
+                        0.0
+                    }
+                })
+                .sum()
+        });
+        // Unrated movies and empty histories get the fallback rating: no affinity there.
+        movies
+            .iter()
+            .zip(scores)
+            .map(|(&m, s)| {
+                let known = (m as usize) < self.item_columns.len()
+                    && !self.item_columns[m as usize].is_empty();
+                if known && !liked.is_empty() {
+                    s / liked.len() as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    /// For each of `movies`, `score(item, history, dots)` with `dots[h]` the dot product of
+    /// the item's rating column with that of `history[h]`; movies out of the catalogue,
+    /// unrated movies and an empty history get the training mean instead.
+    fn with_history_dots(
+        &self,
+        history: &[(u32, f32)],
+        movies: &[u32],
+        score: impl Fn(usize, &[(u32, f32)], &[f32]) -> f32,
+    ) -> Vec<f32> {
         let n_movies = self.item_columns.len();
         let history: Vec<(u32, f32)> = history
             .iter()
@@ -153,8 +208,7 @@ impl ItemKnn {
                         dots[h as usize] += r_ui * r_uj;
                     }
                 }
-                let rated = history.iter().zip(&dots).map(|(&(j, r), &d)| (d, j, r));
-                self.predict_from(item, rated) as f32
+                score(item, &history, &dots)
             })
             .collect()
     }

@@ -1,7 +1,7 @@
 //! The features of the learned stack, defined once: training, evaluation and serving build
 //! feature rows through [`FeatureBuilder`] only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,9 @@ pub enum Feature {
     WeightedRating,
     /// The movie's release year (the catalogue's mean year when unknown).
     ReleaseYear,
+    /// Sum of the item-kNN cosines between the movie and the movies the user liked (top-N
+    /// affinity; only the candidate ranker reads it).
+    ItemKnnAffinity,
 }
 
 impl Feature {
@@ -61,8 +64,19 @@ impl Feature {
             Feature::ItemMeanRating => "item_mean_rating",
             Feature::WeightedRating => "item_weighted_rating",
             Feature::ReleaseYear => "release_year",
+            Feature::ItemKnnAffinity => "item_knn_affinity",
         }
     }
+}
+
+/// Who results are ranked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Person {
+    /// A user of the ratings the stack was trained on (MovieLens userId).
+    User(u32),
+    /// A new person known by their ratings ((catalogue position, rating), each movie once),
+    /// folded into the models at query time.
+    Profile(Vec<(u32, f32)>),
 }
 
 /// The base models' scores, in report order.
@@ -109,6 +123,24 @@ pub const ALL_FEATURES: [Feature; 12] = [
     Feature::ItemMeanRating,
     Feature::WeightedRating,
     Feature::ReleaseYear,
+];
+
+/// The candidate ranker's features: every feature of the rating stacks and the top-N
+/// affinity.
+pub const CANDIDATE_FEATURES: [Feature; 13] = [
+    Feature::Bias,
+    Feature::ItemKnn,
+    Feature::MatrixFactorization,
+    Feature::GenreContent,
+    Feature::ContentRidge,
+    Feature::EmbeddingSimilarity,
+    Feature::UserRatingCount,
+    Feature::UserMeanRating,
+    Feature::ItemRatingCount,
+    Feature::ItemMeanRating,
+    Feature::WeightedRating,
+    Feature::ReleaseYear,
+    Feature::ItemKnnAffinity,
 ];
 
 /// The base models, fit on the same ratings.
@@ -260,13 +292,14 @@ pub struct FeatureBuilder<'a> {
     pub statistics: &'a Statistics,
 }
 
-impl FeatureBuilder<'_> {
+impl<'a> FeatureBuilder<'a> {
     /// Row-major feature rows (`users.len()` × `features.len()`).
     pub fn rows(&self, users: &[u32], movies: &[u32], features: &[Feature]) -> Vec<f64> {
         self.rows_with(
             movies,
             features,
             |model| model.score(users, movies),
+            || self.affinity_of_users(users, movies),
             |i| {
                 let user = self.statistics.users.get(&users[i]);
                 user.copied().unwrap_or_default()
@@ -288,25 +321,113 @@ impl FeatureBuilder<'_> {
             movies,
             features,
             |model| model.score_history(history, movies),
+            || {
+                self.models
+                    .item_knn
+                    .affinity(history, movies, LIKED_THRESHOLD)
+            },
             |_| user,
         )
     }
 
-    /// Rows for `movies`: base-score columns from `base`, statistic columns with the user
-    /// statistics `user(i)` of row i.
+    /// Feature rows of `person` with each of `movies`: a training user's through the training
+    /// path, a profile's folded in.
+    pub fn person_rows(&self, person: &Person, movies: &[u32], features: &[Feature]) -> Vec<f64> {
+        match person {
+            Person::User(user) => self.rows(&vec![*user; movies.len()], movies, features),
+            Person::Profile(history) => self.rows_for_history(history, movies, features),
+        }
+    }
+
+    /// The ratings of `person` the models know ((catalogue position, rating)).
+    pub fn history<'p>(&self, person: &'p Person) -> &'p [(u32, f32)]
+    where
+        'a: 'p,
+    {
+        match person {
+            Person::User(user) => self.models.item_knn.history(*user).unwrap_or(&[]),
+            Person::Profile(history) => history,
+        }
+    }
+
+    /// The embedding taste vector of `person` (unit mean of the movies they liked).
+    pub fn taste_vector(&self, person: &Person) -> Option<Vec<f32>> {
+        match person {
+            Person::User(user) => self.models.embedding.profile(*user).map(<[f32]>::to_vec),
+            Person::Profile(history) => self.models.embedding.history_profile(history),
+        }
+    }
+
+    /// The `n` movies of the catalogue with the highest item-kNN affinity to `history`
+    /// (ties: lower position), leaving out `exclude` and movies without affinity.
+    pub fn top_affinity(
+        &self,
+        history: &[(u32, f32)],
+        n: usize,
+        exclude: &HashSet<u32>,
+    ) -> Vec<u32> {
+        let all: Vec<u32> = (0..self.statistics.movie_count() as u32).collect();
+        let affinity = self
+            .models
+            .item_knn
+            .affinity(history, &all, LIKED_THRESHOLD);
+        let mut scored: Vec<(u32, f32)> = all
+            .into_iter()
+            .zip(affinity)
+            .filter(|&(m, a)| a > 0.0 && !exclude.contains(&m))
+            .collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if scored.len() > n && n > 0 {
+            scored.select_nth_unstable_by(n - 1, order);
+        }
+        scored.truncate(n);
+        scored.sort_by(order);
+        scored.into_iter().map(|(m, _)| m).collect()
+    }
+
+    /// The `n` movies with the highest weighted rating over the training ratings.
+    pub fn popular(&self, n: usize) -> Vec<u32> {
+        self.statistics.popular(n)
+    }
+
+    /// The item-kNN affinity of each pair (`users[i]`, `movies[i]`), each user's history
+    /// inverted once.
+    fn affinity_of_users(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+        let mut by_user: Vec<(u32, usize)> =
+            users.iter().enumerate().map(|(i, &u)| (u, i)).collect();
+        by_user.sort_unstable();
+        let mut out = vec![0f32; movies.len()];
+        for group in by_user.chunk_by(|a, b| a.0 == b.0) {
+            let history = self.models.item_knn.history(group[0].0).unwrap_or(&[]);
+            let wanted: Vec<u32> = group.iter().map(|&(_, i)| movies[i]).collect();
+            let scores = self
+                .models
+                .item_knn
+                .affinity(history, &wanted, LIKED_THRESHOLD);
+            for (&(_, i), score) in group.iter().zip(scores) {
+                out[i] = score;
+            }
+        }
+        out
+    }
+
+    /// Rows for `movies`: base-score columns from `base`, the affinity column from
+    /// `affinity`, statistic columns with the user statistics `user(i)` of row i.
     fn rows_with(
         &self,
         movies: &[u32],
         features: &[Feature],
         base: impl Fn(&dyn Scorer) -> Vec<f32>,
+        affinity: impl Fn() -> Vec<f32>,
         user: impl Fn(usize) -> RatingStats,
     ) -> Vec<f64> {
         let d = features.len();
         let mut out = vec![0f64; movies.len() * d];
         for (j, &feature) in features.iter().enumerate() {
-            let column: Vec<f64> = match self.models.scorer(feature) {
-                Some(model) => base(model).into_iter().map(f64::from).collect(),
-                None => movies
+            let column: Vec<f64> = match (self.models.scorer(feature), feature) {
+                (Some(model), _) => base(model).into_iter().map(f64::from).collect(),
+                (None, Feature::ItemKnnAffinity) => affinity().into_iter().map(f64::from).collect(),
+                (None, _) => movies
                     .iter()
                     .enumerate()
                     .map(|(i, &m)| self.statistic(feature, user(i), m))

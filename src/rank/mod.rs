@@ -1,8 +1,10 @@
 //! Stage two: reranking retrieved candidates. The popularity blend of notebook 004
 //! (`score = alpha·similarity + (1 − alpha)·WR/5`), and the features of the learned stack.
 
+pub mod candidates;
 pub mod features;
 pub mod stack;
+pub mod topn;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,9 +9,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::features::Person;
 use super::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
+    CANDIDATE_FEATURES,
 };
+use super::topn::{fit_candidate_ranker, CandidateTraining};
 use crate::data::split::Split;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -150,6 +153,8 @@ pub struct StackTraining {
     pub meta_positive_share: f64,
     /// Ratings the serving base models were refit on (all of them).
     pub serving_rows: usize,
+    /// How the candidate ranker was trained.
+    pub candidates: CandidateTraining,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -172,6 +177,9 @@ pub struct ServingStack {
     pub gbdt: Gbdt,
     /// Gradient-boosted trees, LambdaRank.
     pub lambdamart: Gbdt,
+    /// Log-loss trees over stage one's candidates ([`CANDIDATE_FEATURES`]), which rank
+    /// `recommend` (see [`super::topn`]).
+    pub candidate_ranker: Gbdt,
     /// How it was trained.
     pub training: StackTraining,
 }
@@ -223,6 +231,11 @@ impl ServingStack {
         let t = Instant::now();
         let lambdamart = meta_rows.trees(&ALL_FEATURES, true, seed);
         timings.insert("fit_lambdamart".into(), ms(t));
+        let t = Instant::now();
+        let exact = |taste: &[f32], n: usize| vectors.search(taste, n, &|_| true);
+        let (candidate_ranker, candidate_training) =
+            fit_candidate_ranker(&builder, &meta, LIKED_THRESHOLD, &exact, seed);
+        timings.insert("fit_candidate_ranker".into(), ms(t));
 
         let t = Instant::now();
         let all = Interactions::from_rows(ratings, rows);
@@ -236,6 +249,7 @@ impl ServingStack {
             logistic,
             gbdt,
             lambdamart,
+            candidate_ranker,
             training: StackTraining {
                 seed,
                 threshold: LIKED_THRESHOLD,
@@ -243,6 +257,7 @@ impl ServingStack {
                 meta_rows: meta_rows.len(),
                 meta_positive_share: meta_rows.positive_share(),
                 serving_rows: all.len(),
+                candidates: candidate_training,
                 timings_ms: timings,
             },
         }
@@ -290,20 +305,22 @@ impl ServingStack {
         Ok(stack)
     }
 
-    /// The ratings of `person` the models know ((catalogue position, rating)).
-    pub fn history<'a>(&'a self, person: &'a Person) -> &'a [(u32, f32)] {
-        match person {
-            Person::User(user) => self.models.item_knn.history(*user).unwrap_or(&[]),
-            Person::Profile(history) => history,
+    /// The base models and statistics serving reads, as a feature builder.
+    pub fn builder(&self) -> FeatureBuilder<'_> {
+        FeatureBuilder {
+            models: &self.models,
+            statistics: &self.statistics,
         }
     }
 
-    /// The embedding taste vector of `person` (unit mean of the movies they liked).
-    pub fn taste_vector(&self, person: &Person) -> Option<Vec<f32>> {
-        match person {
-            Person::User(user) => self.models.embedding.profile(*user).map(<[f32]>::to_vec),
-            Person::Profile(history) => self.models.embedding.history_profile(history),
-        }
+    /// The share of users who rated `movie` in the training ratings.
+    pub fn watch_share(&self, movie: u32) -> f64 {
+        self.statistics.watch_share(movie)
+    }
+
+    /// The ratings of `person` the models know ((catalogue position, rating)).
+    pub fn history<'a>(&'a self, person: &'a Person) -> &'a [(u32, f32)] {
+        self.builder().history(person)
     }
 
     /// The base models' scores of `user` for `movies`, one column per base-score feature of
@@ -329,32 +346,19 @@ impl ServingStack {
             .map_or(feature.name(), |m| m.name())
     }
 
-    /// The share of users who rated `movie` in the training ratings.
-    pub fn watch_share(&self, movie: u32) -> f64 {
-        self.statistics.watch_share(movie)
-    }
-
-    /// The `n` movies with the highest weighted rating over the training ratings.
-    pub fn popular(&self, n: usize) -> Vec<u32> {
-        self.statistics.popular(n)
-    }
-
-    /// The `n` movies most similar to `movie` by rating columns (ItemKnn's cosine).
-    pub fn item_neighbours(&self, movie: u32, n: usize) -> Vec<(u32, f32)> {
-        self.models.item_knn.neighbours(movie, n)
-    }
-
-    /// Feature rows of `person` with each of `movies`: a training user's through the training
-    /// path, a profile's folded in.
+    /// Feature rows of `person` with each of `movies` ([`ALL_FEATURES`]): a training user's
+    /// through the training path, a profile's folded in.
     pub fn person_features(&self, person: &Person, movies: &[u32]) -> Vec<f64> {
-        match person {
-            Person::User(user) => self.features(*user, movies),
-            Person::Profile(history) => FeatureBuilder {
-                models: &self.models,
-                statistics: &self.statistics,
-            }
-            .rows_for_history(history, movies, &ALL_FEATURES),
-        }
+        self.builder().person_rows(person, movies, &ALL_FEATURES)
+    }
+
+    /// The candidate ranker's probability that `person` watches and likes each of `movies`.
+    pub fn rank_candidates(&self, person: &Person, movies: &[u32]) -> Vec<f64> {
+        self.builder()
+            .person_rows(person, movies, &CANDIDATE_FEATURES)
+            .chunks_exact(CANDIDATE_FEATURES.len())
+            .map(|row| sigmoid(self.candidate_ranker.predict(row)))
+            .collect()
     }
 
     /// Scores of `person` for each of `movies` by the stack `kind`.
@@ -374,11 +378,7 @@ impl ServingStack {
     /// `movies[i]`), movies as catalogue positions: the same [`FeatureBuilder`] as training
     /// and evaluation.
     pub fn feature_rows(&self, users: &[u32], movies: &[u32]) -> Vec<f64> {
-        let builder = FeatureBuilder {
-            models: &self.models,
-            statistics: &self.statistics,
-        };
-        builder.rows(users, movies, &ALL_FEATURES)
+        self.builder().rows(users, movies, &ALL_FEATURES)
     }
 
     /// The feature rows of `user` with each of `movies` (serving: one user, a few candidates).
@@ -451,16 +451,6 @@ impl ServingStack {
             lambdamart_score: self.lambdamart.predict(&row),
         }
     }
-}
-
-/// Who results are ranked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Person {
-    /// A user of the ratings the stack was trained on (MovieLens userId).
-    User(u32),
-    /// A new person known by their ratings ((catalogue position, rating), each movie once),
-    /// folded into the models at query time.
-    Profile(Vec<(u32, f32)>),
 }
 
 fn sigmoid(z: f64) -> f64 {

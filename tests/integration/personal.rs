@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use reelrank::data::Dataset;
-use reelrank::rank::features::{Feature, ALL_FEATURES};
-use reelrank::rank::stack::{Person, StackKind};
+use reelrank::rank::features::{Feature, CANDIDATE_FEATURES};
+use reelrank::rank::stack::Person;
 use reelrank::recommend::recommend;
 
 use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
@@ -45,7 +45,7 @@ fn recommendations_never_repeat_rated_movies() {
         let person = Person::User(user);
         let rated: HashSet<u32> = stack.history(&person).iter().map(|h| h.0).collect();
         assert!(!rated.is_empty());
-        let response = recommend(engine.index(), stack, &person, 20, StackKind::Logistic);
+        let response = recommend(engine.index(), stack, &person, 20, None);
         assert_eq!(response.results.len(), 20);
         for r in &response.results {
             let position = engine
@@ -57,6 +57,41 @@ fn recommendations_never_repeat_rated_movies() {
             assert!(!r.sources.is_empty());
         }
     }
+}
+
+#[test]
+fn a_sci_fi_lover_gets_mostly_sci_fi() {
+    // The user with the largest Sci-Fi share among their liked movies (at least 20 liked).
+    let dataset = Dataset::load(&real_data()).expect("load");
+    let sci_fi = |m: u32| {
+        dataset.movies[m as usize]
+            .genres
+            .iter()
+            .any(|g| g == "Sci-Fi")
+    };
+    let mut liked: std::collections::HashMap<u32, (usize, usize)> = Default::default();
+    for i in 0..dataset.ratings.len() {
+        if dataset.ratings.rating[i] >= 4.0 {
+            let entry = liked.entry(dataset.ratings.user[i]).or_default();
+            entry.0 += usize::from(sci_fi(dataset.ratings.movie[i]));
+            entry.1 += 1;
+        }
+    }
+    let (&user, &(fans, total)) = liked
+        .iter()
+        .filter(|(_, &(_, total))| total >= 20)
+        .max_by(|a, b| {
+            let share = |&(s, t): &(usize, usize)| s as f64 / t as f64;
+            share(a.1).total_cmp(&share(b.1)).then(b.0.cmp(a.0))
+        })
+        .expect("a user");
+    assert!(
+        fans * 2 > total,
+        "user {user}: {fans} of {total} liked are Sci-Fi"
+    );
+    let json = json_output(cli().args(["recommend", "--user", &user.to_string(), "--json"]));
+    let count = genre_count(&json, "Sci-Fi");
+    assert!(count >= 6, "user {user}: {count} of 10 Sci-Fi: {json:#}");
 }
 
 #[test]
@@ -113,10 +148,11 @@ fn a_profile_is_folded_in_like_the_training_user() {
     // rather than trained by SGD) gives the training user's features back.
     let history = stack.history(&Person::User(15)).to_vec();
     let movies: Vec<u32> = (0..40).map(|i| i * 211).collect();
-    let known = stack.person_features(&Person::User(15), &movies);
-    let folded = stack.person_features(&Person::Profile(history), &movies);
-    let d = ALL_FEATURES.len();
-    for (j, feature) in ALL_FEATURES.iter().enumerate() {
+    let builder = stack.builder();
+    let known = builder.person_rows(&Person::User(15), &movies, &CANDIDATE_FEATURES);
+    let folded = builder.person_rows(&Person::Profile(history), &movies, &CANDIDATE_FEATURES);
+    let d = CANDIDATE_FEATURES.len();
+    for (j, feature) in CANDIDATE_FEATURES.iter().enumerate() {
         for i in 0..movies.len() {
             let (a, b) = (known[i * d + j], folded[i * d + j]);
             if *feature == Feature::MatrixFactorization {
@@ -146,6 +182,8 @@ fn new_users_from_likes_and_rating_files() {
         .map(|r| r["title"].as_str().expect("title"))
         .collect();
     assert!(!titles.contains(&"Toy Story (1995)"), "{titles:?}");
+    let animated = genre_count(&like, "Animation");
+    assert!(animated >= 7, "{animated} of 10 animated: {titles:?}");
 
     let dir = tempdir();
     let file = dir.path().join("ratings.csv");

@@ -1,0 +1,97 @@
+//! Stage one of `recommend`: candidates from a person's history, each with the sources that
+//! proposed it. The same code feeds serving, the candidate ranker's training and the
+//! full-catalogue evaluation.
+
+use std::collections::{HashMap, HashSet};
+
+use super::features::{FeatureBuilder, Person};
+use crate::index::Hit;
+
+/// The budget `recommend` uses.
+pub const DEFAULT_CANDIDATES: usize = 300;
+
+/// How many candidates each source proposes (before overlaps and rated movies are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CandidateBudget {
+    /// Nearest movies to the taste vector.
+    pub profile: usize,
+    /// Movies with the highest item-kNN affinity (summed cosine to the liked movies).
+    pub item_knn: usize,
+    /// Most popular movies (weighted rating of the training ratings).
+    pub popular: usize,
+}
+
+impl CandidateBudget {
+    /// About `n` candidates: half taste neighbours, half item-kNN affinity; popular movies
+    /// only stand in for a person without a liked movie (measured: popular candidates crowd
+    /// out the personal ones, see README).
+    pub fn for_total(n: usize) -> CandidateBudget {
+        CandidateBudget {
+            profile: n / 2,
+            item_knn: n / 2,
+            popular: n,
+        }
+    }
+}
+
+/// Candidates gathered from several sources, each remembered per movie.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Catalogue positions in the order they were found.
+    pub order: Vec<u32>,
+    /// The sources of each.
+    pub sources: HashMap<u32, Vec<&'static str>>,
+}
+
+impl Candidates {
+    /// Adds `movie` as proposed by `source` (a movie keeps its first position).
+    pub fn add(&mut self, movie: u32, source: &'static str) {
+        let sources = self.sources.entry(movie).or_default();
+        if sources.is_empty() {
+            self.order.push(movie);
+        }
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+}
+
+/// The candidates of `person` within `budget`, their rated movies excluded: the nearest
+/// movies to their taste vector (found by `retrieve`, the HNSW graph when serving), the
+/// movies closest to all the movies they liked by item-kNN affinity, and popular movies only
+/// when neither source has anything.
+pub fn candidates(
+    models: &FeatureBuilder,
+    person: &Person,
+    budget: CandidateBudget,
+    retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
+) -> Candidates {
+    let history = models.history(person);
+    let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
+    let mut candidates = Candidates::default();
+    if let Some(taste) = models.taste_vector(person) {
+        let hits = retrieve(&taste, budget.profile + rated.len());
+        for hit in hits
+            .iter()
+            .filter(|h| !rated.contains(&(h.position as u32)))
+            .take(budget.profile)
+        {
+            candidates.add(hit.position as u32, "profile");
+        }
+    }
+    for movie in models.top_affinity(history, budget.item_knn, &rated) {
+        candidates.add(movie, "item_knn");
+    }
+    if !candidates.order.is_empty() {
+        return candidates;
+    }
+    let popular = models.popular(budget.popular + rated.len());
+    for position in popular
+        .into_iter()
+        .filter(|p| !rated.contains(p))
+        .take(budget.popular)
+    {
+        candidates.add(position, "popular");
+    }
+    candidates
+}
