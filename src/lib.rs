@@ -21,6 +21,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod index;
 pub mod models;
+pub mod onboard;
 pub mod output;
 pub mod profile;
 pub mod rank;

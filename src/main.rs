@@ -1,7 +1,7 @@
 //! The `reelrank` command line: parses arguments, calls the library, prints.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -17,6 +17,7 @@ use reelrank::eval::full::evaluate_full_protocol;
 use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
 use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
 use reelrank::index::MovieIndex;
+use reelrank::onboard::{onboard, OnboardConfig};
 use reelrank::profile::{
     find_movie, history_of, profile_path, read_ratings_csv, Profile, ProfileRating, DISLIKE_RATING,
     LIKE_RATING,
@@ -84,6 +85,21 @@ enum Command {
     },
     /// Movies like one movie (embedding neighbours; reranked for a person if one is given)
     Similar(SimilarArgs),
+    /// Create or extend a profile interactively: rate popular movies, refine on the first
+    /// recommendations, save profiles/NAME.json
+    Onboard {
+        /// The profile to create or extend
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// Directory of saved profiles
+        #[arg(
+            long,
+            env = "REELRANK_PROFILES",
+            default_value = "profiles",
+            value_name = "DIR"
+        )]
+        profiles: PathBuf,
+    },
     /// Search movies by free text (builds the index first if there is none)
     Search(SearchArgs),
     /// Print the embedding of a text
@@ -524,6 +540,9 @@ fn run(cli: Cli) -> Result<()> {
             print_personal(&response, json)?;
         }
         Command::Similar(args) => similar(&paths, progress, &args)?,
+        Command::Onboard { profile, profiles } => {
+            onboard_terminal(&paths, progress, &profile, &profiles)?
+        }
         Command::Docs { movie, json } => {
             let dataset = Dataset::load(&paths.data)?;
             let position = dataset.position(movie).with_context(|| {
@@ -589,6 +608,47 @@ fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
         let title = format!("movie {movie_id} {}", entry.movie.title);
         print(&reelrank::output::explanation_table(&explanation, &title))?;
     }
+    Ok(())
+}
+
+/// `reelrank onboard`: the interactive flow on the terminal; refuses to run without one.
+fn onboard_terminal(paths: &Paths, progress: bool, name: &str, dir: &Path) -> Result<()> {
+    let path = profile_path(dir, name)?;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "onboard is interactive and standard input is not a terminal; without one, give \
+             ratings with --like/--dislike/--ratings, or write {} yourself",
+            path.display()
+        );
+    }
+    let profile = if path.is_file() {
+        Profile::load(&path)?
+    } else {
+        Profile {
+            name: name.to_string(),
+            ratings: Vec::new(),
+        }
+    };
+    let index = open_or_build_index(
+        paths,
+        &BuildOptions {
+            progress,
+            ..BuildOptions::default()
+        },
+    )?;
+    let stack = ServingStack::open(&index)?;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut output = std::io::stdout();
+    onboard(
+        &index,
+        &stack,
+        profile,
+        &path,
+        &mut input,
+        &mut output,
+        &OnboardConfig::default(),
+    )?;
     Ok(())
 }
 

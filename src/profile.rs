@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
 use crate::index::Catalog;
 
 /// Rating given by `--like`.
@@ -154,6 +155,18 @@ fn check_rating(rating: f32, path: &Path, line: usize) -> Result<()> {
 }
 
 impl Profile {
+    /// Writes the profile as JSON, atomically, creating its directory if needed.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Json {
+            path: path.to_path_buf(),
+            error: e,
+        })?;
+        write_atomic(path, &json)
+    }
+
     /// Reads a saved profile, checking every rating.
     pub fn load(path: &Path) -> Result<Profile> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -237,7 +250,6 @@ pub fn history_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsutil::write_atomic;
 
     #[test]
     fn normalizes_titles_forgivingly() {
@@ -267,6 +279,22 @@ mod tests {
         write_atomic(&path, b"id,score\n")?;
         assert!(read_ratings_csv(&path).is_err());
         assert!(profile_path(dir.path(), "../x").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn saved_profiles_load_back() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        let path = profile_path(&dir.path().join("profiles"), "ana")?;
+        let profile = Profile {
+            name: "ana".into(),
+            ratings: vec![ProfileRating {
+                movie_id: 260,
+                rating: 4.5,
+            }],
+        };
+        profile.save(&path)?;
+        assert_eq!(Profile::load(&path)?, profile);
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod embedding;
 mod evaluate;
 mod index;
+mod onboard;
 mod personal;
 mod search;
 mod stack;

@@ -1,0 +1,142 @@
+//! The onboarding flow driven by a script instead of a terminal: a saved profile that
+//! `--profile` reads back, and a refusal without a terminal.
+
+use std::collections::HashSet;
+
+use reelrank::onboard::{diverse_popular, onboard, OnboardConfig};
+use reelrank::profile::{profile_path, Profile};
+
+use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
+
+#[test]
+fn phase_one_spreads_popular_movies_across_genres() {
+    let engine = real_engine();
+    let stack = engine.stack().expect("stack");
+    let config = OnboardConfig::default();
+    let pool = diverse_popular(engine.index(), stack, &config, &HashSet::new());
+    assert_eq!(pool.len(), config.to_rate);
+    assert_eq!(pool.iter().collect::<HashSet<_>>().len(), pool.len());
+    let movies = &engine.index().catalog().movies;
+    let first_genres: HashSet<&str> = pool
+        .iter()
+        .map(|&p| movies[p as usize].movie.genres[0].as_str())
+        .collect();
+    assert!(first_genres.len() >= 5, "{first_genres:?}");
+    for &p in &pool {
+        assert!(movies[p as usize].movie.year >= Some(config.min_year));
+    }
+    // Already rated movies are not asked again.
+    let again = diverse_popular(
+        engine.index(),
+        stack,
+        &config,
+        &pool[..5].iter().copied().collect(),
+    );
+    assert!(again.iter().all(|p| !pool[..5].contains(p)));
+}
+
+#[test]
+fn a_scripted_session_saves_a_profile_that_recommend_reads() {
+    let engine = real_engine();
+    let stack = engine.stack().expect("stack");
+    let dir = tempdir();
+    let path = profile_path(dir.path(), "scripted").expect("path");
+    let profile = Profile {
+        name: "scripted".into(),
+        ratings: Vec::new(),
+    };
+    // Phase one: 5, 4, a typo (asked again), skip, 1, then next phase; phase two: rate the
+    // first recommendation 4, then done.
+    let script = "5\n4\nsix\ns\n1\nd\n4\nd\n";
+    let mut output = Vec::new();
+    let outcome = onboard(
+        engine.index(),
+        stack,
+        profile,
+        &path,
+        &mut script.as_bytes(),
+        &mut output,
+        &OnboardConfig::default(),
+    )
+    .expect("onboard");
+    let transcript = String::from_utf8(output).expect("utf-8");
+    assert!(transcript.contains("'six': answer 1-5"), "{transcript}");
+    assert!(transcript.contains("Phase 2 of 2"), "{transcript}");
+    let ratings: Vec<f32> = outcome.profile.ratings.iter().map(|r| r.rating).collect();
+    assert_eq!(ratings, [5.0, 4.0, 1.0, 4.0]);
+
+    let saved = Profile::load(&path).expect("saved profile");
+    assert_eq!(saved, outcome.profile);
+    let final_ids: Vec<u64> = outcome
+        .recommendations
+        .expect("recommendations")
+        .results
+        .iter()
+        .map(|r| u64::from(r.movie_id))
+        .collect();
+    let json = json_output(
+        reelrank()
+            .arg("--data")
+            .arg(real_data())
+            .arg("--index")
+            .arg(real_index_dir())
+            .args(["recommend", "--profile", "scripted", "--profiles"])
+            .arg(dir.path())
+            .arg("--json"),
+    );
+    let ids: Vec<u64> = json["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["movie_id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, final_ids);
+    let rated: HashSet<u64> = saved
+        .ratings
+        .iter()
+        .map(|r| u64::from(r.movie_id))
+        .collect();
+    assert!(ids.iter().all(|id| !rated.contains(id)));
+}
+
+#[test]
+fn quitting_keeps_what_was_rated_and_the_end_of_input_quits() {
+    let engine = real_engine();
+    let stack = engine.stack().expect("stack");
+    let dir = tempdir();
+    for (script, expected) in [("3\nq\n", 1), ("4.5\n2\n", 2)] {
+        let path = profile_path(dir.path(), "quitter").expect("path");
+        let _ = std::fs::remove_file(&path);
+        let profile = Profile {
+            name: "quitter".into(),
+            ratings: Vec::new(),
+        };
+        let outcome = onboard(
+            engine.index(),
+            stack,
+            profile,
+            &path,
+            &mut script.as_bytes(),
+            &mut Vec::new(),
+            &OnboardConfig::default(),
+        )
+        .expect("onboard");
+        assert_eq!(outcome.profile.ratings.len(), expected, "{script:?}");
+        assert_eq!(Profile::load(&path).expect("saved").ratings.len(), expected);
+    }
+}
+
+#[test]
+fn onboarding_without_a_terminal_fails_clearly() {
+    let dir = tempdir();
+    let output = reelrank()
+        .args(["onboard", "--profile", "piped", "--profiles"])
+        .arg(dir.path())
+        .write_stdin("5\n5\n")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a terminal"), "{stderr}");
+    assert!(!dir.path().join("piped.json").exists());
+}
