@@ -20,7 +20,7 @@ use crate::index::{
 use crate::models::movie_stats;
 use crate::models::popularity::{popularity_params, weighted_rating};
 use crate::rank::stack::ServingStack;
-use crate::rank::{check_alpha, Filters, DEFAULT_ALPHA};
+use crate::rank::{check_alpha, Filters, RankedMovie, DEFAULT_ALPHA};
 
 /// Longest query accepted, in characters; longer ones are refused rather than silently cut.
 pub const MAX_QUERY_CHARS: usize = 10_000;
@@ -270,34 +270,13 @@ impl SearchRequest {
     }
 }
 
-/// One ranked answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SearchResult {
-    /// 1-based rank.
-    pub rank: usize,
-    /// MovieLens movieId.
-    pub movie_id: u32,
-    /// Title with year.
-    pub title: String,
-    /// Release year.
-    pub year: Option<u16>,
-    /// Genres.
-    pub genres: Vec<String>,
-    /// Cosine similarity between query and movie document.
-    pub similarity: f32,
-    /// IMDB weighted rating (0–5).
-    pub popularity: f32,
-    /// The blended score the results are ranked by.
-    pub score: f32,
-}
-
 /// The answer to a [`SearchRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchResponse {
     /// The query as given.
     pub query: String,
-    /// Ranked results.
-    pub results: Vec<SearchResult>,
+    /// Ranked results (sources: "query").
+    pub results: Vec<RankedMovie>,
     /// How stage one ran: "hnsw" or "exact".
     pub retrieval: &'static str,
     /// Milliseconds per stage.
@@ -390,17 +369,14 @@ impl Engine {
             .into_iter()
             .enumerate()
             .map(|(i, (score, similarity, position))| {
-                let entry = &catalog[position];
-                SearchResult {
-                    rank: i + 1,
-                    movie_id: entry.movie.id,
-                    title: entry.movie.title.clone(),
-                    year: entry.movie.year,
-                    genres: entry.movie.genres.clone(),
-                    similarity,
-                    popularity: entry.weighted_rating,
-                    score,
-                }
+                RankedMovie::new(
+                    i + 1,
+                    &catalog[position],
+                    Some(similarity),
+                    None,
+                    f64::from(score),
+                    vec!["query"],
+                )
             })
             .collect();
         timings.insert("rerank".to_string(), ms(t));

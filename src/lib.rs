@@ -28,5 +28,6 @@ pub mod rank;
 pub mod recommend;
 
 pub use config::Paths;
-pub use engine::{build, BuildOptions, Engine, SearchRequest, SearchResponse, SearchResult};
+pub use engine::{build, BuildOptions, Engine, SearchRequest, SearchResponse};
 pub use error::{Error, Result};
+pub use rank::RankedMovie;

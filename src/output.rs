@@ -6,6 +6,7 @@ use crate::engine::SearchResponse;
 use crate::eval::report::bar_chart_svg;
 use crate::index::Manifest;
 use crate::rank::stack::{FeatureImportance, PairExplanation};
+use crate::rank::RankedMovie;
 use crate::recommend::PersonalResponse;
 
 /// One line describing a finished build.
@@ -107,72 +108,68 @@ fn movie_cells(rank: usize, title: &str, year: Option<u16>, genres: &[String]) -
     ]
 }
 
-/// The results of a search as an aligned table.
-pub fn search_table(response: &SearchResponse) -> String {
-    let columns = [
-        Column::new("#", 4, true),
-        Column::new("title", 48, false),
-        Column::new("year", 4, true),
-        Column::new("genres", 36, false),
-        Column::new("similarity", 10, true),
-        Column::new("popularity", 10, true),
-        Column::new("score", 6, true),
-    ];
-    let rows: Vec<Vec<String>> = response
-        .results
-        .iter()
-        .map(|r| {
-            let mut row = movie_cells(r.rank, &r.title, r.year, &r.genres);
-            row.extend([
-                format!("{:.3}", r.similarity),
-                format!("{:.2}", r.popularity),
-                format!("{:.3}", r.score),
-            ]);
-            row
-        })
-        .collect();
-    if rows.is_empty() {
+/// Ranked results as an aligned table: the similarity column when results have one, the
+/// personal score and the sources when they were ranked for a person.
+pub fn results_table(results: &[RankedMovie]) -> String {
+    if results.is_empty() {
         return "no movie matches\n".to_string();
     }
-    render(&columns, &rows)
-}
-
-/// Personalised results as an aligned table.
-pub fn personal_table(response: &PersonalResponse) -> String {
-    let columns = [
+    let similar = results.iter().any(|r| r.query_similarity.is_some());
+    let personal = results.iter().any(|r| r.personal_score.is_some());
+    let mut columns = vec![
         Column::new("#", 4, true),
         Column::new("title", 44, false),
         Column::new("year", 4, true),
         Column::new("genres", 30, false),
-        Column::new("similarity", 10, true),
-        Column::new("personal", 8, true),
-        Column::new("score", 6, true),
-        Column::new("sources", 24, false),
     ];
-    let rows: Vec<Vec<String>> = response
-        .results
+    if similar {
+        columns.push(Column::new("similarity", 10, true));
+    }
+    columns.push(Column::new("popularity", 10, true));
+    if personal {
+        columns.push(Column::new("personal", 8, true));
+    }
+    columns.push(Column::new("score", 6, true));
+    if personal {
+        columns.push(Column::new("sources", 24, false));
+    }
+    let rows: Vec<Vec<String>> = results
         .iter()
         .map(|r| {
             let mut row = movie_cells(r.rank, &r.title, r.year, &r.genres);
-            row.extend([
-                r.query_similarity
-                    .map_or_else(|| "—".into(), |q| format!("{q:.3}")),
-                r.personal_score
-                    .map_or_else(|| "—".into(), |p| format!("{p:.3}")),
-                format!("{:.3}", r.score),
-                r.sources.join(","),
-            ]);
+            let missing = || "—".to_string();
+            if similar {
+                row.push(
+                    r.query_similarity
+                        .map_or_else(missing, |q| format!("{q:.3}")),
+                );
+            }
+            row.push(format!("{:.2}", r.popularity));
+            if personal {
+                row.push(r.personal_score.map_or_else(missing, |p| format!("{p:.3}")));
+            }
+            row.push(format!("{:.3}", r.score));
+            if personal {
+                row.push(r.sources.join(","));
+            }
             row
         })
         .collect();
-    if rows.is_empty() {
-        return "no movie matches\n".to_string();
-    }
+    render(&columns, &rows)
+}
+
+/// The results of a search as an aligned table.
+pub fn search_table(response: &SearchResponse) -> String {
+    results_table(&response.results)
+}
+
+/// Personalised results as an aligned table, under a line naming the person and the ranker.
+pub fn personal_table(response: &PersonalResponse) -> String {
     // Without a person (plain `similar`) there is nobody to name.
     let heading = response.stack.map_or_else(String::new, |s| {
-        format!("for {} · ranked by the {s} stack\n", response.person)
+        format!("for {} · ranked by {s}\n", response.person)
     });
-    format!("{heading}{}", render(&columns, &rows))
+    format!("{heading}{}", results_table(&response.results))
 }
 
 /// The global feature importances of the serving stacks as an aligned table.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::index::MovieIndex;
 use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::rank::Filters;
+use crate::rank::{Filters, RankedMovie};
 
 /// Weight of the personal score against the query similarity in `search --user`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
@@ -23,31 +23,6 @@ pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
 /// Exponent of the watch share that weights a rating stack's score when it ranks `recommend`
 /// (`--stack`; 0: the stack alone; 1: P(liked | watched) × P(watched)).
 pub const WATCH_EXPONENT: f64 = 0.25;
-
-/// One personalised result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PersonalResult {
-    /// 1-based rank.
-    pub rank: usize,
-    /// MovieLens movieId.
-    pub movie_id: u32,
-    /// Title with year.
-    pub title: String,
-    /// Release year.
-    pub year: Option<u16>,
-    /// Genres.
-    pub genres: Vec<String>,
-    /// Cosine similarity to the query (or to the movie `similar` started from).
-    pub query_similarity: Option<f32>,
-    /// The stack's score for the person (probability of "liked" for logistic and gbdt).
-    pub personal_score: Option<f64>,
-    /// IMDB weighted rating (0–5).
-    pub popularity: f32,
-    /// The score results are ranked by.
-    pub score: f64,
-    /// Where the candidate came from: "query", "profile", "item_knn", "popular", "movie".
-    pub sources: Vec<&'static str>,
-}
 
 /// A personalised answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,7 +32,7 @@ pub struct PersonalResponse {
     /// The stack that ranked ("logistic", …), absent without a person.
     pub stack: Option<&'static str>,
     /// Ranked results.
-    pub results: Vec<PersonalResult>,
+    pub results: Vec<RankedMovie>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -81,7 +56,7 @@ fn top_results(
     mut scored: Vec<(u32, f64, Option<f32>, Option<f64>)>,
     sources: &HashMap<u32, Vec<&'static str>>,
     k: usize,
-) -> Vec<PersonalResult> {
+) -> Vec<RankedMovie> {
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.truncate(k);
     let catalog = &index.catalog().movies;
@@ -89,19 +64,14 @@ fn top_results(
         .into_iter()
         .enumerate()
         .map(|(i, (position, score, similarity, personal))| {
-            let entry = &catalog[position as usize];
-            PersonalResult {
-                rank: i + 1,
-                movie_id: entry.movie.id,
-                title: entry.movie.title.clone(),
-                year: entry.movie.year,
-                genres: entry.movie.genres.clone(),
-                query_similarity: similarity,
-                personal_score: personal,
-                popularity: entry.weighted_rating,
+            RankedMovie::new(
+                i + 1,
+                &catalog[position as usize],
+                similarity,
+                personal,
                 score,
-                sources: sources.get(&position).cloned().unwrap_or_default(),
-            }
+                sources.get(&position).cloned().unwrap_or_default(),
+            )
         })
         .collect()
 }

@@ -10,6 +10,58 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Movie;
 use crate::error::{Error, Result};
+use crate::index::CatalogEntry;
+
+/// One result of `search`, `recommend` and `similar`: every command answers in this shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankedMovie {
+    /// 1-based rank.
+    pub rank: usize,
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// Title with year.
+    pub title: String,
+    /// Release year.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Cosine similarity to the query (or to the movie `similar` starts from); null for
+    /// `recommend`.
+    pub query_similarity: Option<f32>,
+    /// The stack's score for the person (a probability); null without a person.
+    pub personal_score: Option<f64>,
+    /// IMDB weighted rating (0–5).
+    pub popularity: f32,
+    /// The score results are ranked by.
+    pub score: f64,
+    /// Where the candidate came from: "query", "movie", "profile", "item_knn", "popular".
+    pub sources: Vec<&'static str>,
+}
+
+impl RankedMovie {
+    /// The result at `rank` for the catalogue `entry`, with its scores and sources.
+    pub fn new(
+        rank: usize,
+        entry: &CatalogEntry,
+        query_similarity: Option<f32>,
+        personal_score: Option<f64>,
+        score: f64,
+        sources: Vec<&'static str>,
+    ) -> RankedMovie {
+        RankedMovie {
+            rank,
+            movie_id: entry.movie.id,
+            title: entry.movie.title.clone(),
+            year: entry.movie.year,
+            genres: entry.movie.genres.clone(),
+            query_similarity,
+            personal_score,
+            popularity: entry.weighted_rating,
+            score,
+            sources,
+        }
+    }
+}
 
 /// Weight of the query similarity in the blend (notebook 004).
 pub const DEFAULT_ALPHA: f32 = 0.7;

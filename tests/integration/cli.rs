@@ -27,9 +27,11 @@ fn search_builds_a_missing_index_then_answers_in_json() {
         "title",
         "year",
         "genres",
-        "similarity",
+        "query_similarity",
+        "personal_score",
         "popularity",
         "score",
+        "sources",
     ] {
         assert!(results[0].get(key).is_some(), "missing {key}");
     }

@@ -49,8 +49,11 @@ fn results_are_ranked_by_the_blend() {
         assert!(pair[0].score >= pair[1].score);
     }
     for r in &response.results {
-        let expected = 0.7 * r.similarity + 0.3 * r.popularity / 5.0;
-        assert!((r.score - expected).abs() < 1e-5);
+        let similarity = r.query_similarity.expect("a query result has a similarity");
+        let expected = 0.7 * similarity + 0.3 * r.popularity / 5.0;
+        assert!((r.score - f64::from(expected)).abs() < 1e-5);
+        assert_eq!(r.personal_score, None);
+        assert_eq!(r.sources, ["query"]);
     }
     // alpha = 1 ranks by similarity alone, which the exact scan orders the same way.
     let mut request = SearchRequest::new("a heist in las vegas");
@@ -58,7 +61,7 @@ fn results_are_ranked_by_the_blend() {
     request.exact = true;
     let exact = real_engine().search(&request).expect("search");
     for pair in exact.results.windows(2) {
-        assert!(pair[0].similarity >= pair[1].similarity);
+        assert!(pair[0].query_similarity >= pair[1].query_similarity);
     }
 }
 
