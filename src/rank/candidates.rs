@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use super::features::{FeatureBuilder, Person};
 use crate::index::Hit;
 
-/// The budget `recommend` uses.
+/// The budget `recommend` uses. Full-catalogue NDCG@10 over seeds 42, 7 and 2024 is flat from
+/// 150 to 300 (0.2523, 0.2498, 0.2488, within split noise) and lower at 500; 300 keeps short
+/// profiles on their taste (three Pixar likes: 9 animated films of 10, against 5 at 150).
 pub const DEFAULT_CANDIDATES: usize = 300;
 
 /// How many candidates each source proposes (before overlaps and rated movies are removed).
