@@ -91,14 +91,8 @@ enum Command {
         /// The profile to create or extend
         #[arg(long, value_name = "NAME")]
         profile: String,
-        /// Directory of saved profiles
-        #[arg(
-            long,
-            env = "REELRANK_PROFILES",
-            default_value = "profiles",
-            value_name = "DIR"
-        )]
-        profiles: PathBuf,
+        #[command(flatten)]
+        profiles: ProfilesDir,
     },
     /// Search movies by free text (builds the index first if there is none)
     Search(SearchArgs),
@@ -162,6 +156,19 @@ struct RankArgs {
     json: bool,
 }
 
+/// Where saved profiles live.
+#[derive(Args)]
+struct ProfilesDir {
+    /// Directory of saved profiles
+    #[arg(
+        long = "profiles",
+        env = "REELRANK_PROFILES",
+        default_value = "profiles",
+        value_name = "DIR"
+    )]
+    dir: PathBuf,
+}
+
 /// Who to personalise for: a known user, or a new person's ratings.
 #[derive(Args)]
 struct PersonArgs {
@@ -180,14 +187,8 @@ struct PersonArgs {
     /// A saved profile: profiles/NAME.json, {"name", "ratings": [{"movie_id", "rating"}]}
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
-    /// Directory of saved profiles
-    #[arg(
-        long,
-        env = "REELRANK_PROFILES",
-        default_value = "profiles",
-        value_name = "DIR"
-    )]
-    profiles: PathBuf,
+    #[command(flatten)]
+    profiles: ProfilesDir,
     /// The rating stack that ranks: logistic, gbdt or lambdamart [search and similar default
     /// to logistic; recommend to its candidate ranker]
     #[arg(long, value_name = "STACK")]
@@ -222,7 +223,7 @@ impl PersonArgs {
         let catalog = index.catalog();
         let mut ratings = Vec::new();
         if let Some(name) = &self.profile {
-            let path = profile_path(&self.profiles, name)?;
+            let path = profile_path(&self.profiles.dir, name)?;
             if !path.is_file() {
                 anyhow::bail!(
                     "--profile {name}: no profile at {} (a JSON file {{\"name\", \"ratings\": [{{\"movie_id\", \"rating\"}}]}})",
@@ -541,7 +542,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Similar(args) => similar(&paths, progress, &args)?,
         Command::Onboard { profile, profiles } => {
-            onboard_terminal(&paths, progress, &profile, &profiles)?
+            onboard_terminal(&paths, progress, &profile, &profiles.dir)?
         }
         Command::Docs { movie, json } => {
             let dataset = Dataset::load(&paths.data)?;

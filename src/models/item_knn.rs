@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, Scorer, UserIndex};
+use super::{top_scored, Interactions, Scorer, UserIndex};
 
 /// Neighbours used per prediction in the seeds.
 pub const DEFAULT_K: usize = 40;
@@ -228,19 +228,12 @@ impl ItemKnn {
         let mut acc = vec![0f32; self.item_columns.len()];
         let touched = self.dots(item, &mut acc);
         let norm_i = self.item_norms[item];
-        let mut scored: Vec<(u32, f32)> = touched
+        let scored: Vec<(u32, f32)> = touched
             .into_iter()
             .filter(|&j| j as usize != item)
             .map(|j| (j, acc[j as usize] / (norm_i * self.item_norms[j as usize])))
             .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if scored.len() > n && n > 0 {
-            scored.select_nth_unstable_by(n - 1, order);
-            scored.truncate(n);
-        }
-        scored.sort_by(order);
-        scored.truncate(n);
-        scored
+        top_scored(scored, n)
     }
 
     /// The exact cosine similarity of two items (for tests and explanations).

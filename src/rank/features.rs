@@ -11,6 +11,7 @@ use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::popularity::{popularity_params, weighted_rating, PopularityParams};
+use crate::models::top_scored;
 use crate::models::{
     content_ridge, history_stats, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
     MatrixFactorization, MfConfig, RatingStats, Scorer,
@@ -127,21 +128,15 @@ pub const ALL_FEATURES: [Feature; 12] = [
 
 /// The candidate ranker's features: every feature of the rating stacks and the top-N
 /// affinity.
-pub const CANDIDATE_FEATURES: [Feature; 13] = [
-    Feature::Bias,
-    Feature::ItemKnn,
-    Feature::MatrixFactorization,
-    Feature::GenreContent,
-    Feature::ContentRidge,
-    Feature::EmbeddingSimilarity,
-    Feature::UserRatingCount,
-    Feature::UserMeanRating,
-    Feature::ItemRatingCount,
-    Feature::ItemMeanRating,
-    Feature::WeightedRating,
-    Feature::ReleaseYear,
-    Feature::ItemKnnAffinity,
-];
+pub const CANDIDATE_FEATURES: [Feature; ALL_FEATURES.len() + 1] = {
+    let mut features = [Feature::ItemKnnAffinity; ALL_FEATURES.len() + 1];
+    let mut i = 0;
+    while i < ALL_FEATURES.len() {
+        features[i] = ALL_FEATURES[i];
+        i += 1;
+    }
+    features
+};
 
 /// The base models, fit on the same ratings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -371,18 +366,12 @@ impl<'a> FeatureBuilder<'a> {
             .models
             .item_knn
             .affinity(history, &all, LIKED_THRESHOLD);
-        let mut scored: Vec<(u32, f32)> = all
+        let scored: Vec<(u32, f32)> = all
             .into_iter()
             .zip(affinity)
             .filter(|&(m, a)| a > 0.0 && !exclude.contains(&m))
             .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if scored.len() > n && n > 0 {
-            scored.select_nth_unstable_by(n - 1, order);
-        }
-        scored.truncate(n);
-        scored.sort_by(order);
-        scored.into_iter().map(|(m, _)| m).collect()
+        top_scored(scored, n).into_iter().map(|(m, _)| m).collect()
     }
 
     /// The `n` movies with the highest weighted rating over the training ratings.

@@ -2,11 +2,35 @@
 //! `--profile` reads back, and a refusal without a terminal.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
-use reelrank::onboard::{diverse_popular, onboard, OnboardConfig};
+use reelrank::onboard::{diverse_popular, onboard, OnboardConfig, Onboarded};
 use reelrank::profile::{profile_path, Profile};
 
 use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
+
+/// Runs the flow for a new profile `name` saved under `dir`, answering with `script`; returns
+/// the outcome, the transcript and the profile's path.
+fn run_script(script: &str, name: &str, dir: &Path) -> (Onboarded, String, PathBuf) {
+    let engine = real_engine();
+    let path = profile_path(dir, name).expect("path");
+    let profile = Profile {
+        name: name.into(),
+        ratings: Vec::new(),
+    };
+    let mut output = Vec::new();
+    let outcome = onboard(
+        engine.index(),
+        engine.stack().expect("stack"),
+        profile,
+        &path,
+        &mut script.as_bytes(),
+        &mut output,
+        &OnboardConfig::default(),
+    )
+    .expect("onboard");
+    (outcome, String::from_utf8(output).expect("utf-8"), path)
+}
 
 #[test]
 fn phase_one_spreads_popular_movies_across_genres() {
@@ -37,29 +61,11 @@ fn phase_one_spreads_popular_movies_across_genres() {
 
 #[test]
 fn a_scripted_session_saves_a_profile_that_recommend_reads() {
-    let engine = real_engine();
-    let stack = engine.stack().expect("stack");
     let dir = tempdir();
-    let path = profile_path(dir.path(), "scripted").expect("path");
-    let profile = Profile {
-        name: "scripted".into(),
-        ratings: Vec::new(),
-    };
     // Phase one: 5, 4, a typo (asked again), skip, 1, then next phase; phase two: rate the
     // first recommendation 4, then done.
-    let script = "5\n4\nsix\ns\n1\nd\n4\nd\n";
-    let mut output = Vec::new();
-    let outcome = onboard(
-        engine.index(),
-        stack,
-        profile,
-        &path,
-        &mut script.as_bytes(),
-        &mut output,
-        &OnboardConfig::default(),
-    )
-    .expect("onboard");
-    let transcript = String::from_utf8(output).expect("utf-8");
+    let (outcome, transcript, path) =
+        run_script("5\n4\nsix\ns\n1\nd\n4\nd\n", "scripted", dir.path());
     assert!(transcript.contains("'six': answer 1-5"), "{transcript}");
     assert!(transcript.contains("Phase 2 of 2"), "{transcript}");
     let ratings: Vec<f32> = outcome.profile.ratings.iter().map(|r| r.rating).collect();
@@ -101,26 +107,9 @@ fn a_scripted_session_saves_a_profile_that_recommend_reads() {
 
 #[test]
 fn quitting_keeps_what_was_rated_and_the_end_of_input_quits() {
-    let engine = real_engine();
-    let stack = engine.stack().expect("stack");
     let dir = tempdir();
     for (script, expected) in [("3\nq\n", 1), ("4.5\n2\n", 2)] {
-        let path = profile_path(dir.path(), "quitter").expect("path");
-        let _ = std::fs::remove_file(&path);
-        let profile = Profile {
-            name: "quitter".into(),
-            ratings: Vec::new(),
-        };
-        let outcome = onboard(
-            engine.index(),
-            stack,
-            profile,
-            &path,
-            &mut script.as_bytes(),
-            &mut Vec::new(),
-            &OnboardConfig::default(),
-        )
-        .expect("onboard");
+        let (outcome, _, path) = run_script(script, "quitter", dir.path());
         assert_eq!(outcome.profile.ratings.len(), expected, "{script:?}");
         assert_eq!(Profile::load(&path).expect("saved").ratings.len(), expected);
     }
