@@ -77,10 +77,10 @@ fn top_results(
 }
 
 /// `recommend`: no query. Candidates are the nearest movies to the person's taste vector, the
-/// item-kNN neighbours of the movies they liked, and popular movies when neither has any;
-/// rated movies are excluded. The candidate ranker orders them, or with `stack` a rating
-/// stack's P(liked) weighted by the movie's watch share (the comparison row of the
-/// full-catalogue evaluation).
+/// movies with the highest item-kNN affinity to the movies they liked, and popular movies when
+/// neither has any; rated movies are excluded. The candidate ranker orders them, or with
+/// `ranker` a rating stack's P(liked) weighted by the movie's watch share (the comparison row
+/// of the full-catalogue evaluation).
 pub fn recommend(
     index: &MovieIndex,
     stack: &ServingStack,

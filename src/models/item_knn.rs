@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{top_scored, Interactions, Scorer, UserIndex};
+use super::{Interactions, Scorer, UserIndex};
 
 /// Neighbours used per prediction in the seeds.
 pub const DEFAULT_K: usize = 40;
@@ -216,24 +216,6 @@ impl ItemKnn {
     /// The training ratings of `user` ((movie, rating)), if they are a training user.
     pub fn history(&self, user: u32) -> Option<&[(u32, f32)]> {
         self.users.get(user).map(|u| self.user_rows[u].as_slice())
-    }
-
-    /// The `n` movies most similar to `item` (cosine of rating columns, ties to the lower
-    /// position), excluding itself; empty for an unrated or unknown item.
-    pub fn neighbours(&self, item: u32, n: usize) -> Vec<(u32, f32)> {
-        let item = item as usize;
-        if item >= self.item_columns.len() || self.item_norms[item] == 0.0 {
-            return Vec::new();
-        }
-        let mut acc = vec![0f32; self.item_columns.len()];
-        let touched = self.dots(item, &mut acc);
-        let norm_i = self.item_norms[item];
-        let scored: Vec<(u32, f32)> = touched
-            .into_iter()
-            .filter(|&j| j as usize != item)
-            .map(|j| (j, acc[j as usize] / (norm_i * self.item_norms[j as usize])))
-            .collect();
-        top_scored(scored, n)
     }
 
     /// The exact cosine similarity of two items (for tests and explanations).
