@@ -71,17 +71,8 @@ impl ItemKnn {
     /// The prediction on `item` from `(dot product with item's column, movie, rating)` of each
     /// movie the user rated.
     fn predict_from(&self, item: usize, rated: impl Iterator<Item = (f32, u32, f32)>) -> f64 {
-        let norm_i = self.item_norms[item];
         let mut neighbours: Vec<(f32, u32, f32)> = rated
-            .map(|(dot, j, r)| {
-                let denominator = norm_i * self.item_norms[j as usize];
-                let sim = if denominator > 0.0 {
-                    dot / denominator
-                } else {
-                    0.0
-                };
-                (sim, j, r)
-            })
+            .map(|(dot, j, r)| (self.cosine(dot, item, j as usize), j, r))
             .collect();
         if neighbours.is_empty() {
             return self.default_rating;
@@ -114,7 +105,8 @@ impl ItemKnn {
     /// dot product is summed over the candidate's column in stored order, as in
     /// [`Scorer::score`]'s batch path, so both give bit-identical scores.
     pub fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
-        self.with_history_dots(history, movies, |item, history, dots| {
+        let fallback = self.default_rating as f32;
+        self.with_history_dots(history, movies, fallback, |item, history, dots| {
             let rated = history.iter().zip(dots).map(|(&(j, r), &d)| (d, j, r));
             self.predict_from(item, rated) as f32
         })
@@ -129,44 +121,36 @@ impl ItemKnn {
     /// close to, which is what separates movies a person will watch from the rest.
     pub fn affinity(&self, history: &[(u32, f32)], movies: &[u32], liked: f32) -> Vec<f32> {
         let liked: Vec<(u32, f32)> = history.iter().copied().filter(|h| h.1 >= liked).collect();
-        let scores = self.with_history_dots(&liked, movies, |item, history, dots| {
-            let norm_i = self.item_norms[item];
-            history
+        self.with_history_dots(&liked, movies, 0.0, |item, liked, dots| {
+            let total: f32 = liked
                 .iter()
                 .zip(dots)
-                .map(|(&(j, _), &d)| {
-                    let denominator = norm_i * self.item_norms[j as usize];
-                    if denominator > 0.0 {
-                        d / denominator
-                    } else {
-                        0.0
-                    }
-                })
-                .sum()
-        });
-        // Unrated movies and empty histories get the fallback rating: no affinity there.
-        movies
-            .iter()
-            .zip(scores)
-            .map(|(&m, s)| {
-                let known = (m as usize) < self.item_columns.len()
-                    && !self.item_columns[m as usize].is_empty();
-                if known && !liked.is_empty() {
-                    s / liked.len() as f32
-                } else {
-                    0.0
-                }
-            })
-            .collect()
+                .map(|(&(j, _), &dot)| self.cosine(dot, item, j as usize))
+                .sum();
+            total / liked.len() as f32
+        })
+    }
+
+    /// The cosine of items `i` and `j` from the dot product of their columns (0 for an
+    /// all-zero column).
+    fn cosine(&self, dot: f32, i: usize, j: usize) -> f32 {
+        let denominator = self.item_norms[i] * self.item_norms[j];
+        if denominator > 0.0 {
+            dot / denominator
+        } else {
+            0.0
+        }
     }
 
     /// For each of `movies`, `score(item, history, dots)` with `dots[h]` the dot product of
-    /// the item's rating column with that of `history[h]`; movies out of the catalogue,
-    /// unrated movies and an empty history get the training mean instead.
+    /// the item's rating column with that of `history[h]` (the history's movies out of the
+    /// catalogue left out); movies out of the catalogue, unrated movies and an empty history
+    /// get `fallback` instead.
     fn with_history_dots(
         &self,
         history: &[(u32, f32)],
         movies: &[u32],
+        fallback: f32,
         score: impl Fn(usize, &[(u32, f32)], &[f32]) -> f32,
     ) -> Vec<f32> {
         let n_movies = self.item_columns.len();
@@ -199,7 +183,7 @@ impl ItemKnn {
             .map(|&m| {
                 let item = m as usize;
                 if item >= n_movies || self.item_columns[item].is_empty() || history.is_empty() {
-                    return self.default_rating as f32;
+                    return fallback;
                 }
                 dots.fill(0.0);
                 for &(rater, r_ui) in &self.item_columns[item] {
@@ -222,12 +206,7 @@ impl ItemKnn {
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
         let mut acc = vec![0f32; self.item_columns.len()];
         self.dots(a as usize, &mut acc);
-        let denominator = self.item_norms[a as usize] * self.item_norms[b as usize];
-        if denominator > 0.0 {
-            acc[b as usize] / denominator
-        } else {
-            0.0
-        }
+        self.cosine(acc[b as usize], a as usize, b as usize)
     }
 }
 
@@ -340,6 +319,19 @@ mod tests {
         assert!(s1 > s0);
         let top1 = ItemKnn::fit(&train(), 4, 1).score(&[2], &[2])[0];
         assert!((top1 - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn affinity_by_hand() {
+        let model = ItemKnn::fit(&train(), 4, 40);
+        // Liked (≥ 4): movies 0 and 2; movie 1 (rated 3) does not count.
+        let history = [(0, 5.0), (1, 3.0), (2, 4.0)];
+        let got = model.affinity(&history, &[1, 3], 4.0);
+        let expected = (model.similarity(1, 0) + model.similarity(1, 2)) / 2.0;
+        assert!((got[0] - expected).abs() < 1e-6, "{got:?} vs {expected}");
+        // Movie 3 has no rating: no affinity; nor has anything for a history without a like.
+        assert_eq!(got[1], 0.0);
+        assert_eq!(model.affinity(&[(0, 3.0)], &[1], 4.0), vec![0.0]);
     }
 
     #[test]
