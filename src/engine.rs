@@ -191,10 +191,7 @@ pub fn catalog_of(dataset: &Dataset) -> Catalog {
             weighted_rating: weighted_rating(f64::from(s.count), s.mean, params) as f32,
         })
         .collect();
-    Catalog {
-        popularity: params,
-        movies,
-    }
+    Catalog::new(params, movies)
 }
 
 fn progress_bar(show: bool, len: usize, message: &'static str) -> indicatif::ProgressBar {

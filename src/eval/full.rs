@@ -92,7 +92,7 @@ fn ms(since: Instant) -> f64 {
 }
 
 /// The metrics of a ranked list (best first) against a relevant set.
-fn metrics_of(ranked: &[u32], relevant: &HashSet<u32>, k: usize) -> RankingMetrics {
+fn metrics_of(ranked: &[u32], relevant: &[u32], k: usize) -> RankingMetrics {
     let hits: Vec<bool> = ranked
         .iter()
         .take(k)
@@ -134,34 +134,17 @@ pub fn evaluate_full_protocol(
 
     let train = Interactions::from_rows(&dataset.ratings, &train_rows);
     let test = Interactions::from_rows(&dataset.ratings, &split.test);
-    let mut relevant: HashMap<u32, HashSet<u32>> = HashMap::new();
-    for i in 0..test.len() {
-        if test.rating[i] >= config.threshold {
-            relevant
-                .entry(test.user[i])
-                .or_default()
-                .insert(test.movie[i]);
-        }
-    }
+    let relevant = test.movies_by_user(config.threshold);
     let mut users: Vec<u32> = relevant.keys().copied().collect();
     users.sort_unstable();
-    let mut rated: HashMap<u32, HashSet<u32>> = HashMap::new();
-    for i in 0..train.len() {
-        rated
-            .entry(train.user[i])
-            .or_default()
-            .insert(train.movie[i]);
-    }
-    let counts = train.movie_stats(dataset.movies.len());
-    // recommend answers with movieIds; map them back once, not by scanning the catalogue.
-    let positions: HashMap<u32, u32> = index
-        .catalog()
-        .movies
-        .iter()
-        .enumerate()
-        .map(|(p, e)| (e.movie.id, p as u32))
+    let rated: HashMap<u32, HashSet<u32>> = train
+        .movies_by_user(f32::MIN)
+        .into_iter()
+        .map(|(user, movies)| (user, movies.into_iter().collect()))
         .collect();
+    let counts = train.movie_stats(dataset.movies.len());
     let n_movies = dataset.movies.len() as u32;
+    let catalog = index.catalog();
     let k = config.k;
     let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
 
@@ -196,7 +179,7 @@ pub fn evaluate_full_protocol(
                 let two_stage: Vec<u32> = recommend(index, &stack, &person, k, ranker)
                     .results
                     .iter()
-                    .filter_map(|r| positions.get(&r.movie_id).copied())
+                    .filter_map(|r| catalog.position(r.movie_id).map(|p| p as u32))
                     .collect();
                 rows.push(metrics_of(&two_stage, wanted, k));
             }

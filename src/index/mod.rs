@@ -17,6 +17,7 @@ mod flat;
 mod hnsw;
 mod manifest;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -62,17 +63,48 @@ pub struct CatalogEntry {
 
 /// The movies of an index, in vector order, with the popularity parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredCatalog")]
 pub struct Catalog {
     /// m and C of the weighted rating.
     pub popularity: PopularityParams,
     /// One entry per vector.
     pub movies: Vec<CatalogEntry>,
+    /// movieId → position, derived from `movies`.
+    #[serde(skip)]
+    positions: HashMap<u32, u32>,
+}
+
+/// What the catalogue file stores (the movieId map is rebuilt on load).
+#[derive(Deserialize)]
+struct StoredCatalog {
+    popularity: PopularityParams,
+    movies: Vec<CatalogEntry>,
+}
+
+impl From<StoredCatalog> for Catalog {
+    fn from(stored: StoredCatalog) -> Catalog {
+        Catalog::new(stored.popularity, stored.movies)
+    }
 }
 
 impl Catalog {
+    /// The catalogue of `movies` (in vector order).
+    pub fn new(popularity: PopularityParams, movies: Vec<CatalogEntry>) -> Catalog {
+        let positions = movies
+            .iter()
+            .enumerate()
+            .map(|(p, e)| (e.movie.id, p as u32))
+            .collect();
+        Catalog {
+            popularity,
+            movies,
+            positions,
+        }
+    }
+
     /// The catalogue position of a MovieLens movieId.
     pub fn position(&self, movie_id: u32) -> Option<usize> {
-        self.movies.iter().position(|e| e.movie.id == movie_id)
+        self.positions.get(&movie_id).map(|&p| p as usize)
     }
 }
 

@@ -25,12 +25,7 @@ impl EmbeddingProfile {
     /// Profiles of `train`'s users: the normalised mean vector of the movies rated ≥
     /// `threshold`. `vectors` holds one row per catalogue position.
     pub fn fit(train: &Interactions, vectors: &FlatIndex, threshold: f32) -> Self {
-        let mut liked: HashMap<u32, Vec<u32>> = HashMap::new();
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            if r >= threshold {
-                liked.entry(u).or_default().push(m);
-            }
-        }
+        let liked = train.movies_by_user(threshold);
         let profiles = liked
             .into_iter()
             .filter_map(|(u, movies)| profile_of(vectors, &movies).map(|p| (u, p)))

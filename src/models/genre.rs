@@ -51,12 +51,7 @@ impl GenreContent {
             genres,
             threshold,
         };
-        let mut liked: HashMap<u32, Vec<u32>> = HashMap::new();
-        for ((&u, &m), &r) in train.user.iter().zip(&train.movie).zip(&train.rating) {
-            if r >= threshold {
-                liked.entry(u).or_default().push(m);
-            }
-        }
+        let liked = train.movies_by_user(threshold);
         model.profiles = liked
             .into_iter()
             .map(|(u, movies)| (u, model.profile_of(&movies)))

@@ -67,6 +67,17 @@ impl Interactions {
         user_stats(&self.user, &self.rating)
     }
 
+    /// The movies each user rated ≥ `min_rating`, in rating order.
+    pub fn movies_by_user(&self, min_rating: f32) -> HashMap<u32, Vec<u32>> {
+        let mut movies: HashMap<u32, Vec<u32>> = HashMap::new();
+        for ((&u, &m), &r) in self.user.iter().zip(&self.movie).zip(&self.rating) {
+            if r >= min_rating {
+                movies.entry(u).or_default().push(m);
+            }
+        }
+        movies
+    }
+
     /// The mean rating (0 when empty).
     pub fn mean(&self) -> f64 {
         if self.is_empty() {

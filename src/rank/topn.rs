@@ -12,8 +12,6 @@
 //! a mean over the liked movies, not a sum: a sum grows with the length of the history, which
 //! trees splitting across users cannot undo (0.2215 with the sum).
 
-use std::collections::{HashMap, HashSet};
-
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -46,15 +44,7 @@ pub fn fit_candidate_ranker(
     retrieve: &(dyn Fn(&[f32], usize) -> Vec<Hit> + Sync),
     seed: u64,
 ) -> (Gbdt, CandidateTraining) {
-    let mut wanted: HashMap<u32, HashSet<u32>> = HashMap::new();
-    for i in 0..meta.len() {
-        if meta.rating[i] >= liked {
-            wanted
-                .entry(meta.user[i])
-                .or_default()
-                .insert(meta.movie[i]);
-        }
-    }
+    let wanted = meta.movies_by_user(liked);
     let mut users: Vec<u32> = wanted.keys().copied().collect();
     users.sort_unstable();
     let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
@@ -93,7 +83,7 @@ pub fn fit_candidate_ranker(
         &config,
     );
     let positives = labels.iter().filter(|&&l| l).count();
-    let liked_total: usize = wanted.values().map(HashSet::len).sum();
+    let liked_total: usize = wanted.values().map(Vec::len).sum();
     let training = CandidateTraining {
         users: users.len(),
         rows: labels.len(),
