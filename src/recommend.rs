@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::index::MovieIndex;
+use crate::index::{top_by, MovieIndex};
 use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::{Filters, RankedMovie};
@@ -53,14 +53,12 @@ fn describe(person: Option<&Person>) -> String {
 /// Scored candidates → the top `k` results, best first (ties: lower catalogue position).
 fn top_results(
     index: &MovieIndex,
-    mut scored: Vec<(u32, f64, Option<f32>, Option<f64>)>,
+    scored: Vec<(u32, f64, Option<f32>, Option<f64>)>,
     sources: &HashMap<u32, Vec<&'static str>>,
     k: usize,
 ) -> Vec<RankedMovie> {
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored.truncate(k);
     let catalog = &index.catalog().movies;
-    scored
+    top_by(scored, k, |s| (s.1, s.0 as usize))
         .into_iter()
         .enumerate()
         .map(|(i, (position, score, similarity, personal))| {
@@ -98,24 +96,11 @@ pub fn recommend(
     timings.insert("candidates".into(), ms(t));
 
     let t = Instant::now();
-    let scored = match ranker {
-        None => movies
-            .iter()
-            .zip(stack.rank_candidates(person, &movies))
-            .map(|(&m, s)| (m, s, None, Some(s)))
-            .collect(),
-        // The rating stacks learn P(liked | rated): every training row is a movie the user
-        // chose to watch. Over unwatched movies what matters is P(watched and liked), so
-        // their score is weighted by the share of users who watched the movie.
-        Some(kind) => movies
-            .iter()
-            .zip(stack.score_person(kind, person, &movies))
-            .map(|(&m, s)| {
-                let watched = stack.watch_share(m).powf(WATCH_EXPONENT);
-                (m, s * watched, None, Some(s))
-            })
-            .collect(),
-    };
+    let scored = score_candidates(stack, person, &movies, ranker)
+        .into_iter()
+        .zip(&movies)
+        .map(|((score, personal), &m)| (m, score, None, Some(personal)))
+        .collect();
     let results = top_results(index, scored, &candidates.sources, k);
     timings.insert("rerank".into(), ms(t));
     timings.insert("candidate_count".into(), movies.len() as f64);
@@ -125,6 +110,32 @@ pub fn recommend(
         stack: Some(ranker.map_or(CANDIDATE_RANKER, StackKind::name)),
         results,
         timings_ms: timings,
+    }
+}
+
+/// The (score, personal score) of each of `movies`, candidates of `recommend` for `person`:
+/// the candidate ranker's probability twice, or with `ranker` a rating stack's P(liked) and
+/// that weighted by the movie's watch share.
+pub fn score_candidates(
+    stack: &ServingStack,
+    person: &Person,
+    movies: &[u32],
+    ranker: Option<StackKind>,
+) -> Vec<(f64, f64)> {
+    match ranker {
+        None => stack
+            .rank_candidates(person, movies)
+            .into_iter()
+            .map(|s| (s, s))
+            .collect(),
+        // The rating stacks learn P(liked | rated): every training row is a movie the user
+        // chose to watch. Over unwatched movies what matters is P(watched and liked), so
+        // their score is weighted by the share of users who watched the movie.
+        Some(kind) => movies
+            .iter()
+            .zip(stack.score_person(kind, person, movies))
+            .map(|(&m, s)| (s * stack.watch_share(m).powf(WATCH_EXPONENT), s))
+            .collect(),
     }
 }
 

@@ -12,12 +12,12 @@ use super::metrics::{ranking_metrics, RankingMetrics};
 use super::protocol::EvalConfig;
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
-use crate::index::MovieIndex;
+use crate::index::{top_by, MovieIndex};
 use crate::models::Interactions;
-use crate::rank::candidates::{candidates, CandidateBudget};
+use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use crate::rank::features::{Feature, BASE_SCORES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::recommend::recommend;
+use crate::recommend::score_candidates;
 
 /// Candidate-set sizes whose recall is reported.
 pub const CANDIDATE_SIZES: [usize; 3] = [100, 200, 500];
@@ -102,19 +102,12 @@ fn metrics_of(ranked: &[u32], relevant: &[u32], k: usize) -> RankingMetrics {
 }
 
 /// The `k` best of `movies` by `scores` (ties to the lower position).
-fn top_k(movies: &[u32], scores: &[f32], k: usize) -> Vec<u32> {
-    let mut order: Vec<usize> = (0..movies.len()).collect();
-    let cmp = |&a: &usize, &b: &usize| {
-        scores[b]
-            .total_cmp(&scores[a])
-            .then(movies[a].cmp(&movies[b]))
-    };
-    if order.len() > k && k > 0 {
-        order.select_nth_unstable_by(k - 1, cmp);
-        order.truncate(k);
-    }
-    order.sort_by(cmp);
-    order.into_iter().map(|i| movies[i]).collect()
+fn top_k(movies: &[u32], scores: impl IntoIterator<Item = f64>, k: usize) -> Vec<u32> {
+    let scored: Vec<(u32, f64)> = movies.iter().copied().zip(scores).collect();
+    top_by(scored, k, |&(m, s)| (s, m as usize))
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect()
 }
 
 /// Runs the full-catalogue protocol; `index` supplies the embeddings and the HNSW graph
@@ -144,11 +137,15 @@ pub fn evaluate_full_protocol(
         .collect();
     let counts = train.movie_stats(dataset.movies.len());
     let n_movies = dataset.movies.len() as u32;
-    let catalog = index.catalog();
     let k = config.k;
+    let catalogue_rankers: Vec<Feature> = BASE_SCORES
+        .into_iter()
+        .chain([Feature::ItemKnnAffinity])
+        .collect();
     let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
 
-    // Per user: (Popularity, each base model, TwoStage) metrics and candidate recalls.
+    // Per user: the metrics of every row (Popularity, each base model, ItemKnnTopN, TwoStage,
+    // TwoStage-logistic) and the candidate recalls.
     let t = Instant::now();
     let per_user: Vec<UserOutcome> = users
         .par_iter()
@@ -158,36 +155,29 @@ pub fn evaluate_full_protocol(
             let wanted = &relevant[&user];
             let unrated: Vec<u32> = (0..n_movies).filter(|m| !seen.contains(m)).collect();
             let mut rows = Vec::new();
-            let popularity: Vec<f32> = unrated
-                .iter()
-                .map(|&m| counts[m as usize].count as f32)
-                .collect();
-            rows.push(metrics_of(&top_k(&unrated, &popularity, k), wanted, k));
-            let features = stack.feature_columns(user, &unrated, &BASE_SCORES);
-            for column in features {
-                rows.push(metrics_of(&top_k(&unrated, &column, k), wanted, k));
-            }
+            let popularity = unrated.iter().map(|&m| f64::from(counts[m as usize].count));
+            rows.push(metrics_of(&top_k(&unrated, popularity, k), wanted, k));
+            // One column per full-catalogue ranker: each base model, then the affinity.
             let person = Person::User(user);
-            let affinity: Vec<f32> = stack
-                .builder()
-                .person_rows(&person, &unrated, &[Feature::ItemKnnAffinity])
-                .into_iter()
-                .map(|v| v as f32)
-                .collect();
-            rows.push(metrics_of(&top_k(&unrated, &affinity, k), wanted, k));
+            let builder = stack.builder();
+            let columns = builder.person_rows(&person, &unrated, &catalogue_rankers);
+            for j in 0..catalogue_rankers.len() {
+                let column = columns.iter().skip(j).step_by(catalogue_rankers.len());
+                rows.push(metrics_of(&top_k(&unrated, column.copied(), k), wanted, k));
+            }
+            // recommend end to end: its candidates once, ranked by each ranker.
+            let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
+            let found = candidates(&builder, &person, budget, &hnsw);
             for ranker in [None, Some(StackKind::Logistic)] {
-                let two_stage: Vec<u32> = recommend(index, &stack, &person, k, ranker)
-                    .results
-                    .iter()
-                    .filter_map(|r| catalog.position(r.movie_id).map(|p| p as u32))
-                    .collect();
+                let scores = score_candidates(&stack, &person, &found.order, ranker);
+                let two_stage = top_k(&found.order, scores.into_iter().map(|s| s.0), k);
                 rows.push(metrics_of(&two_stage, wanted, k));
             }
             let recalls = CANDIDATE_SIZES
                 .iter()
                 .map(|&n| {
                     let budget = CandidateBudget::for_total(n);
-                    let found = candidates(&stack.builder(), &person, budget, &hnsw);
+                    let found = candidates(&builder, &person, budget, &hnsw);
                     let through = found.order.iter().filter(|m| wanted.contains(m)).count();
                     (
                         found.order.len() as f64,

@@ -87,18 +87,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// The `k` best hits, best first, ties broken by position.
-pub fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
-    let order = |a: &Hit, b: &Hit| {
-        b.similarity
-            .total_cmp(&a.similarity)
-            .then(a.position.cmp(&b.position))
+pub fn top_k(hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    top_by(hits, k, |h| (f64::from(h.similarity), h.position))
+}
+
+/// The `n` best of `items` by `key(item) = (score, id)`: highest score first, ties to the
+/// lower id. The one selection rule of search, candidates, recommendations and evaluations.
+pub fn top_by<T>(mut items: Vec<T>, n: usize, key: impl Fn(&T) -> (f64, usize)) -> Vec<T> {
+    let order = |a: &T, b: &T| {
+        let ((score_a, id_a), (score_b, id_b)) = (key(a), key(b));
+        score_b.total_cmp(&score_a).then(id_a.cmp(&id_b))
     };
-    if hits.len() > k && k > 0 {
-        hits.select_nth_unstable_by(k - 1, order);
+    if items.len() > n && n > 0 {
+        items.select_nth_unstable_by(n - 1, order);
     }
-    hits.truncate(k);
-    hits.sort_by(order);
-    hits
+    items.truncate(n);
+    items.sort_by(order);
+    items
 }
 
 #[cfg(test)]

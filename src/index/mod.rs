@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use flat::{dot, top_k, FlatIndex};
+pub use flat::{dot, top_by, top_k, FlatIndex};
 pub use hnsw::{DotDistance, HnswIndex, HnswParams};
 pub use manifest::{Counts, DatasetRecord, Manifest, ModelRecord, FORMAT_VERSION, MANIFEST_FILE};
 

@@ -270,17 +270,6 @@ impl<T: RatingModel> Scorer for T {
     }
 }
 
-/// The `n` best of `scored` ((movie, score)), best first; ties go to the lower position.
-pub fn top_scored(mut scored: Vec<(u32, f32)>, n: usize) -> Vec<(u32, f32)> {
-    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if scored.len() > n && n > 0 {
-        scored.select_nth_unstable_by(n - 1, order);
-    }
-    scored.truncate(n);
-    scored.sort_by(order);
-    scored
-}
-
 /// The mean of several models' scores, pair by pair (the seeds' SimpleAverage).
 pub fn average_scores(scores: &[&[f32]]) -> Vec<f32> {
     let n = scores.first().map_or(0, |s| s.len());

@@ -6,12 +6,11 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{mean_release_year, Dataset, Movie};
-use crate::index::FlatIndex;
+use crate::index::{top_by, FlatIndex};
 use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::popularity::{popularity_params, weighted_rating, PopularityParams};
-use crate::models::top_scored;
 use crate::models::{
     content_ridge, history_stats, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
     MatrixFactorization, MfConfig, RatingStats, Scorer,
@@ -371,7 +370,10 @@ impl<'a> FeatureBuilder<'a> {
             .zip(affinity)
             .filter(|&(m, a)| a > 0.0 && !exclude.contains(&m))
             .collect();
-        top_scored(scored, n).into_iter().map(|(m, _)| m).collect()
+        top_by(scored, n, |&(m, a)| (f64::from(a), m as usize))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
     }
 
     /// The `n` movies with the highest weighted rating over the training ratings.

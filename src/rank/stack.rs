@@ -323,22 +323,6 @@ impl ServingStack {
         self.builder().history(person)
     }
 
-    /// The base models' scores of `user` for `movies`, one column per base-score feature of
-    /// `features` (others are skipped).
-    pub fn feature_columns(
-        &self,
-        user: u32,
-        movies: &[u32],
-        features: &[Feature],
-    ) -> Vec<Vec<f32>> {
-        let users = vec![user; movies.len()];
-        features
-            .iter()
-            .filter_map(|&f| self.models.scorer(f))
-            .map(|model| model.score(&users, movies))
-            .collect()
-    }
-
     /// The report name of the base model behind a base-score feature.
     pub fn model_name(&self, feature: Feature) -> &'static str {
         self.models
@@ -381,11 +365,6 @@ impl ServingStack {
         self.builder().rows(users, movies, &ALL_FEATURES)
     }
 
-    /// The feature rows of `user` with each of `movies` (serving: one user, a few candidates).
-    pub fn features(&self, user: u32, movies: &[u32]) -> Vec<f64> {
-        self.feature_rows(&vec![user; movies.len()], movies)
-    }
-
     /// The score of `kind` for one feature row: the probability of "liked" for the logistic
     /// and log-loss stacks, a ranking score for LambdaMART.
     pub fn score_row(&self, kind: StackKind, row: &[f64]) -> f64 {
@@ -423,7 +402,7 @@ impl ServingStack {
 
     /// Every feature's value and its contribution to each stack's score for (`user`, `movie`).
     pub fn explain(&self, user: u32, movie: u32) -> PairExplanation {
-        let row = self.features(user, &[movie]);
+        let row = self.person_features(&Person::User(user), &[movie]);
         let logistic = self.logistic.contributions(&row);
         let (gbdt_bias, gbdt) = self.gbdt.contributions(&row);
         let (lambdamart_bias, lambdamart) = self.lambdamart.contributions(&row);

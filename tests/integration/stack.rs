@@ -33,7 +33,7 @@ fn serving_builds_the_features_training_builds() {
     let d = ALL_FEATURES.len();
     let batch = trained.feature_rows(&users, &movies);
     for (i, (&user, &movie)) in users.iter().zip(&movies).enumerate() {
-        let served = loaded.features(user, &[movie]);
+        let served = loaded.person_features(&Person::User(user), &[movie]);
         assert_eq!(
             served,
             batch[i * d..(i + 1) * d],
@@ -47,7 +47,7 @@ fn serving_builds_the_features_training_builds() {
     // Serving statistics count every rating of the user.
     let user = users[3];
     let count = dataset.ratings.user.iter().filter(|&&u| u == user).count();
-    let row = loaded.features(user, &[0]);
+    let row = loaded.person_features(&Person::User(user), &[0]);
     assert_eq!(row[feature_index(Feature::UserRatingCount)], count as f64);
 }
 
