@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use reelrank::engine::{Engine, SearchRequest};
 use reelrank::rank::stack::{Person, StackKind};
-use reelrank::rank::{Filters, DEFAULT_ALPHA};
-use reelrank::recommend::{rank_by_vector, recommend, VectorRequest, DEFAULT_PERSONAL_WEIGHT};
+use reelrank::recommend::{recommend, DEFAULT_PERSONAL_WEIGHT};
 use reelrank::Paths;
 
 const QUERIES: [&str; 12] = [
@@ -173,23 +172,9 @@ fn main() -> anyhow::Result<()> {
             recommend(engine.index(), stack, &person, 10, None);
             recommend_ms.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let vector = engine.encoder().embed(QUERIES[i % QUERIES.len()])?;
-            let filters = Filters::default();
-            rank_by_vector(
-                engine.index(),
-                Some((stack, &person, StackKind::Logistic)),
-                &VectorRequest {
-                    vector: &vector,
-                    k: 10,
-                    candidates: 100,
-                    filters: &filters,
-                    alpha: DEFAULT_ALPHA,
-                    personal_weight: DEFAULT_PERSONAL_WEIGHT,
-                    exclude: None,
-                    source: "query",
-                },
-                &|v, n| engine.retrieve(v, n, &filters, false).0,
-            );
+            let request = SearchRequest::new(QUERIES[i % QUERIES.len()]);
+            let personal = (stack, &person, StackKind::Logistic);
+            engine.search_for(&request, personal, DEFAULT_PERSONAL_WEIGHT)?;
             personal_search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }

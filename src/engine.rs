@@ -1,6 +1,7 @@
 //! The pipeline end to end: `build` (data → documents → embeddings → index) and the
 //! [`Engine`] that answers queries (embed → stage one → stage two).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -19,8 +20,9 @@ use crate::index::{
 };
 use crate::models::movie_stats;
 use crate::models::popularity::{popularity_params, weighted_rating};
-use crate::rank::stack::ServingStack;
+use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::{check_alpha, Filters, RankedMovie, DEFAULT_ALPHA};
+use crate::recommend::{rank_by_vector, PersonalResponse, VectorRequest, DEFAULT_PERSONAL_WEIGHT};
 
 /// Longest query accepted, in characters; longer ones are refused rather than silently cut.
 pub const MAX_QUERY_CHARS: usize = 10_000;
@@ -333,57 +335,65 @@ impl Engine {
         &self.encoder
     }
 
-    /// Answers a query: embed it, retrieve candidates, rerank them, cut the top k.
+    /// Answers a query: embed it, retrieve candidates, rerank them by the popularity blend,
+    /// cut the top k.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse> {
-        let total = Instant::now();
-        request.validate()?;
-        let query = request.query.trim();
-        let alpha = request.alpha;
-        self.check_filters(&request.filters)?;
-        let mut timings = BTreeMap::new();
-
-        let t = Instant::now();
-        let vector = self.encoder.embed(query)?;
-        timings.insert("embed".to_string(), ms(t));
-
-        let t = Instant::now();
-        let wanted = request.candidates.max(request.k);
-        let (hits, retrieval) = self.retrieve(&vector, wanted, &request.filters, request.exact);
-        timings.insert("retrieve".to_string(), ms(t));
-
-        let t = Instant::now();
-        let catalog = &self.index.catalog().movies;
-        let mut scored: Vec<(f32, f32, usize)> = hits
-            .iter()
-            .map(|hit| {
-                let (similarity, score) = self.index.popularity_blend(&vector, hit.position, alpha);
-                (score, similarity, hit.position)
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
-        scored.truncate(request.k);
-        let results = scored
-            .into_iter()
-            .enumerate()
-            .map(|(i, (score, similarity, position))| {
-                RankedMovie::new(
-                    i + 1,
-                    &catalog[position],
-                    Some(similarity),
-                    None,
-                    f64::from(score),
-                    vec!["query"],
-                )
-            })
-            .collect();
-        timings.insert("rerank".to_string(), ms(t));
-        timings.insert("total".to_string(), ms(total));
+        let (response, retrieval) = self.rank_query(request, None, DEFAULT_PERSONAL_WEIGHT)?;
         Ok(SearchResponse {
             query: request.query.clone(),
-            results,
+            results: response.results,
             retrieval,
-            timings_ms: timings,
+            timings_ms: response.timings_ms,
         })
+    }
+
+    /// Answers a query for a person: the query's candidates reranked by the stack `kind`
+    /// blended with the query similarity (`personal_weight`, see [`crate::recommend`]).
+    pub fn search_for(
+        &self,
+        request: &SearchRequest,
+        person: (&ServingStack, &Person, StackKind),
+        personal_weight: f64,
+    ) -> Result<PersonalResponse> {
+        Ok(self.rank_query(request, Some(person), personal_weight)?.0)
+    }
+
+    /// Embeds the query, retrieves its candidates, ranks them (for `personal` if given); also
+    /// says how stage one ran.
+    fn rank_query(
+        &self,
+        request: &SearchRequest,
+        personal: Option<(&ServingStack, &Person, StackKind)>,
+        personal_weight: f64,
+    ) -> Result<(PersonalResponse, &'static str)> {
+        let total = Instant::now();
+        request.validate()?;
+        self.check_filters(&request.filters)?;
+        let t = Instant::now();
+        let vector = self.encoder.embed(request.query.trim())?;
+        let embed_ms = ms(t);
+        let retrieval = Cell::new("hnsw");
+        let mut response = rank_by_vector(
+            &self.index,
+            personal,
+            &VectorRequest {
+                vector: &vector,
+                k: request.k,
+                candidates: request.candidates,
+                alpha: request.alpha,
+                personal_weight,
+                exclude: None,
+                source: "query",
+            },
+            &|v, n| {
+                let (hits, how) = self.retrieve(v, n, &request.filters, request.exact);
+                retrieval.set(how);
+                hits
+            },
+        );
+        response.timings_ms.insert("embed".to_string(), embed_ms);
+        response.timings_ms.insert("total".to_string(), ms(total));
+        Ok((response, retrieval.get()))
     }
 
     /// Stage one: the `wanted` movies most similar to `vector` that pass `filters`.

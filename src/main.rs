@@ -409,24 +409,11 @@ fn run(cli: Cli) -> Result<()> {
             let engine = Engine::open_or_build(&paths, &options)?;
             if args.rank.person.is_set() {
                 let stack = engine.stack()?;
-                let person = args.rank.person.resolve(engine.index(), stack)?;
-                let vector = engine.encoder().embed(request.query.trim())?;
-                let response = rank_by_vector(
-                    engine.index(),
-                    person.as_ref().map(|p| (stack, p, kind)),
-                    &VectorRequest {
-                        vector: &vector,
-                        k: request.k,
-                        candidates: request.candidates,
-                        filters: &request.filters,
-                        alpha: request.alpha,
-                        personal_weight: args.rank.personal_weight,
-                        exclude: None,
-                        source: "query",
-                    },
-                    &|v, n| engine.retrieve(v, n, &request.filters, request.exact).0,
-                );
-                return print_personal(&response, args.rank.json);
+                if let Some(person) = args.rank.person.resolve(engine.index(), stack)? {
+                    let weight = args.rank.personal_weight;
+                    let response = engine.search_for(&request, (stack, &person, kind), weight)?;
+                    return print_personal(&response, args.rank.json);
+                }
             }
             let response = engine.search(&request)?;
             if args.rank.json {
@@ -687,7 +674,6 @@ fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
         None => None,
     };
     let vector = index.flat().vector(position).to_vec();
-    let filters = Filters::default();
     let personal = stack
         .as_ref()
         .zip(person.as_ref())
@@ -699,7 +685,6 @@ fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
             vector: &vector,
             k: usize::from(args.rank.k),
             candidates: usize::from(args.rank.candidates),
-            filters: &filters,
             alpha: args.rank.alpha,
             personal_weight: args.rank.personal_weight,
             exclude: Some(position as u32),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::index::{top_by, MovieIndex};
 use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::rank::{Filters, RankedMovie};
+use crate::rank::RankedMovie;
 
 /// Weight of the personal score against the query similarity in `search --user`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
@@ -151,8 +151,6 @@ pub struct VectorRequest<'a> {
     pub k: usize,
     /// Candidates taken from stage one.
     pub candidates: usize,
-    /// Restrictions applied in stage one.
-    pub filters: &'a Filters,
     /// Without a person: weight of the similarity against popularity (the search blend).
     pub alpha: f32,
     /// With a person: weight of the personal score against the similarity.
