@@ -19,8 +19,8 @@ use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
 use reelrank::index::MovieIndex;
 use reelrank::onboard::{onboard, OnboardConfig};
 use reelrank::profile::{
-    find_movie, history_of, profile_path, read_ratings_csv, Profile, ProfileRating, DISLIKE_RATING,
-    LIKE_RATING,
+    find_movie, history_of, latest_ratings, profile_path, read_ratings_csv, Profile,
+    DISLIKE_RATING, LIKE_RATING,
 };
 use reelrank::rank::stack::{Person, ServingStack, StackKind};
 use reelrank::rank::{check_alpha, check_weight, Filters, YearRange, DEFAULT_ALPHA};
@@ -221,7 +221,8 @@ impl PersonArgs {
             return Ok(Some(Person::User(user)));
         }
         let catalog = index.catalog();
-        let mut ratings = Vec::new();
+        // Each source is checked on its own, so that an unknown movie names its file.
+        let mut history: Vec<(u32, f32)> = Vec::new();
         if let Some(name) = &self.profile {
             let path = profile_path(&self.profiles.dir, name)?;
             if !path.is_file() {
@@ -230,31 +231,25 @@ impl PersonArgs {
                     path.display()
                 );
             }
-            ratings.extend(Profile::load(&path)?.ratings);
+            let ratings = Profile::load(&path)?.ratings;
+            history.extend(history_of(catalog, &ratings, &path.display().to_string())?);
         }
         if let Some(file) = &self.ratings {
-            ratings.extend(read_ratings_csv(file)?);
+            let ratings = read_ratings_csv(file)?;
+            history.extend(history_of(catalog, &ratings, &file.display().to_string())?);
         }
         for (flag, movies, rating) in [
             ("--like", &self.like, LIKE_RATING),
             ("--dislike", &self.dislike, DISLIKE_RATING),
         ] {
             for movie in movies {
-                let position = find_movie(catalog, movie, flag)?;
-                ratings.push(ProfileRating {
-                    movie_id: catalog.movies[position].movie.id,
-                    rating,
-                });
+                history.push((find_movie(catalog, movie, flag)? as u32, rating));
             }
         }
-        if ratings.is_empty() {
+        if history.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Person::Profile(history_of(
-            catalog,
-            &ratings,
-            "--ratings",
-        )?)))
+        Ok(Some(Person::Profile(latest_ratings(history))))
     }
 }
 
@@ -437,16 +432,17 @@ fn run(cli: Cli) -> Result<()> {
             if !(0.5..=5.0).contains(&args.threshold) {
                 anyhow::bail!("--threshold {} is outside 0.5..=5.0", args.threshold);
             }
+            if !args.seeds.is_empty() && args.protocol == "full" {
+                anyhow::bail!(
+                    "--seeds runs the seed protocol only; run --protocol full once per --seed"
+                );
+            }
             let started = std::time::Instant::now();
             let dataset = Dataset::load(&paths.data)?;
             let load_ms = started.elapsed().as_secs_f64() * 1e3;
-            // The movie embeddings come from the index (built first if missing).
-            let options = BuildOptions {
-                progress,
-                ..BuildOptions::default()
-            };
-            // Its manifest matches the dataset just loaded, so rows follow `dataset.movies`.
-            let index = open_or_build_index(&paths, &options)?;
+            // The movie embeddings come from the index (built first if missing). Its manifest
+            // matches the dataset just loaded, so rows follow `dataset.movies`.
+            let index = open_index(&paths, progress)?;
             let vectors = index.flat();
             if !args.seeds.is_empty() {
                 let reports: Vec<_> = args
@@ -513,14 +509,7 @@ fn run(cli: Cli) -> Result<()> {
                     "recommend needs a person: --user, --like, --dislike, --ratings or --profile"
                 );
             }
-            let index = open_or_build_index(
-                &paths,
-                &BuildOptions {
-                    progress,
-                    ..BuildOptions::default()
-                },
-            )?;
-            let stack = ServingStack::open(&index)?;
+            let (index, stack) = open_with_stack(&paths, progress)?;
             let person = person
                 .resolve(&index, &stack)?
                 .context("recommend needs at least one rating")?;
@@ -556,12 +545,7 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `reelrank explain`: the serving stack's global importances, or one pair's contributions.
 fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
-    let options = BuildOptions {
-        progress,
-        ..BuildOptions::default()
-    };
-    let index = open_or_build_index(paths, &options)?;
-    let stack = ServingStack::open(&index)?;
+    let (index, stack) = open_with_stack(paths, progress)?;
     let (Some(user), Some(movie_id)) = (args.user, args.movie) else {
         let importance = stack.importance();
         if let Some(file) = &args.svg {
@@ -617,14 +601,7 @@ fn onboard_terminal(paths: &Paths, progress: bool, name: &str, dir: &Path) -> Re
             ratings: Vec::new(),
         }
     };
-    let index = open_or_build_index(
-        paths,
-        &BuildOptions {
-            progress,
-            ..BuildOptions::default()
-        },
-    )?;
-    let stack = ServingStack::open(&index)?;
+    let (index, stack) = open_with_stack(paths, progress)?;
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut output = std::io::stdout();
@@ -653,11 +630,7 @@ fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
     check_alpha(args.rank.alpha)?;
     check_weight("--personal-weight", args.rank.personal_weight)?;
     let kind = args.rank.person.rating_stack()?;
-    let options = BuildOptions {
-        progress,
-        ..BuildOptions::default()
-    };
-    let index = open_or_build_index(paths, &options)?;
+    let index = open_index(paths, progress)?;
     let position = match (args.movie, &args.title) {
         (Some(id), _) => movie_position(&index, id)?,
         (None, Some(title)) => find_movie(index.catalog(), title, "--title")?,
@@ -693,6 +666,22 @@ fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
         &|v, n| index.hnsw().search(v, n, None),
     );
     print_personal(&response, args.rank.json)
+}
+
+/// Opens the index, building it first if there is none.
+fn open_index(paths: &Paths, progress: bool) -> Result<MovieIndex> {
+    let options = BuildOptions {
+        progress,
+        ..BuildOptions::default()
+    };
+    Ok(open_or_build_index(paths, &options)?)
+}
+
+/// Opens the index (building it first if there is none) and its serving stack.
+fn open_with_stack(paths: &Paths, progress: bool) -> Result<(MovieIndex, ServingStack)> {
+    let index = open_index(paths, progress)?;
+    let stack = ServingStack::open(&index)?;
+    Ok((index, stack))
 }
 
 /// Refuses a `--user` the serving stack has no rating of.

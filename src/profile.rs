@@ -1,6 +1,7 @@
 //! New users: forgiving title lookup, rating files and saved profiles, turned into the
 //! history the models fold in at query time.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -231,20 +232,36 @@ pub fn history_of(
     ratings: &[ProfileRating],
     source: &str,
 ) -> Result<Vec<(u32, f32)>> {
+    let positions = ratings
+        .iter()
+        .map(|r| {
+            let position = catalog
+                .position(r.movie_id)
+                .ok_or_else(|| Error::InvalidArgument {
+                    name: source.into(),
+                    message: format!("movieId {} is not in the catalogue", r.movie_id),
+                })?;
+            Ok((position as u32, r.rating))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(latest_ratings(positions))
+}
+
+/// Each movie of `entries` ((position, rating)) once, at its first place, with its last
+/// rating.
+pub fn latest_ratings(entries: impl IntoIterator<Item = (u32, f32)>) -> Vec<(u32, f32)> {
     let mut history: Vec<(u32, f32)> = Vec::new();
-    for r in ratings {
-        let position = catalog
-            .position(r.movie_id)
-            .ok_or_else(|| Error::InvalidArgument {
-                name: source.into(),
-                message: format!("movieId {} is not in the catalogue", r.movie_id),
-            })? as u32;
-        match history.iter_mut().find(|h| h.0 == position) {
-            Some(h) => h.1 = r.rating,
-            None => history.push((position, r.rating)),
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for (position, rating) in entries {
+        match seen.get(&position) {
+            Some(&i) => history[i].1 = rating,
+            None => {
+                seen.insert(position, history.len());
+                history.push((position, rating));
+            }
         }
     }
-    Ok(history)
+    history
 }
 
 #[cfg(test)]
@@ -280,6 +297,12 @@ mod tests {
         assert!(read_ratings_csv(&path).is_err());
         assert!(profile_path(dir.path(), "../x").is_err());
         Ok(())
+    }
+
+    #[test]
+    fn the_last_rating_of_a_movie_wins_at_its_first_place() {
+        let merged = latest_ratings([(7, 5.0), (3, 2.0), (7, 1.0), (9, 4.0)]);
+        assert_eq!(merged, vec![(7, 1.0), (3, 2.0), (9, 4.0)]);
     }
 
     #[test]

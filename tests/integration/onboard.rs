@@ -118,14 +118,12 @@ fn quitting_keeps_what_was_rated_and_the_end_of_input_quits() {
 #[test]
 fn onboarding_without_a_terminal_fails_clearly() {
     let dir = tempdir();
-    let output = reelrank()
+    reelrank()
         .args(["onboard", "--profile", "piped", "--profiles"])
         .arg(dir.path())
         .write_stdin("5\n5\n")
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not a terminal"), "{stderr}");
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("not a terminal"));
     assert!(!dir.path().join("piped.json").exists());
 }

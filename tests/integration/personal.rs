@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use predicates::prelude::*;
 use reelrank::data::Dataset;
 use reelrank::rank::features::{Feature, CANDIDATE_FEATURES};
 use reelrank::rank::stack::Person;
@@ -208,34 +209,37 @@ fn new_users_from_likes_and_rating_files() {
     );
     assert_eq!(results(&from_profile), results(&like));
     std::fs::write(dir.path().join("broken.json"), "{\"name\": 1}").expect("write");
-    let output = cli()
-        .args(["recommend", "--profile", "broken", "--profiles"])
-        .arg(dir.path())
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("broken.json"));
+    std::fs::write(
+        dir.path().join("ghost.json"),
+        r#"{"name": "ghost", "ratings": [{"movie_id": 99999999, "rating": 4}]}"#,
+    )
+    .expect("write");
+    for (name, says) in [
+        ("broken", "broken.json"),
+        ("ghost", "ghost.json: movieId 99999999"),
+    ] {
+        cli()
+            .args(["recommend", "--profile", name, "--profiles"])
+            .arg(dir.path())
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(says));
+    }
 
     std::fs::write(&file, "movieId,rating\n1,5\n2355,7\n").expect("write");
-    let output = cli()
+    cli()
         .arg("recommend")
         .arg("--ratings")
         .arg(&file)
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("line 3") && stderr.contains("rating"),
-        "{stderr}"
-    );
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 3").and(predicate::str::contains("rating")));
 
-    let output = cli()
+    cli()
         .args(["recommend", "--user", "999999"])
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--user 999999"));
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--user 999999"));
 }
 
 #[test]
@@ -252,16 +256,11 @@ fn similar_finds_titles_forgivingly() {
     assert!(!titles.contains(&"Matrix, The (1999)"));
     assert!(results(&json).iter().all(|r| r["sources"][0] == "movie"));
 
-    let output = cli()
+    cli()
         .args(["similar", "--title", "Emma"])
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("ambiguous") && stderr.contains("838"),
-        "{stderr}"
-    );
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("ambiguous").and(predicate::str::contains("838")));
 }
 
 #[test]
