@@ -64,23 +64,21 @@ pub struct FullReport {
 impl FullReport {
     /// The JSON of `reelrank evaluate --protocol full --json`: metric names carry K.
     pub fn to_json(&self) -> serde_json::Value {
-        let k = self.config.k;
-        let models: Vec<serde_json::Value> = self
+        let models = self
             .models
             .iter()
-            .map(|m| m.metrics.json_row(&m.model, k).into())
+            .map(|m| m.metrics.json_row(&m.model, self.config.k))
             .collect();
-        serde_json::json!({
-            "protocol": self.protocol,
-            "k": k,
-            "threshold": self.config.threshold,
-            "seed": self.config.seed,
-            "split": self.split,
-            "users_evaluated": self.users_evaluated,
-            "models": models,
-            "candidate_recall": self.candidate_recall,
-            "timings_ms": self.timings_ms,
-        })
+        let mut json = self.config.report_json(
+            self.protocol,
+            &self.split,
+            self.users_evaluated,
+            models,
+            &self.timings_ms,
+        );
+        let recall = serde_json::json!(self.candidate_recall);
+        json.insert("candidate_recall".into(), recall);
+        json.into()
     }
 }
 

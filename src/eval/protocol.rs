@@ -300,11 +300,37 @@ pub fn evaluate_seed_protocol(
     }
 }
 
+impl EvalConfig {
+    /// The JSON every evaluation reports: protocol, K, threshold, seed, split, users, one row
+    /// per model (`{"model", "HitRate@K", …}` plus `extra` columns), timings and versions.
+    pub fn report_json(
+        &self,
+        protocol: &str,
+        split: &SplitSizes,
+        users_evaluated: usize,
+        models: Vec<serde_json::Map<String, serde_json::Value>>,
+        timings_ms: &BTreeMap<String, f64>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut json = serde_json::Map::new();
+        json.insert("protocol".into(), protocol.into());
+        json.insert("k".into(), self.k.into());
+        json.insert("threshold".into(), self.threshold.into());
+        json.insert("seed".into(), self.seed.into());
+        json.insert("split".into(), serde_json::json!(split));
+        json.insert("users_evaluated".into(), users_evaluated.into());
+        json.insert("models".into(), models.into_iter().collect());
+        json.insert("timings_ms".into(), serde_json::json!(timings_ms));
+        let versions = serde_json::json!({ "reelrank": env!("CARGO_PKG_VERSION") });
+        json.insert("versions".into(), versions);
+        json
+    }
+}
+
 impl EvalReport {
     /// The JSON of `reelrank evaluate --json`: metric names carry K ("NDCG@10").
     pub fn to_json(&self) -> serde_json::Value {
         let k = self.config.k;
-        let models: Vec<serde_json::Value> = self
+        let models = self
             .models
             .iter()
             .map(|m| {
@@ -312,24 +338,19 @@ impl EvalReport {
                 row.insert("RMSE".into(), m.rmse.into());
                 row.insert("MAE".into(), m.mae.into());
                 row.insert("NDCG gap closed".into(), m.ndcg_gap_closed.into());
-                row.into()
+                row
             })
             .collect();
-        serde_json::json!({
-            "protocol": self.protocol,
-            "k": k,
-            "threshold": self.config.threshold,
-            "seed": self.config.seed,
-            "random_shuffles": self.config.random_shuffles,
-            "split": self.split,
-            "users_evaluated": self.users_evaluated,
-            "models": models,
-            "mf_epoch_rmse": self.mf_epoch_rmse,
-            "timings_ms": self.timings_ms,
-            "versions": {
-                "reelrank": env!("CARGO_PKG_VERSION"),
-            },
-        })
+        let mut json = self.config.report_json(
+            self.protocol,
+            &self.split,
+            self.users_evaluated,
+            models,
+            &self.timings_ms,
+        );
+        json.insert("random_shuffles".into(), self.config.random_shuffles.into());
+        json.insert("mf_epoch_rmse".into(), self.mf_epoch_rmse.clone().into());
+        json.into()
     }
 }
 
