@@ -98,16 +98,15 @@ pub const SEED_000_FEATURES: [Feature; 4] = [
 ];
 
 /// The seed 001 stack: the four base scores and user/item statistics.
-pub const SEED_001_FEATURES: [Feature; 8] = [
-    Feature::Bias,
-    Feature::ItemKnn,
-    Feature::MatrixFactorization,
-    Feature::GenreContent,
-    Feature::UserRatingCount,
-    Feature::UserMeanRating,
-    Feature::ItemRatingCount,
-    Feature::ItemMeanRating,
-];
+pub const SEED_001_FEATURES: [Feature; 8] = joined(
+    SEED_000_FEATURES,
+    [
+        Feature::UserRatingCount,
+        Feature::UserMeanRating,
+        Feature::ItemRatingCount,
+        Feature::ItemMeanRating,
+    ],
+);
 
 /// Every feature.
 pub const ALL_FEATURES: [Feature; 12] = [
@@ -127,15 +126,27 @@ pub const ALL_FEATURES: [Feature; 12] = [
 
 /// The candidate ranker's features: every feature of the rating stacks and the top-N
 /// affinity.
-pub const CANDIDATE_FEATURES: [Feature; ALL_FEATURES.len() + 1] = {
-    let mut features = [Feature::ItemKnnAffinity; ALL_FEATURES.len() + 1];
+pub const CANDIDATE_FEATURES: [Feature; 13] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
+
+/// The features of `a` followed by those of `b`; `N` must be `A + B` (checked when the
+/// constant is evaluated, so a wrong length does not compile).
+const fn joined<const A: usize, const B: usize, const N: usize>(
+    a: [Feature; A],
+    b: [Feature; B],
+) -> [Feature; N] {
+    assert!(A + B == N, "joined feature lists: N must be A + B");
+    let mut out = [Feature::Bias; N];
     let mut i = 0;
-    while i < ALL_FEATURES.len() {
-        features[i] = ALL_FEATURES[i];
+    while i < A {
+        out[i] = a[i];
         i += 1;
     }
-    features
-};
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 
 /// The base models, fit on the same ratings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
