@@ -272,15 +272,14 @@ impl Statistics {
 
     /// The `n` movies with the highest weighted rating (ties: lower position first).
     pub fn popular(&self, n: usize) -> Vec<u32> {
-        let wr: Vec<f64> = self
-            .items
-            .iter()
-            .map(|s| weighted_rating(f64::from(s.count), s.mean, self.popularity))
+        let wr = |s: &RatingStats| weighted_rating(f64::from(s.count), s.mean, self.popularity);
+        let scored: Vec<(u32, f64)> = (0..self.items.len() as u32)
+            .zip(self.items.iter().map(wr))
             .collect();
-        let mut order: Vec<u32> = (0..wr.len() as u32).collect();
-        order.sort_by(|&a, &b| wr[b as usize].total_cmp(&wr[a as usize]).then(a.cmp(&b)));
-        order.truncate(n);
-        order
+        top_by(scored, n, |&(m, w)| (w, m as usize))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
     }
 
     /// Number of catalogue positions covered.
