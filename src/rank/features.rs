@@ -97,32 +97,25 @@ pub const SEED_000_FEATURES: [Feature; 4] = [
     Feature::GenreContent,
 ];
 
-/// The seed 001 stack: the four base scores and user/item statistics.
-pub const SEED_001_FEATURES: [Feature; 8] = joined(
-    SEED_000_FEATURES,
-    [
-        Feature::UserRatingCount,
-        Feature::UserMeanRating,
-        Feature::ItemRatingCount,
-        Feature::ItemMeanRating,
-    ],
-);
-
-/// Every feature.
-pub const ALL_FEATURES: [Feature; 12] = [
-    Feature::Bias,
-    Feature::ItemKnn,
-    Feature::MatrixFactorization,
-    Feature::GenreContent,
-    Feature::ContentRidge,
-    Feature::EmbeddingSimilarity,
+/// The user and item rating statistics.
+pub const USER_ITEM_STATISTICS: [Feature; 4] = [
     Feature::UserRatingCount,
     Feature::UserMeanRating,
     Feature::ItemRatingCount,
     Feature::ItemMeanRating,
-    Feature::WeightedRating,
-    Feature::ReleaseYear,
 ];
+
+/// The seed 001 stack: the four base scores and user/item statistics.
+pub const SEED_001_FEATURES: [Feature; 8] = joined(SEED_000_FEATURES, USER_ITEM_STATISTICS);
+
+/// Every base score and the user/item statistics.
+const SCORES_AND_STATISTICS: [Feature; 10] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
+
+/// Every feature of the rating stacks.
+pub const ALL_FEATURES: [Feature; 12] = joined(
+    SCORES_AND_STATISTICS,
+    [Feature::WeightedRating, Feature::ReleaseYear],
+);
 
 /// The candidate ranker's features: every feature of the rating stacks and the top-N
 /// affinity.
