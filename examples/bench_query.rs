@@ -6,9 +6,8 @@
 
 use std::time::Instant;
 
-use reelrank::engine::{Engine, SearchRequest};
+use reelrank::engine::{Engine, PersonSpec, RecommendRequest, SearchRequest};
 use reelrank::rank::stack::{Person, StackKind};
-use reelrank::recommend::{recommend, DEFAULT_PERSONAL_WEIGHT};
 use reelrank::Paths;
 
 const QUERIES: [&str; 12] = [
@@ -167,14 +166,13 @@ fn main() -> anyhow::Result<()> {
     let (mut recommend_ms, mut personal_search_ms) = (vec![], vec![]);
     for _ in 0..rounds {
         for (i, &user) in users.iter().enumerate() {
-            let person = Person::User(user);
             let t = Instant::now();
-            recommend(engine.index(), stack, &person, 10, None);
+            engine.recommend(&RecommendRequest::new(PersonSpec::user(user)))?;
             recommend_ms.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            let request = SearchRequest::new(QUERIES[i % QUERIES.len()]);
-            let personal = (stack, &person, StackKind::Logistic);
-            engine.search_for(&request, personal, DEFAULT_PERSONAL_WEIGHT)?;
+            let mut request = SearchRequest::new(QUERIES[i % QUERIES.len()]);
+            request.person = PersonSpec::user(user);
+            engine.search(&request)?;
             personal_search_ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }

@@ -53,6 +53,25 @@ pub fn document_for(dataset: &Dataset, position: usize) -> String {
     movie_document(&dataset.movies[position], tags)
 }
 
+/// The title and document of the movie `movie_id` of the MovieLens directory `data`.
+pub fn document_of(
+    data: &std::path::Path,
+    movie_id: u32,
+) -> crate::error::Result<(String, String)> {
+    let dataset = Dataset::load(data)?;
+    let position =
+        dataset
+            .position(movie_id)
+            .ok_or_else(|| crate::error::Error::InvalidArgument {
+                name: "--movie".into(),
+                message: format!("{movie_id}: no such movieId in {}", data.display()),
+            })?;
+    Ok((
+        dataset.movies[position].title.clone(),
+        document_for(&dataset, position),
+    ))
+}
+
 /// The documents of every movie of the dataset, in [`Dataset::movies`] order.
 pub fn build_documents(dataset: &Dataset) -> Vec<String> {
     dataset

@@ -58,6 +58,15 @@ pub enum Error {
         problem: String,
     },
 
+    /// The dataset leaves nothing to build from.
+    #[error("{path}: {reason}; refusing to build an index from it")]
+    EmptyDataset {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+
     /// A CSV file could not be parsed at all.
     #[error("{file}: {message}")]
     Csv {

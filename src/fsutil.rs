@@ -1,4 +1,5 @@
-//! Small filesystem helpers: content hashes and atomic writes.
+//! Small helpers every layer shares: content hashes, atomic writes, directory fsync, elapsed
+//! milliseconds, and the pause points of the killed-build tests.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -23,6 +24,35 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// The sha256 of `bytes`, in lowercase hex.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Milliseconds elapsed since `since`.
+pub fn ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Flushes a directory's entries (a rename or a new file in it) to disk.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// The variable that names a pause point (see [`pause_point`]).
+pub const PAUSE_VARIABLE: &str = "REELRANK_PAUSE_AT";
+
+/// Fault injection for the crash tests: when `REELRANK_PAUSE_AT` names this point, the process
+/// says so on stderr and sleeps, so that a test can SIGKILL it exactly there. Otherwise nothing.
+pub fn pause_point(name: &str) {
+    if std::env::var(PAUSE_VARIABLE).is_ok_and(|wanted| wanted == name) {
+        eprintln!("reelrank: paused at {name}");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -102,18 +132,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sha256_bytes(bytes: &[u8]) -> String {
-        hex(&Sha256::digest(bytes))
-    }
-
-    #[test]
-    fn hashes_known_value() {
-        assert_eq!(
-            sha256_bytes(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     #[test]
     fn fingerprint_detects_changed_contents() -> Result<()> {

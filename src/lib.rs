@@ -1,16 +1,22 @@
 //! reelrank: a semantic two-stage retrieval and ranking engine for movies.
 //!
-//! The pipeline, one module per stage:
-//! - [`data`]: MovieLens loading and validation (polars);
+//! The modules follow the pipeline, bottom up; a module uses only those above it in this list
+//! (`python3 ../shared/tools/layers.py` prints the graph):
+//! - [`error`], [`fsutil`]: the one error type; hashes, atomic writes, timings;
+//! - [`ann`]: nearest-neighbour search (exact scan, HNSW, top-n); nothing of ours;
+//! - [`data`]: MovieLens loading and validation (polars), splits;
 //! - [`documents`]: one text per movie (title, genres, tags);
 //! - [`embed`]: all-MiniLM-L6-v2 through candle;
-//! - [`index`]: HNSW (hnsw_rs) and an exact scan, persisted with a manifest;
-//! - [`models`]: scores learned from ratings (bias, item-kNN, MF, genre content, ridge,
-//!   logistic regression, popularity);
-//! - [`rank`]: stage two, reranking the candidates, and the stack's feature list;
-//! - [`eval`]: ranking metrics, the seeds' evaluation protocol and reports;
-//! - [`engine`]: `build` and [`engine::Engine::search`], which tie the stages together.
+//! - [`catalog`]: the movies of an index with their rating statistics and popularity;
+//! - [`store`]: the index on disk: generations, manifest, checksums, the build lock;
+//! - [`models`]: scores learned from ratings (bias, item-kNN, MF, content, logistic, trees);
+//! - [`rank`]: stage one's candidates and stage two's features, stacks and rankers;
+//! - [`engine`]: `build`, and the [`Engine`] answering search, recommend, similar, explain;
+//! - [`present`]: text tables, Markdown and SVG of plain data;
+//! - [`eval`], [`onboard`]: front ends of the library, as the CLI (`main.rs`) is.
 
+pub mod ann;
+pub mod catalog;
 pub mod config;
 pub mod data;
 pub mod documents;
@@ -19,15 +25,13 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
-pub mod index;
 pub mod models;
 pub mod onboard;
-pub mod output;
-pub mod profile;
+pub mod present;
 pub mod rank;
-pub mod recommend;
+pub mod store;
 
 pub use config::Paths;
-pub use engine::{build, BuildOptions, Engine, SearchRequest, SearchResponse};
+pub use engine::{build, BuildOptions, Engine, SearchRequest};
 pub use error::{Error, Result};
 pub use rank::RankedMovie;

@@ -1,33 +1,22 @@
 //! The `reelrank` command line: parses arguments, calls the library, prints.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use reelrank::data::split::Split;
-use reelrank::data::Dataset;
-use reelrank::documents::document_for;
-use reelrank::embed::{model_files, Encoder};
+use reelrank::data::LIKED_THRESHOLD;
 use reelrank::engine::{
-    build, open_or_build_index, BuildOptions, Engine, SearchRequest, DEFAULT_SEED,
+    build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec,
+    RecommendRequest, Response, SearchRequest, SimilarRequest, DEFAULT_K, DEFAULT_PERSONAL_WEIGHT,
+    DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
 };
-use reelrank::eval::full::evaluate_full_protocol;
-use reelrank::eval::report::{seeds_json, seeds_table, text_table, write_report};
-use reelrank::eval::{evaluate_seed_protocol, EvalConfig};
-use reelrank::index::MovieIndex;
-use reelrank::onboard::{onboard, OnboardConfig};
-use reelrank::profile::{
-    find_movie, history_of, latest_ratings, profile_path, read_ratings_csv, Profile,
-    DISLIKE_RATING, LIKE_RATING,
-};
-use reelrank::rank::stack::{Person, ServingStack, StackKind};
-use reelrank::rank::{check_alpha, check_weight, Filters, YearRange, DEFAULT_ALPHA};
-use reelrank::recommend::{
-    rank_by_vector, recommend, PersonalResponse, VectorRequest, DEFAULT_PERSONAL_WEIGHT,
-};
-use reelrank::Paths;
+use reelrank::eval::Protocol;
+use reelrank::onboard::OnboardConfig;
+use reelrank::rank::stack::StackKind;
+use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
+use reelrank::{present, Paths};
 
 /// Semantic two-stage movie search over MovieLens.
 #[derive(Parser)]
@@ -61,12 +50,19 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build the index: load the data, embed every movie, build the HNSW graph
+    /// Build the index: load the data, embed every movie, build the HNSW graph, train the
+    /// serving stack, publish a new generation
     Build {
         /// Seed of the serving stack's meta split, MF and trees
         #[arg(long, default_value_t = DEFAULT_SEED)]
         seed: u64,
         /// Print the manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the index in full: every file's sha256, the model and the dataset it was built from
+    Verify {
+        /// Print the report as JSON
         #[arg(long)]
         json: bool,
     },
@@ -77,8 +73,10 @@ enum Command {
         #[command(flatten)]
         person: PersonArgs,
         /// Number of results
-        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-        k: u16,
+        #[arg(short, default_value_t = DEFAULT_K)]
+        k: usize,
+        #[command(flatten)]
+        filters: FilterArgs,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -117,16 +115,32 @@ enum Command {
     },
 }
 
+/// Restrictions on the results, shared by search, similar and recommend.
 #[derive(Args)]
-struct SearchArgs {
-    /// What to look for, e.g. "space travel and futuristic wars"
-    query: String,
+struct FilterArgs {
     /// Keep only movies of this genre (repeatable: every genre must match)
     #[arg(long = "genre", value_name = "G")]
     genres: Vec<String>,
     /// Keep only movies released in FROM..TO (inclusive; FROM.., ..TO and YEAR work too)
     #[arg(long, value_name = "FROM..TO")]
     year: Option<String>,
+}
+
+impl FilterArgs {
+    fn filters(&self) -> Result<Filters> {
+        Ok(Filters {
+            genres: self.genres.clone(),
+            years: self.year.as_deref().map(YearRange::parse).transpose()?,
+        })
+    }
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// What to look for, e.g. "space travel and futuristic wars"
+    query: String,
+    #[command(flatten)]
+    filters: FilterArgs,
     /// Use the exact scan instead of HNSW
     #[arg(long)]
     exact: bool,
@@ -138,11 +152,11 @@ struct SearchArgs {
 #[derive(Args)]
 struct RankArgs {
     /// Number of results
-    #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    k: u16,
+    #[arg(short, default_value_t = DEFAULT_K)]
+    k: usize,
     /// Candidates taken from the index before reranking
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
-    candidates: u16,
+    #[arg(long, default_value_t = DEFAULT_QUERY_CANDIDATES)]
+    candidates: usize,
     /// Without a person: weight of similarity against popularity (0..=1)
     #[arg(long, default_value_t = DEFAULT_ALPHA)]
     alpha: f32,
@@ -189,67 +203,22 @@ struct PersonArgs {
     profile: Option<String>,
     #[command(flatten)]
     profiles: ProfilesDir,
-    /// The rating stack that ranks: logistic, gbdt or lambdamart [search and similar default
-    /// to logistic; recommend to its candidate ranker]
-    #[arg(long, value_name = "STACK")]
-    stack: Option<String>,
+    /// The rating stack that ranks [search and similar default to logistic; recommend to its
+    /// candidate ranker]
+    #[arg(long, value_enum, value_name = "STACK")]
+    stack: Option<StackKind>,
 }
 
 impl PersonArgs {
-    /// The rating stack asked for with `--stack`, if any.
-    fn stack_kind(&self) -> Result<Option<StackKind>> {
-        Ok(self.stack.as_deref().map(str::parse).transpose()?)
-    }
-
-    /// The rating stack for `search` and `similar`: `--stack`, else logistic.
-    fn rating_stack(&self) -> Result<StackKind> {
-        Ok(self.stack_kind()?.unwrap_or(StackKind::Logistic))
-    }
-
-    fn is_set(&self) -> bool {
-        self.user.is_some()
-            || !self.like.is_empty()
-            || !self.dislike.is_empty()
-            || self.ratings.is_some()
-            || self.profile.is_some()
-    }
-
-    /// The person these flags describe, if any (their movies resolved in `index`).
-    fn resolve(&self, index: &MovieIndex, stack: &ServingStack) -> Result<Option<Person>> {
-        if let Some(user) = self.user {
-            check_user(index, stack, user)?;
-            return Ok(Some(Person::User(user)));
+    fn spec(&self) -> PersonSpec {
+        PersonSpec {
+            user: self.user,
+            likes: self.like.clone(),
+            dislikes: self.dislike.clone(),
+            ratings: Vec::new(),
+            ratings_file: self.ratings.clone(),
+            profile: self.profile.clone(),
         }
-        let catalog = index.catalog();
-        // Each source is checked on its own, so that an unknown movie names its file.
-        let mut history: Vec<(u32, f32)> = Vec::new();
-        if let Some(name) = &self.profile {
-            let path = profile_path(&self.profiles.dir, name)?;
-            if !path.is_file() {
-                anyhow::bail!(
-                    "--profile {name}: no profile at {} (a JSON file {{\"name\", \"ratings\": [{{\"movie_id\", \"rating\"}}]}})",
-                    path.display()
-                );
-            }
-            let ratings = Profile::load(&path)?.ratings;
-            history.extend(history_of(catalog, &ratings, &path.display().to_string())?);
-        }
-        if let Some(file) = &self.ratings {
-            let ratings = read_ratings_csv(file)?;
-            history.extend(history_of(catalog, &ratings, &file.display().to_string())?);
-        }
-        for (flag, movies, rating) in [
-            ("--like", &self.like, LIKE_RATING),
-            ("--dislike", &self.dislike, DISLIKE_RATING),
-        ] {
-            for movie in movies {
-                history.push((find_movie(catalog, movie, flag)? as u32, rating));
-            }
-        }
-        if history.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Person::Profile(latest_ratings(history))))
     }
 }
 
@@ -261,6 +230,8 @@ struct SimilarArgs {
     /// Title of the movie to start from (case, articles and year are forgiven)
     #[arg(long)]
     title: Option<String>,
+    #[command(flatten)]
+    filters: FilterArgs,
     #[command(flatten)]
     rank: RankArgs,
 }
@@ -296,16 +267,15 @@ struct EvaluateArgs {
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     k: u16,
     /// Rating from which a test row is relevant
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = LIKED_THRESHOLD)]
     threshold: f32,
-    /// seed: the notebooks' protocol (each user's test rows ranked); full: every unrated movie
-    /// ranked, with the two-stage pipeline end to end
-    #[arg(long, default_value = "seed", value_parser = ["seed", "full"])]
-    protocol: String,
+    /// The protocol
+    #[arg(long, value_enum, default_value = "seed")]
+    protocol: Protocol,
     /// Print JSON
     #[arg(long)]
     json: bool,
-    /// Write metrics.json, report.md, SVG charts and split.csv into DIR
+    /// Write metrics.json, report.md, SVG charts and split.csv into DIR (seed protocol)
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -331,7 +301,9 @@ fn init_logging(global: &Global) {
 }
 
 fn main() -> ExitCode {
-    // Before any thread exists: it sets candle's thread variables.
+    // Before any thread exists: candle's matrix products run on the calling thread (the
+    // encoder runs batches in parallel itself), while the rest of the library keeps every
+    // core through rayon's global pool.
     reelrank::embed::prefer_batch_parallelism();
     let cli = Cli::parse();
     init_logging(&cli.global);
@@ -365,342 +337,165 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
     let paths = Paths::resolve(global.data, global.model, global.index);
-    let progress = !global.quiet;
+    let options = BuildOptions {
+        progress: !global.quiet,
+        ..BuildOptions::default()
+    };
     match cli.command {
         Command::Build { seed, json } => {
-            let options = BuildOptions {
-                progress,
-                seed,
-                ..BuildOptions::default()
-            };
-            let manifest = build(&paths, &options)?;
+            let manifest = build(&paths, &BuildOptions { seed, ..options })?;
             if json {
-                print_json(&manifest)?;
+                print_json(&manifest)
             } else {
-                print(&reelrank::output::build_summary(&paths.index, &manifest))?;
+                print(&present::build_summary(&paths.index, &manifest))
+            }
+        }
+        Command::Verify { json } => {
+            let report = reelrank::engine::verify(&paths)?;
+            if json {
+                print_json(&report)
+            } else {
+                print(&present::verify_summary(&report))
             }
         }
         Command::Search(args) => {
-            let filters = Filters {
-                genres: args.genres,
-                years: args.year.as_deref().map(YearRange::parse).transpose()?,
-            };
             let request = SearchRequest {
                 query: args.query,
-                k: usize::from(args.rank.k),
-                candidates: usize::from(args.rank.candidates),
-                filters,
+                k: args.rank.k,
+                candidates: args.rank.candidates,
+                filters: args.filters.filters()?,
                 alpha: args.rank.alpha,
                 exact: args.exact,
+                person: args.rank.person.spec(),
+                personal_weight: args.rank.personal_weight,
+                stack: args.rank.person.stack,
             };
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
-            check_weight("--personal-weight", args.rank.personal_weight)?;
-            let kind = args.rank.person.rating_stack()?;
-            let options = BuildOptions {
-                progress,
-                ..BuildOptions::default()
+            let engine = open_engine(&paths, &options, &args.rank.person)?;
+            print_response(&engine.search(&request)?, args.rank.json)
+        }
+        Command::Similar(args) => {
+            let movie = match (args.movie, args.title) {
+                (Some(id), _) => MovieRef::Id(id),
+                (None, Some(title)) => MovieRef::Title(title),
+                (None, None) => anyhow::bail!("give --movie ID or --title TITLE"),
             };
+            let request = SimilarRequest {
+                movie,
+                k: args.rank.k,
+                candidates: args.rank.candidates,
+                filters: args.filters.filters()?,
+                alpha: args.rank.alpha,
+                person: args.rank.person.spec(),
+                personal_weight: args.rank.personal_weight,
+                stack: args.rank.person.stack,
+            };
+            let engine = open_engine(&paths, &options, &args.rank.person)?;
+            print_response(&engine.similar(&request)?, args.rank.json)
+        }
+        Command::Recommend {
+            person,
+            k,
+            filters,
+            json,
+        } => {
+            let request = RecommendRequest {
+                person: person.spec(),
+                k,
+                filters: filters.filters()?,
+                stack: person.stack,
+            };
+            let engine = open_engine(&paths, &options, &person)?;
+            print_response(&engine.recommend(&request)?, json)
+        }
+        Command::Explain(args) => {
             let engine = Engine::open_or_build(&paths, &options)?;
-            if args.rank.person.is_set() {
-                let stack = engine.stack()?;
-                if let Some(person) = args.rank.person.resolve(engine.index(), stack)? {
-                    let weight = args.rank.personal_weight;
-                    let response = engine.search_for(&request, (stack, &person, kind), weight)?;
-                    return print_personal(&response, args.rank.json);
-                }
+            let request = match (args.user, args.movie) {
+                (Some(user), Some(movie_id)) => ExplainRequest::Pair { user, movie_id },
+                _ => ExplainRequest::Global,
+            };
+            let explanation = engine.explain(&request)?;
+            if let (Some(file), Explanation::Global { features, .. }) = (&args.svg, &explanation) {
+                reelrank::fsutil::write_atomic(file, present::importance_svg(features).as_bytes())?;
+                tracing::info!("wrote {}", file.display());
             }
-            let response = engine.search(&request)?;
-            if args.rank.json {
-                print_json(&response)?;
+            if args.json {
+                print_json(&explanation)
             } else {
-                print(&reelrank::output::search_table(&response))?;
+                print(&present::explanation_text(&explanation))
             }
         }
+        Command::Onboard { profile, profiles } => {
+            if !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "onboard is interactive and standard input is not a terminal; without one, \
+                     give ratings with --like/--dislike/--ratings, or write a profile file yourself"
+                );
+            }
+            let engine = Engine::open_or_build(&paths, &options)?;
+            let stdin = std::io::stdin();
+            reelrank::onboard::onboard_profile(
+                &engine,
+                &profiles.dir,
+                &profile,
+                &mut stdin.lock(),
+                &mut std::io::stdout(),
+                &OnboardConfig::default(),
+            )?;
+            Ok(())
+        }
         Command::Embed { text, json } => {
-            let files = model_files(&paths.model)?;
-            let encoder = Encoder::load(&files)?;
-            let embedding = encoder.embed(reelrank::engine::check_query(&text)?)?;
+            let embedding = reelrank::embed::embed_text(&paths.model, &text)?;
             if json {
-                print_json(&serde_json::json!({ "text": text, "embedding": embedding }))?;
+                print_json(&serde_json::json!({ "text": text, "embedding": embedding }))
             } else {
                 let values: Vec<String> = embedding.iter().map(|v| format!("{v:.6}")).collect();
-                print(&format!("{}\n", values.join(" ")))?;
+                print(&format!("{}\n", values.join(" ")))
             }
         }
         Command::Evaluate(args) => {
-            if !(0.5..=5.0).contains(&args.threshold) {
-                anyhow::bail!("--threshold {} is outside 0.5..=5.0", args.threshold);
-            }
-            if !args.seeds.is_empty() && args.protocol == "full" {
-                anyhow::bail!(
-                    "--seeds runs the seed protocol only; run --protocol full once per --seed"
-                );
-            }
-            let started = std::time::Instant::now();
-            let dataset = Dataset::load(&paths.data)?;
-            let load_ms = started.elapsed().as_secs_f64() * 1e3;
-            // The movie embeddings come from the index (built first if missing). Its manifest
-            // matches the dataset just loaded, so rows follow `dataset.movies`.
-            let index = open_index(&paths, progress)?;
-            let vectors = index.flat();
-            if !args.seeds.is_empty() {
-                let reports: Vec<_> = args
-                    .seeds
-                    .iter()
-                    .map(|&seed| {
-                        let split = Split::seeded(dataset.ratings.len(), seed);
-                        let config = EvalConfig {
-                            k: usize::from(args.k),
-                            threshold: args.threshold,
-                            seed,
-                            ..EvalConfig::default()
-                        };
-                        evaluate_seed_protocol(&dataset, &split, vectors, &config)
-                    })
-                    .collect();
-                if args.json {
-                    print_json(&seeds_json(&reports))?;
-                } else {
-                    print(&seeds_table(&reports))?;
-                }
-                return Ok(());
-            }
-            let split = match &args.split {
-                Some(file) => Split::read(file, &dataset)?,
-                None => Split::seeded(dataset.ratings.len(), args.seed),
-            };
-            let config = EvalConfig {
+            let request = reelrank::eval::EvalRequest {
+                protocol: args.protocol,
+                seed: args.seed,
+                seeds: args.seeds,
+                split: args.split,
+                report: args.report,
                 k: usize::from(args.k),
                 threshold: args.threshold,
-                seed: args.seed,
-                ..EvalConfig::default()
             };
-            if args.protocol == "full" {
-                if args.report.is_some() {
-                    anyhow::bail!("--report is only written by --protocol seed");
-                }
-                let mut report = evaluate_full_protocol(&dataset, &split, &index, &config);
-                report.timings_ms.insert("load_data".into(), load_ms);
-                if args.json {
-                    print_json(&report.to_json())?;
-                } else {
-                    print(&reelrank::eval::report::full_table(&report))?;
-                }
-                return Ok(());
-            }
-            let mut report = evaluate_seed_protocol(&dataset, &split, vectors, &config);
-            report.timings_ms.insert("load_data".into(), load_ms);
-            if let Some(dir) = &args.report {
-                write_report(dir, &report, &dataset, &split)?;
-                tracing::info!("wrote the report into {}", dir.display());
-            }
+            let output = reelrank::eval::run(&paths, &options, &request)?;
             if args.json {
-                print_json(&report.to_json())?;
+                print_json(&output.json)
             } else {
-                print(&text_table(&report))?;
+                print(&output.text)
             }
-        }
-        Command::Explain(args) => explain(&paths, progress, &args)?,
-        Command::Recommend { person, k, json } => {
-            let ranker = person.stack_kind()?;
-            if !person.is_set() {
-                anyhow::bail!(
-                    "recommend needs a person: --user, --like, --dislike, --ratings or --profile"
-                );
-            }
-            let (index, stack) = open_with_stack(&paths, progress)?;
-            let person = person
-                .resolve(&index, &stack)?
-                .context("recommend needs at least one rating")?;
-            let response = recommend(&index, &stack, &person, usize::from(k), ranker);
-            print_personal(&response, json)?;
-        }
-        Command::Similar(args) => similar(&paths, progress, &args)?,
-        Command::Onboard { profile, profiles } => {
-            onboard_terminal(&paths, progress, &profile, &profiles.dir)?
         }
         Command::Docs { movie, json } => {
-            let dataset = Dataset::load(&paths.data)?;
-            let position = dataset.position(movie).with_context(|| {
-                format!(
-                    "--movie {movie}: no such movieId in {}",
-                    paths.data.display()
-                )
-            })?;
-            let document = document_for(&dataset, position);
+            let (title, document) = reelrank::documents::document_of(&paths.data, movie)?;
             if json {
                 print_json(&serde_json::json!({
                     "movie_id": movie,
-                    "title": dataset.movies[position].title,
+                    "title": title,
                     "document": document,
-                }))?;
+                }))
             } else {
-                print(&format!("{document}\n"))?;
+                print(&format!("{document}\n"))
             }
         }
     }
-    Ok(())
 }
 
-/// `reelrank explain`: the serving stack's global importances, or one pair's contributions.
-fn explain(paths: &Paths, progress: bool, args: &ExplainArgs) -> Result<()> {
-    let (index, stack) = open_with_stack(paths, progress)?;
-    let (Some(user), Some(movie_id)) = (args.user, args.movie) else {
-        let importance = stack.importance();
-        if let Some(file) = &args.svg {
-            reelrank::fsutil::write_atomic(
-                file,
-                reelrank::output::importance_svg(&importance).as_bytes(),
-            )?;
-            tracing::info!("wrote {}", file.display());
-        }
-        if args.json {
-            print_json(&serde_json::json!({
-                "training": stack.training,
-                "features": importance,
-            }))?;
-        } else {
-            print(&reelrank::output::importance_table(&importance))?;
-        }
-        return Ok(());
-    };
-    check_user(&index, &stack, user)?;
-    let position = movie_position(&index, movie_id)?;
-    let entry = &index.catalog().movies[position];
-    let explanation = stack.explain(user, position as u32);
-    if args.json {
-        print_json(&serde_json::json!({
-            "user": user,
-            "movie_id": movie_id,
-            "title": entry.movie.title,
-            "explanation": explanation,
-        }))?;
-    } else {
-        let title = format!("movie {movie_id} {}", entry.movie.title);
-        print(&reelrank::output::explanation_table(&explanation, &title))?;
-    }
-    Ok(())
+/// Opens the engine (building the index first if there is none), reading saved profiles from
+/// the person's `--profiles` directory.
+fn open_engine(paths: &Paths, options: &BuildOptions, person: &PersonArgs) -> Result<Engine> {
+    Ok(Engine::open_or_build(paths, options)?.with_profiles_dir(&person.profiles.dir))
 }
 
-/// `reelrank onboard`: the interactive flow on the terminal; refuses to run without one.
-fn onboard_terminal(paths: &Paths, progress: bool, name: &str, dir: &Path) -> Result<()> {
-    let path = profile_path(dir, name)?;
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "onboard is interactive and standard input is not a terminal; without one, give \
-             ratings with --like/--dislike/--ratings, or write {} yourself",
-            path.display()
-        );
-    }
-    let profile = if path.is_file() {
-        Profile::load(&path)?
-    } else {
-        Profile {
-            name: name.to_string(),
-            ratings: Vec::new(),
-        }
-    };
-    let (index, stack) = open_with_stack(paths, progress)?;
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let mut output = std::io::stdout();
-    onboard(
-        &index,
-        &stack,
-        profile,
-        &path,
-        &mut input,
-        &mut output,
-        &OnboardConfig::default(),
-    )?;
-    Ok(())
-}
-
-fn print_personal(response: &PersonalResponse, json: bool) -> Result<()> {
+fn print_response(response: &Response, json: bool) -> Result<()> {
     if json {
         print_json(response)
     } else {
-        print(&reelrank::output::personal_table(response))
+        print(&present::response_table(response))
     }
-}
-
-/// `reelrank similar`: the nearest movies to one movie, for a person if one is given.
-fn similar(paths: &Paths, progress: bool, args: &SimilarArgs) -> Result<()> {
-    check_alpha(args.rank.alpha)?;
-    check_weight("--personal-weight", args.rank.personal_weight)?;
-    let kind = args.rank.person.rating_stack()?;
-    let index = open_index(paths, progress)?;
-    let position = match (args.movie, &args.title) {
-        (Some(id), _) => movie_position(&index, id)?,
-        (None, Some(title)) => find_movie(index.catalog(), title, "--title")?,
-        (None, None) => anyhow::bail!("give --movie ID or --title TITLE"),
-    };
-    let stack = args
-        .rank
-        .person
-        .is_set()
-        .then(|| ServingStack::open(&index))
-        .transpose()?;
-    let person = match &stack {
-        Some(stack) => args.rank.person.resolve(&index, stack)?,
-        None => None,
-    };
-    let vector = index.flat().vector(position).to_vec();
-    let personal = stack
-        .as_ref()
-        .zip(person.as_ref())
-        .map(|(s, p)| (s, p, kind));
-    let response = rank_by_vector(
-        &index,
-        personal,
-        &VectorRequest {
-            vector: &vector,
-            k: usize::from(args.rank.k),
-            candidates: usize::from(args.rank.candidates),
-            alpha: args.rank.alpha,
-            personal_weight: args.rank.personal_weight,
-            exclude: Some(position as u32),
-            source: "movie",
-        },
-        &|v, n| index.hnsw().search(v, n, None),
-    );
-    print_personal(&response, args.rank.json)
-}
-
-/// Opens the index, building it first if there is none.
-fn open_index(paths: &Paths, progress: bool) -> Result<MovieIndex> {
-    let options = BuildOptions {
-        progress,
-        ..BuildOptions::default()
-    };
-    Ok(open_or_build_index(paths, &options)?)
-}
-
-/// Opens the index (building it first if there is none) and its serving stack.
-fn open_with_stack(paths: &Paths, progress: bool) -> Result<(MovieIndex, ServingStack)> {
-    let index = open_index(paths, progress)?;
-    let stack = ServingStack::open(&index)?;
-    Ok((index, stack))
-}
-
-/// Refuses a `--user` the serving stack has no rating of.
-fn check_user(index: &MovieIndex, stack: &ServingStack, user: u32) -> Result<()> {
-    if !stack.knows_user(user) {
-        anyhow::bail!(
-            "--user {user}: no such userId among the ratings of index {}",
-            index.dir().display()
-        );
-    }
-    Ok(())
-}
-
-/// The catalogue position of `--movie ID`.
-fn movie_position(index: &MovieIndex, movie_id: u32) -> Result<usize> {
-    index.catalog().position(movie_id).with_context(|| {
-        format!(
-            "--movie {movie_id}: no such movieId in index {}",
-            index.dir().display()
-        )
-    })
 }

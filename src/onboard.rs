@@ -10,12 +10,13 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+use crate::engine::person::{history_of, profile_path, Profile, ProfileRating};
+use crate::engine::recommend::recommend;
+use crate::engine::Response;
 use crate::error::{Error, Result};
-use crate::index::MovieIndex;
-use crate::output::personal_table;
-use crate::profile::{history_of, Profile, ProfileRating};
+use crate::present::response_table;
 use crate::rank::stack::{Person, ServingStack};
-use crate::recommend::{recommend, PersonalResponse};
+use crate::store::MovieIndex;
 
 /// The rating "interested" stands for (the notebook's ~4 stars).
 const INTERESTED: f32 = 4.0;
@@ -88,7 +89,7 @@ pub struct Onboarded {
     /// The saved profile.
     pub profile: Profile,
     /// The final recommendations (absent when nothing was rated).
-    pub recommendations: Option<PersonalResponse>,
+    pub recommendations: Option<Response>,
 }
 
 /// Popular movies spread across genres: the `config.genres` most watched genres take turns,
@@ -219,6 +220,36 @@ fn rate_movies(
     Ok(false)
 }
 
+/// Runs [`onboard`] for the profile `name` under `dir` (created, or extended if it exists)
+/// with the engine's index and serving stack.
+pub fn onboard_profile(
+    engine: &crate::engine::Engine,
+    dir: &Path,
+    name: &str,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+    config: &OnboardConfig,
+) -> Result<Onboarded> {
+    let path = profile_path(dir, name)?;
+    let profile = if path.is_file() {
+        Profile::load(&path)?
+    } else {
+        Profile {
+            name: name.to_string(),
+            ratings: Vec::new(),
+        }
+    };
+    onboard(
+        engine.index(),
+        engine.stack()?,
+        profile,
+        &path,
+        input,
+        output,
+        config,
+    )
+}
+
 /// Runs the flow for `profile` (new, or loaded to be extended) and saves it atomically to
 /// `path` at the end, whether the person finished or quit.
 pub fn onboard(
@@ -269,7 +300,7 @@ pub fn onboard(
         let response = recommend(index, stack, &person, config.recommendations, None);
         if !quit {
             dialogue.say("\nYour recommendations:")?;
-            dialogue.say(&personal_table(&response))?;
+            dialogue.say(&response_table(&response))?;
         }
         Some(response)
     };

@@ -28,6 +28,10 @@ pub const DATASET_FILES: [&str; 4] = ["movies.csv", "ratings.csv", "tags.csv", "
 /// The smallest and largest rating MovieLens allows.
 pub const RATING_RANGE: std::ops::RangeInclusive<f32> = 0.5..=5.0;
 
+/// The rating from which a movie counts as liked (relevant in the evaluations, a positive in
+/// training, a liked movie of a taste profile).
+pub const LIKED_THRESHOLD: f32 = 4.0;
+
 /// The text MovieLens uses for a movie without genres.
 const NO_GENRES: &str = "(no genres listed)";
 
@@ -101,6 +105,10 @@ pub struct Skipped {
     pub orphan_tags: usize,
     /// Links whose movieId is not in movies.csv.
     pub orphan_links: usize,
+    /// Ratings of a (userId, movieId) pair rated again later: only the latest one is kept
+    /// (by timestamp; the later line on a tie).
+    #[serde(default)]
+    pub duplicate_ratings: usize,
 }
 
 /// A loaded, validated MovieLens dataset.
@@ -139,8 +147,10 @@ impl Dataset {
         if links.is_file() {
             skipped.orphan_links = read_links(&links, &positions, &mut movies)?;
         }
-        let (ratings, orphan_ratings) = read_ratings(&file_in(dir, "ratings.csv")?, &positions)?;
+        let (ratings, orphan_ratings, duplicate_ratings) =
+            read_ratings(&file_in(dir, "ratings.csv")?, &positions)?;
         skipped.orphan_ratings = orphan_ratings;
+        skipped.duplicate_ratings = duplicate_ratings;
         let (tags, orphan_tags) = read_tags(&file_in(dir, "tags.csv")?, &positions)?;
         skipped.orphan_tags = orphan_tags;
         for (count, what) in [
@@ -297,8 +307,9 @@ fn read_links(path: &Path, positions: &HashMap<u32, u32>, movies: &mut [Movie]) 
     Ok(orphans)
 }
 
-/// Reads ratings.csv; returns the ratings of known movies and the number of orphan rows.
-fn read_ratings(path: &Path, positions: &HashMap<u32, u32>) -> Result<(Ratings, usize)> {
+/// Reads ratings.csv; returns the ratings of known movies, the number of orphan rows and the
+/// number of superseded duplicates.
+fn read_ratings(path: &Path, positions: &HashMap<u32, u32>) -> Result<(Ratings, usize, usize)> {
     let frame = csv::read_columns(
         path,
         &[
@@ -326,25 +337,57 @@ fn read_ratings(path: &Path, positions: &HashMap<u32, u32>) -> Result<(Ratings, 
         });
     }
     let movie_ids = csv::required_values::<UInt32Type>(&frame, "movieId", path)?;
-    let keep: Vec<Option<u32>> = movie_ids
+    let mut keep: Vec<Option<u32>> = movie_ids
         .iter()
         .map(|id| positions.get(id).copied())
         .collect();
     drop(movie_ids);
     let orphans = keep.iter().filter(|p| p.is_none()).count();
+    let users = csv::required_values::<UInt32Type>(&frame, "userId", path)?;
+    let timestamps = csv::required_values::<Int64Type>(&frame, "timestamp", path)?;
+    let duplicates = drop_superseded(&users, &timestamps, &mut keep);
+    if duplicates > 0 {
+        tracing::warn!(
+            "{}: {duplicates} ratings of a (userId, movieId) pair rated again later were \
+             skipped; the latest rating of each pair is kept",
+            path.display()
+        );
+    }
     let out = Ratings {
-        user: kept(
-            csv::required_values::<UInt32Type>(&frame, "userId", path)?,
-            &keep,
-        ),
+        user: kept(users, &keep),
         rating: kept(ratings.into_iter().map(|r| r as f32).collect(), &keep),
-        timestamp: kept(
-            csv::required_values::<Int64Type>(&frame, "timestamp", path)?,
-            &keep,
-        ),
+        timestamp: kept(timestamps, &keep),
         movie: keep.iter().flatten().copied().collect(),
     };
-    Ok((out, orphans))
+    Ok((out, orphans, duplicates))
+}
+
+/// Unmarks every kept rating of a (user, movie) pair but its latest (by timestamp; the later
+/// row on a tie), so that a pair has one rating and split files name rows unambiguously.
+/// Returns how many were unmarked.
+fn drop_superseded(users: &[u32], timestamps: &[i64], keep: &mut [Option<u32>]) -> usize {
+    let mut latest: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut dropped = 0;
+    for row in 0..keep.len() {
+        let Some(movie) = keep[row] else { continue };
+        match latest.entry((users[row], movie)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(row);
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let previous = *e.get();
+                let superseded = if timestamps[row] >= timestamps[previous] {
+                    e.insert(row);
+                    previous
+                } else {
+                    row
+                };
+                keep[superseded] = None;
+                dropped += 1;
+            }
+        }
+    }
+    dropped
 }
 
 /// The values whose row references a known movie.

@@ -11,21 +11,36 @@ use super::model_files::{read_json, ModelFiles};
 use crate::error::{Error, Result};
 
 /// Limits candle to the calling thread, unless `RAYON_NUM_THREADS` or `CANDLE_NUM_THREADS` is
-/// already set. Call it first thing in `main`, before any thread exists (it sets environment
-/// variables, which candle reads).
+/// already set, while rayon's global pool keeps one thread per core for the rest of the
+/// library. Call it first thing in `main`, before any thread exists (it sets environment
+/// variables, which candle reads on every matrix product).
 ///
 /// Why: candle splits every matrix product and element-wise op across threads and synchronises
 /// after each one; for a 10-token query that costs more than the arithmetic, and for the
 /// catalogue it leaves cores idle in single-threaded ops. With candle on one thread,
-/// [`Encoder::embed_all`] runs one whole batch per core instead: measured here 324 docs/s
-/// against 292, and a query embeds in ~7 ms against ~8.6 ms.
+/// [`Encoder::embed_all`] runs one whole batch per core on the encoder's own pool instead:
+/// measured here 324 docs/s against 292, and a query embeds in ~7 ms against ~8.6 ms.
+/// candle reads the same variable as rayon, so the global pool is built explicitly first:
+/// item-kNN, the evaluations and the stack's training keep every core.
 pub fn prefer_batch_parallelism() {
     let unset = std::env::var_os("RAYON_NUM_THREADS").is_none()
         && std::env::var_os("CANDLE_NUM_THREADS").is_none();
     if unset {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Fails only if the pool exists already, which then keeps its own size.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .build_global();
         std::env::set_var("RAYON_NUM_THREADS", "1");
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+}
+
+/// Loads the model at `source` and embeds one text (the query rules apply: not empty, at most
+/// [`super::MAX_QUERY_CHARS`] characters).
+pub fn embed_text(source: &super::ModelSource, text: &str) -> Result<Vec<f32>> {
+    let encoder = Encoder::load(&super::model_files(source)?)?;
+    encoder.embed(super::check_query(text)?)
 }
 
 /// Largest number of padded tokens in one forward batch: long documents go in small batches,

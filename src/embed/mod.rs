@@ -3,5 +3,32 @@
 mod encoder;
 mod model_files;
 
-pub use encoder::{prefer_batch_parallelism, Embeddings, Encoder};
+pub use encoder::{embed_text, prefer_batch_parallelism, Embeddings, Encoder};
 pub use model_files::{hub_offline, model_files, ModelFiles, ModelSource, DEFAULT_MODEL_REPO};
+
+use crate::error::{Error, Result};
+
+/// Longest query accepted, in characters; longer ones are refused rather than silently cut.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+
+/// The query with surrounding whitespace removed; empty or over-long queries are refused.
+pub fn check_query(query: &str) -> Result<&str> {
+    let trimmed = query.trim();
+    if trimmed.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            message: "the query is empty".into(),
+        });
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(Error::InvalidArgument {
+            name: "query".into(),
+            message: format!(
+                "the query has {chars} characters; the limit is {MAX_QUERY_CHARS} \
+                 (the model reads only its first 256 tokens anyway)"
+            ),
+        });
+    }
+    Ok(trimmed)
+}

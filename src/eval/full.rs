@@ -10,14 +10,16 @@ use serde::Serialize;
 
 use super::metrics::{ranking_metrics, RankingMetrics};
 use super::protocol::EvalConfig;
+use crate::ann::top_by;
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
-use crate::index::{top_by, MovieIndex};
+use crate::engine::recommend::score_candidates;
+use crate::fsutil::ms;
 use crate::models::Interactions;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use crate::rank::features::{Feature, BASE_SCORES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::recommend::score_candidates;
+use crate::store::MovieIndex;
 
 /// Candidate-set sizes whose recall is reported.
 pub const CANDIDATE_SIZES: [usize; 3] = [100, 200, 500];
@@ -84,10 +86,6 @@ impl FullReport {
 
 /// One user's metrics per row, and (candidates, recall) per candidate budget.
 type UserOutcome = (Vec<RankingMetrics>, Vec<(f64, f64)>);
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
 
 /// The metrics of a ranked list (best first) against a relevant set.
 fn metrics_of(ranked: &[u32], relevant: &[u32], k: usize) -> RankingMetrics {
@@ -165,7 +163,7 @@ pub fn evaluate_full_protocol(
             }
             // recommend end to end: its candidates once, ranked by each ranker.
             let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
-            let found = candidates(&builder, &person, budget, &hnsw);
+            let found = candidates(&builder, &person, budget, &hnsw, &|_| true);
             for ranker in [None, Some(StackKind::Logistic)] {
                 let scores = score_candidates(&stack, &person, &found.order, ranker);
                 let two_stage = top_k(&found.order, scores.into_iter().map(|s| s.0), k);
@@ -175,7 +173,7 @@ pub fn evaluate_full_protocol(
                 .iter()
                 .map(|&n| {
                     let budget = CandidateBudget::for_total(n);
-                    let found = candidates(&builder, &person, budget, &hnsw);
+                    let found = candidates(&builder, &person, budget, &hnsw, &|_| true);
                     let through = found.order.iter().filter(|m| wanted.contains(m)).count();
                     (
                         found.order.len() as f64,

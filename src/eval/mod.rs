@@ -1,9 +1,139 @@
-//! Evaluation: metrics (defined once), the seeds' protocol (base models and stacks) and
-//! its reports.
+//! Evaluation: metrics (defined once), the seeds' protocol (base models and stacks), the
+//! full-catalogue protocol, and their reports. [`run`] is what `reelrank evaluate` does.
 
 pub mod full;
 pub mod metrics;
 pub mod protocol;
 pub mod report;
 
+use std::path::PathBuf;
+use std::time::Instant;
+
 pub use protocol::{evaluate_seed_protocol, EvalConfig, EvalReport, ModelResult};
+
+use crate::config::Paths;
+use crate::data::split::Split;
+use crate::data::{Dataset, RATING_RANGE};
+use crate::engine::{open_or_build_index, BuildOptions};
+use crate::error::{Error, Result};
+use crate::fsutil::ms;
+
+/// Which evaluation protocol runs (also the values of `--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// The notebooks' protocol: each test user's own test rows ranked.
+    Seed,
+    /// Every unrated movie ranked, with the two-stage pipeline end to end.
+    Full,
+}
+
+/// One `reelrank evaluate` run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRequest {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Seed of the split, of MF and of the Random row.
+    pub seed: u64,
+    /// Several split seeds (seed protocol only): one run each, then mean ± std.
+    pub seeds: Vec<u64>,
+    /// A split file to reuse instead of a seeded split.
+    pub split: Option<PathBuf>,
+    /// Where to write the report files (seed protocol only).
+    pub report: Option<PathBuf>,
+    /// Cut-off of the ranking metrics.
+    pub k: usize,
+    /// Rating from which a test row is relevant.
+    pub threshold: f32,
+}
+
+/// What an evaluation prints: a text table and the JSON document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOutput {
+    /// The aligned text table.
+    pub text: String,
+    /// The `--json` document.
+    pub json: serde_json::Value,
+}
+
+/// Runs an evaluation on the data of `paths`, with the movie embeddings of its index (built
+/// first, with a progress bar, if missing).
+pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Result<EvalOutput> {
+    let bad = |name: &str, message: String| Error::InvalidArgument {
+        name: name.into(),
+        message,
+    };
+    if !RATING_RANGE.contains(&request.threshold) {
+        return Err(bad(
+            "--threshold",
+            format!(
+                "{} is outside {}..={}",
+                request.threshold,
+                RATING_RANGE.start(),
+                RATING_RANGE.end()
+            ),
+        ));
+    }
+    if request.protocol == Protocol::Full && !request.seeds.is_empty() {
+        return Err(bad(
+            "--seeds",
+            "runs the seed protocol only; run --protocol full once per --seed".into(),
+        ));
+    }
+    if request.protocol == Protocol::Full && request.report.is_some() {
+        return Err(bad("--report", "is only written by --protocol seed".into()));
+    }
+    let started = Instant::now();
+    let dataset = Dataset::load(&paths.data)?;
+    let load_ms = ms(started);
+    // The movie embeddings come from the index. Its manifest matches the dataset just loaded,
+    // so rows follow `dataset.movies`.
+    let index = open_or_build_index(paths, options)?;
+    let config = |seed: u64| EvalConfig {
+        k: request.k,
+        threshold: request.threshold,
+        seed,
+        ..EvalConfig::default()
+    };
+    if !request.seeds.is_empty() {
+        let reports: Vec<_> = request
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let split = Split::seeded(dataset.ratings.len(), seed);
+                evaluate_seed_protocol(&dataset, &split, index.flat(), &config(seed))
+            })
+            .collect();
+        return Ok(EvalOutput {
+            text: report::seeds_table(&reports),
+            json: report::seeds_json(&reports),
+        });
+    }
+    let split = match &request.split {
+        Some(file) => Split::read(file, &dataset)?,
+        None => Split::seeded(dataset.ratings.len(), request.seed),
+    };
+    match request.protocol {
+        Protocol::Full => {
+            let mut report =
+                full::evaluate_full_protocol(&dataset, &split, &index, &config(request.seed));
+            report.timings_ms.insert("load_data".into(), load_ms);
+            Ok(EvalOutput {
+                text: report::full_table(&report),
+                json: report.to_json(),
+            })
+        }
+        Protocol::Seed => {
+            let mut report =
+                evaluate_seed_protocol(&dataset, &split, index.flat(), &config(request.seed));
+            report.timings_ms.insert("load_data".into(), load_ms);
+            if let Some(dir) = &request.report {
+                report::write_report(dir, &report, &dataset, &split)?;
+                tracing::info!("wrote the report into {}", dir.display());
+            }
+            Ok(EvalOutput {
+                text: report::text_table(&report),
+                json: report.to_json(),
+            })
+        }
+    }
+}

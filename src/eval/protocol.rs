@@ -10,10 +10,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::metrics::{mae, rank_order, ranking_metrics, rmse, RankingMetrics};
+use crate::ann::FlatIndex;
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
-use crate::index::FlatIndex;
-use crate::models::genre::LIKED_THRESHOLD;
+use crate::data::LIKED_THRESHOLD;
+use crate::fsutil::ms;
 use crate::models::{average_scores, Interactions};
 use crate::rank::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES, BASE_SCORES,
@@ -123,10 +124,6 @@ fn rank_test_rows(
     (total.divided(users.max(1) as f64), users)
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
 /// Fits every stack on the feature rows of meta_train and scores the test rows whose features
 /// (all of them) are `test_rows`: (name, scores, predicts ratings) rows.
 fn stack_scores(
@@ -186,7 +183,7 @@ pub fn evaluate_seed_protocol(
     for (stage, ms) in &models.fit_ms {
         timings.insert((*stage).to_string(), *ms);
     }
-    tracing::info!(
+    tracing::debug!(
         "ContentRidge: {} conjugate-gradient iterations",
         models.content_ridge.iterations
     );

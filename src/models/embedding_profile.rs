@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Interactions, Scorer};
-use crate::index::{dot, FlatIndex};
+use crate::ann::{dot, FlatIndex};
 
 /// Unit-length taste vectors of users, over the index's movie vectors.
 ///

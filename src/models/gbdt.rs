@@ -10,6 +10,7 @@
 //! that maximises `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)`; a leaf predicts
 //! `−learning_rate·G/(H+λ)`. The seeds' settings: 200 trees, rate 0.05, depth 3, subsample 0.8.
 
+use super::sigmoid;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -98,10 +99,6 @@ fn cut_points(values: &mut [f64]) -> Vec<f64> {
         .collect();
     cuts.dedup();
     cuts
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// Gradients and hessians of the objective at the current scores.

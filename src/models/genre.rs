@@ -7,9 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::{Interactions, Scorer};
 use crate::data::Movie;
 
-/// Rating from which a movie counts as liked in the seeds.
-pub const LIKED_THRESHOLD: f32 = 4.0;
-
 /// User genre profiles and unit-length movie genre vectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenreContent {

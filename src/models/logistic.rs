@@ -4,6 +4,7 @@
 //! objective, the intercept unpenalised. Stacks have a dozen features, so each Newton step
 //! solves the (d+1)×(d+1) system exactly; a handful of steps reach machine precision.
 
+use super::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use super::solve_spd;
@@ -19,10 +20,6 @@ pub struct LogisticRegression {
     pub scale: Option<Vec<(f64, f64)>>,
     /// Newton steps taken.
     pub iterations: usize,
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 impl LogisticRegression {

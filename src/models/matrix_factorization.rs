@@ -106,7 +106,7 @@ impl MatrixFactorization {
                 }
             }
             let rmse = (squared / train.len().max(1) as f64).sqrt();
-            tracing::info!(
+            tracing::debug!(
                 "MF epoch {}/{}: train RMSE {rmse:.4}",
                 epoch + 1,
                 config.epochs

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::features::{FeatureBuilder, Person};
-use crate::index::Hit;
+use crate::ann::Hit;
 
 /// The budget `recommend` uses. Full-catalogue NDCG@10 over seeds 42, 7 and 2024 is flat from
 /// 150 to 300 (0.2523, 0.2498, 0.2488, within split noise) and lower at 500; 300 keeps short
@@ -58,41 +58,38 @@ impl Candidates {
     }
 }
 
-/// The candidates of `person` within `budget`, their rated movies excluded: the nearest
-/// movies to their taste vector (found by `retrieve`, the HNSW graph when serving), the
-/// movies closest to all the movies they liked by item-kNN affinity, and popular movies only
-/// when neither source has anything.
+/// The candidates of `person` within `budget`, their rated movies and the movies not
+/// `allowed` (a request's filters) excluded: the nearest movies to their taste vector (found
+/// by `retrieve`, which applies the same filter), the movies closest to all the movies they
+/// liked by item-kNN affinity, and popular movies only when neither source has anything.
 pub fn candidates(
     models: &FeatureBuilder,
     person: &Person,
     budget: CandidateBudget,
     retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
+    allowed: &dyn Fn(u32) -> bool,
 ) -> Candidates {
     let history = models.history(person);
     let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
+    let keep = |m: u32| !rated.contains(&m) && allowed(m);
     let mut candidates = Candidates::default();
     if let Some(taste) = models.taste_vector(person) {
         let hits = retrieve(&taste, budget.profile + rated.len());
         for hit in hits
             .iter()
-            .filter(|h| !rated.contains(&(h.position as u32)))
+            .filter(|h| keep(h.position as u32))
             .take(budget.profile)
         {
             candidates.add(hit.position as u32, "profile");
         }
     }
-    for movie in models.top_affinity(history, budget.item_knn, &rated) {
+    for movie in models.top_affinity(history, budget.item_knn, &keep) {
         candidates.add(movie, "item_knn");
     }
     if !candidates.order.is_empty() {
         return candidates;
     }
-    let popular = models.popular(budget.popular + rated.len());
-    for position in popular
-        .into_iter()
-        .filter(|p| !rated.contains(p))
-        .take(budget.popular)
-    {
+    for position in models.popular(budget.popular, &keep) {
         candidates.add(position, "popular");
     }
     candidates

@@ -1,16 +1,15 @@
 //! The features of the learned stack, defined once: training, evaluation and serving build
 //! feature rows through [`FeatureBuilder`] only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{mean_release_year, Dataset, Movie};
-use crate::index::{top_by, FlatIndex};
+use crate::ann::{top_by, FlatIndex};
+use crate::catalog::{popularity_params, weighted_rating, PopularityParams};
+use crate::data::{mean_release_year, Dataset, Movie, LIKED_THRESHOLD};
 use crate::models::embedding_profile::EmbeddingProfile;
-use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::item_knn::DEFAULT_K;
-use crate::models::popularity::{popularity_params, weighted_rating, PopularityParams};
 use crate::models::{
     content_ridge, history_stats, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
     MatrixFactorization, MfConfig, RatingStats, Scorer,
@@ -264,10 +263,11 @@ impl Statistics {
     }
 
     /// The `n` movies with the highest weighted rating (ties: lower position first).
-    pub fn popular(&self, n: usize) -> Vec<u32> {
+    pub fn popular(&self, n: usize, keep: &dyn Fn(u32) -> bool) -> Vec<u32> {
         let wr = |s: &RatingStats| weighted_rating(f64::from(s.count), s.mean, self.popularity);
         let scored: Vec<(u32, f64)> = (0..self.items.len() as u32)
             .zip(self.items.iter().map(wr))
+            .filter(|&(m, _)| keep(m))
             .collect();
         top_by(scored, n, |&(m, w)| (w, m as usize))
             .into_iter()
@@ -361,7 +361,7 @@ impl<'a> FeatureBuilder<'a> {
         &self,
         history: &[(u32, f32)],
         n: usize,
-        exclude: &HashSet<u32>,
+        keep: &dyn Fn(u32) -> bool,
     ) -> Vec<u32> {
         let all: Vec<u32> = (0..self.statistics.movie_count() as u32).collect();
         let affinity = self
@@ -371,7 +371,7 @@ impl<'a> FeatureBuilder<'a> {
         let scored: Vec<(u32, f32)> = all
             .into_iter()
             .zip(affinity)
-            .filter(|&(m, a)| a > 0.0 && !exclude.contains(&m))
+            .filter(|&(m, a)| a > 0.0 && keep(m))
             .collect();
         top_by(scored, n, |&(m, a)| (f64::from(a), m as usize))
             .into_iter()
@@ -379,9 +379,10 @@ impl<'a> FeatureBuilder<'a> {
             .collect()
     }
 
-    /// The `n` movies with the highest weighted rating over the training ratings.
-    pub fn popular(&self, n: usize) -> Vec<u32> {
-        self.statistics.popular(n)
+    /// The `n` movies with the highest weighted rating over the training ratings among those
+    /// to `keep`.
+    pub fn popular(&self, n: usize, keep: &dyn Fn(u32) -> bool) -> Vec<u32> {
+        self.statistics.popular(n, keep)
     }
 
     /// The item-kNN affinity of each pair (`users[i]`, `movies[i]`), each user's history

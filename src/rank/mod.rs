@@ -8,9 +8,9 @@ pub mod topn;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::CatalogEntry;
 use crate::data::Movie;
 use crate::error::{Error, Result};
-use crate::index::CatalogEntry;
 
 /// One result of `search`, `recommend` and `similar`: every command answers in this shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,9 +3,9 @@
 //! `build` trains on every rating and saves in the index.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::str::FromStr;
 use std::time::Instant;
+
+use crate::fsutil::ms;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,14 +15,15 @@ use super::features::{
     CANDIDATE_FEATURES,
 };
 use super::topn::{fit_candidate_ranker, CandidateTraining};
+use crate::ann::FlatIndex;
 use crate::data::split::Split;
 use crate::data::Dataset;
+use crate::data::LIKED_THRESHOLD;
 use crate::error::{Error, Result};
-use crate::index::{FlatIndex, MovieIndex, STACK_FILE};
 use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
-use crate::models::genre::LIKED_THRESHOLD;
 use crate::models::logistic::LogisticRegression;
-use crate::models::Interactions;
+use crate::models::{sigmoid, Interactions};
+use crate::store::{MovieIndex, STACK_FILE};
 
 /// Inverse L2 penalty of the logistic stacks (the seeds' C).
 pub const LOGISTIC_C: f64 = 1.0;
@@ -98,9 +99,10 @@ impl MetaRows {
     }
 }
 
-/// Which meta-model ranks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which meta-model ranks (also the values of `--stack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum StackKind {
     /// Logistic regression on every feature (the best stack under the seed protocol).
     Logistic,
@@ -121,20 +123,6 @@ impl StackKind {
             StackKind::Gbdt => "gbdt",
             StackKind::LambdaMart => "lambdamart",
         }
-    }
-}
-
-impl FromStr for StackKind {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<StackKind> {
-        StackKind::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(text))
-            .ok_or_else(|| Error::InvalidArgument {
-                name: "--stack".into(),
-                message: format!("unknown stack '{text}' (known: logistic, gbdt, lambdamart)"),
-            })
     }
 }
 
@@ -182,10 +170,6 @@ pub struct ServingStack {
     pub candidate_ranker: Gbdt,
     /// How it was trained.
     pub training: StackTraining,
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
 }
 
 impl ServingStack {
@@ -273,16 +257,11 @@ impl ServingStack {
 
     /// Loads the stack saved in an opened index (whose files were checked on open).
     pub fn open(index: &MovieIndex) -> Result<ServingStack> {
+        let bytes = index.stack_bytes()?;
         let dir = index.dir();
-        ServingStack::read(&dir.join(STACK_FILE), dir, index.flat())
-    }
-
-    /// Reads a stack saved in `path` (inside index `dir`), giving it the index's `vectors`;
-    /// refuses one trained on another feature list or for another catalogue.
-    fn read(path: &Path, dir: &Path, vectors: &FlatIndex) -> Result<ServingStack> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let vectors = index.flat();
         let corrupt = |reason: String| Error::IndexCorrupt {
-            path: path.to_path_buf(),
+            path: dir.join(index.generation()).join(STACK_FILE),
             dir: dir.to_path_buf(),
             reason,
         };
@@ -430,10 +409,6 @@ impl ServingStack {
             lambdamart_score: self.lambdamart.predict(&row),
         }
     }
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// How much one feature matters to each stack, over all rows.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use super::features::{FeatureBuilder, Person, CANDIDATE_FEATURES};
-use crate::index::Hit;
+use crate::ann::Hit;
 use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::Interactions;
 
@@ -53,7 +53,7 @@ pub fn fit_candidate_ranker(
         .par_iter()
         .map(|&user| {
             let person = Person::User(user);
-            let found = candidates(models, &person, budget, retrieve);
+            let found = candidates(models, &person, budget, retrieve, &|_| true);
             let liked = &wanted[&user];
             let labels: Vec<bool> = found.order.iter().map(|m| liked.contains(m)).collect();
             let hits = labels.iter().filter(|&&l| l).count();

@@ -110,6 +110,12 @@ pub fn tiny() -> tempfile::TempDir {
     tiny_movielens(|_, text| Some(text.to_string()))
 }
 
+/// The directory of the current generation of the index at `root`.
+pub fn generation_dir(root: &Path) -> PathBuf {
+    let current = std::fs::read_to_string(root.join("CURRENT")).expect("CURRENT");
+    root.join(current.trim())
+}
+
 /// Paths for a dataset directory, the real model and an index under `index_root`.
 pub fn paths(data: &Path, index_root: &Path) -> Paths {
     Paths::resolve(

@@ -27,7 +27,7 @@ fn evaluate(args: &[&str]) -> Command {
     command
 }
 
-fn vectors() -> &'static reelrank::index::FlatIndex {
+fn vectors() -> &'static reelrank::ann::FlatIndex {
     real_engine().index().flat()
 }
 
@@ -222,6 +222,6 @@ fn several_seeds_give_mean_and_std() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(
-            "--seeds runs the seed protocol only",
+            "--seeds: runs the seed protocol only",
         ));
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use reelrank::engine::{build, BuildOptions, Engine};
-use reelrank::index::{Manifest, MovieIndex, FORMAT_VERSION};
+use reelrank::store::{Manifest, MovieIndex, FORMAT_VERSION};
 use reelrank::Error;
 
 use crate::common::{paths, tempdir, tiny};
@@ -51,11 +51,33 @@ fn manifest_records_the_build() {
     assert!(
         manifest.timings_ms["total"] >= manifest.timings_ms["embed"] + manifest.timings_ms["hnsw"]
     );
-    assert_eq!(manifest.files.len(), 5);
+    let mut names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "catalog.json",
+            "graph.hnsw.data",
+            "graph.hnsw.graph",
+            "stack.bin",
+            "vectors.f32"
+        ]
+    );
     // The serving stack of the 8 ratings: 2 meta rows (ceil of 20 %), then all 8 refit.
-    assert_eq!((manifest.stack.meta_rows, manifest.stack.base_rows), (2, 6));
-    assert_eq!(manifest.stack.serving_rows, 8);
-    assert_eq!(manifest.stack.seed, 42);
+    assert_eq!(
+        (
+            &manifest.stack["meta_rows"],
+            &manifest.stack["base_rows"],
+            &manifest.stack["serving_rows"],
+            &manifest.stack["seed"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(6),
+            &serde_json::json!(8),
+            &serde_json::json!(42)
+        )
+    );
     // The catalogue carries popularity: movie 2 has 3 ratings averaging 14/3.
     let index = MovieIndex::open(&paths.index).expect("open");
     let star_wars = &index.catalog().movies[1];
@@ -66,7 +88,10 @@ fn manifest_records_the_build() {
         (index.catalog().movies[5].weighted_rating as f64 - index.catalog().popularity.c).abs()
             < 1e-6
     );
-    assert_eq!(Manifest::read(&paths.index).expect("read"), manifest);
+    assert_eq!(
+        Manifest::read(&crate::common::generation_dir(&paths.index)).expect("read"),
+        manifest
+    );
 }
 
 #[test]
@@ -76,12 +101,13 @@ fn stale_or_damaged_indexes_are_refused() {
     let paths = paths(data.path(), out.path());
     build(&paths, &BuildOptions::default()).expect("build");
     Engine::open(&paths).expect("a fresh index opens");
-    let manifest_path = paths.index.join("manifest.json");
+    let generation = crate::common::generation_dir(&paths.index);
+    let manifest_path = generation.join("manifest.json");
     let original = std::fs::read(&manifest_path).expect("read");
     let restore = || std::fs::write(&manifest_path, &original).expect("restore");
 
     // Another format version.
-    edit_manifest(&paths.index, |m| {
+    edit_manifest(&generation, |m| {
         m["format_version"] = serde_json::json!(FORMAT_VERSION + 1)
     });
     let error = Engine::open(&paths).err().expect("format mismatch");
@@ -93,7 +119,7 @@ fn stale_or_damaged_indexes_are_refused() {
     restore();
 
     // Another model.
-    edit_manifest(&paths.index, |m| {
+    edit_manifest(&generation, |m| {
         m["model"]["weights"]["sha256"] = serde_json::json!("0".repeat(64));
         m["model"]["weights"]["modified_ns"] = serde_json::json!(0);
     });
@@ -102,7 +128,7 @@ fn stale_or_damaged_indexes_are_refused() {
     restore();
 
     // A damaged file.
-    let vectors = paths.index.join("vectors.f32");
+    let vectors = generation.join("vectors.f32");
     let mut bytes = std::fs::read(&vectors).expect("read");
     bytes[17] ^= 0xff;
     std::fs::write(&vectors, &bytes).expect("write");
@@ -114,7 +140,7 @@ fn stale_or_damaged_indexes_are_refused() {
     Engine::open(&paths).expect("repaired index opens");
 
     // A damaged serving stack.
-    let stack = paths.index.join("stack.bin");
+    let stack = generation.join("stack.bin");
     let mut bytes = std::fs::read(&stack).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;

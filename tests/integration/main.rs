@@ -4,10 +4,12 @@ mod common;
 
 mod cli;
 mod embedding;
+mod engine;
 mod evaluate;
 mod index;
 mod onboard;
 mod personal;
 mod search;
 mod stack;
+mod store;
 mod validation;

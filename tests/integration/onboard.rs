@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use reelrank::engine::person::{profile_path, Profile};
 use reelrank::onboard::{diverse_popular, onboard, OnboardConfig, Onboarded};
-use reelrank::profile::{profile_path, Profile};
 
 use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
 

@@ -131,8 +131,8 @@ fn hnsw_and_exact_agree_on_the_top_results() {
     let approximate = real_engine().search(&request).expect("search");
     request.exact = true;
     let exact = real_engine().search(&request).expect("search");
-    assert_eq!(exact.retrieval, "exact");
-    assert_eq!(approximate.retrieval, "hnsw");
+    assert_eq!(exact.retrieval, Some("exact"));
+    assert_eq!(approximate.retrieval, Some("hnsw"));
     assert_eq!(approximate.results[..3], exact.results[..3]);
     assert!(
         exact

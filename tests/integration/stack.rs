@@ -1,6 +1,7 @@
 //! The serving stack saved by `build`: identical features at training and serving time, a
 //! ranking that separates liked from disliked movies, and `reelrank explain`.
 
+use reelrank::data::split::Split;
 use reelrank::data::Dataset;
 use reelrank::rank::features::{Feature, ALL_FEATURES};
 use reelrank::rank::stack::{Person, ServingStack, StackKind};
@@ -21,7 +22,8 @@ fn serving_builds_the_features_training_builds() {
     let loaded = engine.stack().expect("the stack saved in the index");
     let dataset = Dataset::load(&real_data()).expect("load");
     // Retraining with the manifest's seed gives the same models: builds are reproducible.
-    let trained = ServingStack::fit(&dataset, index.flat(), index.manifest().stack.seed);
+    let seed = index.manifest().stack["seed"].as_u64().expect("the seed");
+    let trained = ServingStack::fit(&dataset, index.flat(), seed);
     assert_eq!(trained.logistic, loaded.logistic);
     assert_eq!(trained.gbdt, loaded.gbdt);
     assert_eq!(trained.lambdamart, loaded.lambdamart);
@@ -52,18 +54,25 @@ fn serving_builds_the_features_training_builds() {
 }
 
 #[test]
-fn the_stack_ranks_liked_movies_above_disliked_ones() {
+fn the_stack_ranks_held_out_liked_movies_above_disliked_ones() {
+    // Trained on the training part of a seeded split only; scored on the held-out test rows,
+    // which neither the base models nor the stacks have seen.
     let engine = real_engine();
-    let stack = engine.stack().expect("stack");
     let dataset = Dataset::load(&real_data()).expect("load");
+    let split = Split::seeded(dataset.ratings.len(), 7);
+    let stack = ServingStack::fit_on(&dataset, &split.train_full(), engine.index().flat(), 7);
+    let ratings = &dataset.ratings;
+    let mut test_by_user: std::collections::BTreeMap<u32, Vec<(u32, f32)>> = Default::default();
+    for &row in &split.test {
+        test_by_user
+            .entry(ratings.user[row])
+            .or_default()
+            .push((ratings.movie[row], ratings.rating[row]));
+    }
     for kind in StackKind::ALL {
-        // AUC between each user's movies rated ≥ 4 and ≤ 2, pooled over 40 users.
+        // AUC between each user's held-out movies rated ≥ 4 and ≤ 2, pooled over users.
         let (mut above, mut pairs) = (0u64, 0u64);
-        for user in (1..=610).step_by(15) {
-            let rated: Vec<(u32, f32)> = (0..dataset.ratings.len())
-                .filter(|&i| dataset.ratings.user[i] == user)
-                .map(|i| (dataset.ratings.movie[i], dataset.ratings.rating[i]))
-                .collect();
+        for (&user, rated) in test_by_user.iter().step_by(3) {
             let movies: Vec<u32> = rated.iter().map(|r| r.0).collect();
             let scores = stack.score_person(kind, &Person::User(user), &movies);
             for (a, &(_, ra)) in rated.iter().enumerate() {
@@ -76,9 +85,10 @@ fn the_stack_ranks_liked_movies_above_disliked_ones() {
             }
         }
         let auc = above as f64 / pairs as f64;
+        // Measured: 0.82–0.84 for the three stacks; a random order gives 0.5.
         assert!(
-            pairs > 1000 && auc > 0.8,
-            "{kind:?}: AUC {auc} over {pairs}"
+            pairs > 1000 && auc > 0.75,
+            "{kind:?}: held-out AUC {auc} over {pairs}"
         );
     }
 }
@@ -96,16 +106,10 @@ fn explain_prints_global_importances_and_exact_contributions() {
     );
     let features = global["features"].as_array().expect("features");
     assert_eq!(features.len(), ALL_FEATURES.len());
-    for share in [
-        "logistic_weight_share",
-        "gbdt_gain_share",
-        "lambdamart_gain_share",
-    ] {
-        let total: f64 = features
-            .iter()
-            .map(|f| f[share].as_f64().expect("a share"))
-            .sum();
-        assert!((total - 1.0).abs() < 1e-9, "{share} sums to {total}");
+    // The logistic weights printed are the model's own.
+    let stack = real_engine().stack().expect("stack");
+    for (row, weight) in features.iter().zip(&stack.logistic.weights) {
+        assert_eq!(row["logistic_weight"].as_f64(), Some(*weight), "{row}");
     }
     assert_eq!(global["training"]["seed"], 42);
 
@@ -120,18 +124,32 @@ fn explain_prints_global_importances_and_exact_contributions() {
     );
     assert_eq!(local["title"], "Star Wars: Episode IV - A New Hope (1977)");
     let e = &local["explanation"];
-    let number = |v: &serde_json::Value| v.as_f64().expect("a number");
-    let rows = e["features"].as_array().expect("features");
-    for (column, bias, total) in [
-        ("logistic", "logistic_intercept", "logistic_decision"),
-        ("gbdt", "gbdt_bias", "gbdt_decision"),
-        ("lambdamart", "lambdamart_bias", "lambdamart_score"),
+    // The pair's probabilities are those the serving path scores the pair with.
+    let star_wars = real_engine()
+        .index()
+        .catalog()
+        .position(260)
+        .expect("Star Wars") as u32;
+    for (kind, field) in [
+        (StackKind::Logistic, "logistic_probability"),
+        (StackKind::Gbdt, "gbdt_probability"),
     ] {
-        let sum: f64 = number(&e[bias]) + rows.iter().map(|r| number(&r[column])).sum::<f64>();
-        assert!((sum - number(&e[total])).abs() < 1e-9, "{column}: {sum}");
+        let served = stack.score_person(kind, &Person::User(1), &[star_wars])[0];
+        let explained = e[field].as_f64().expect("a probability");
+        assert!(
+            (served - explained).abs() < 1e-12,
+            "{field}: {explained} vs {served}"
+        );
     }
-    let p = 1.0 / (1.0 + (-number(&e["logistic_decision"])).exp());
-    assert!((p - number(&e["logistic_probability"])).abs() < 1e-12);
+    // The feature values shown are the served feature row.
+    let row = stack.person_features(&Person::User(1), &[star_wars]);
+    let shown: Vec<f64> = e["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| f["value"].as_f64().expect("a value"))
+        .collect();
+    assert_eq!(shown, row);
 }
 
 #[test]
@@ -150,7 +168,15 @@ fn explain_refuses_unknown_users_and_movies() {
         assert!(!output.status.success(), "{args:?} succeeded");
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
-    assert!(run(&["--user", "999999", "--movie", "1"]).contains("--user 999999"));
-    assert!(run(&["--user", "1", "--movie", "999999"]).contains("--movie 999999"));
+    let unknown_user = run(&["--user", "999999", "--movie", "1"]);
+    assert!(
+        unknown_user.contains("--user") && unknown_user.contains("999999"),
+        "{unknown_user}"
+    );
+    let unknown_movie = run(&["--user", "1", "--movie", "999999"]);
+    assert!(
+        unknown_movie.contains("--movie") && unknown_movie.contains("999999"),
+        "{unknown_movie}"
+    );
     assert!(run(&["--user", "1"]).contains("--movie"));
 }

@@ -190,11 +190,12 @@ fn failed_build_writes_nothing_and_keeps_the_old_index() {
     let good = tiny();
     let good_paths = paths(good.path(), out.path());
     build(&good_paths, &BuildOptions::default()).expect("good build");
-    let before = std::fs::read(good_paths.index.join("manifest.json")).expect("manifest");
+    let manifest = crate::common::generation_dir(&good_paths.index).join("manifest.json");
+    let before = std::fs::read(&manifest).expect("manifest");
     build(&bad_paths, &BuildOptions::default()).expect_err("bad rebuild");
-    let after = std::fs::read(good_paths.index.join("manifest.json")).expect("manifest");
+    let after = std::fs::read(&manifest).expect("manifest");
     assert_eq!(before, after);
-    reelrank::index::MovieIndex::open(&good_paths.index).expect("old index still opens");
+    reelrank::store::MovieIndex::open(&good_paths.index).expect("old index still opens");
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .expect("list")
         .filter_map(|e| e.ok())

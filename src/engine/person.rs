@@ -1,14 +1,172 @@
-//! New users: forgiving title lookup, rating files and saved profiles, turned into the
-//! history the models fold in at query time.
+//! Who a request is for: a known user, or a new person given by likes and dislikes (by
+//! movieId or forgiving title), ratings (inline or a CSV file) and saved profiles — resolved
+//! into the history the models fold in at query time.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::rank::stack::{Person, ServingStack};
+use crate::store::MovieIndex;
+
+use crate::catalog::Catalog;
+use crate::data::RATING_RANGE;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::index::Catalog;
+
+/// Where saved profiles live unless told otherwise.
+pub const DEFAULT_PROFILES_DIR: &str = "profiles";
+
+/// A movie named by a request: its MovieLens movieId, or a title matched forgivingly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovieRef {
+    /// A movieId.
+    Id(u32),
+    /// A title (case, punctuation, articles and year forgiven).
+    Title(String),
+}
+
+/// Who a request is for. Empty: nobody. A known `user` excludes every other field; the other
+/// sources add up (the last rating of a movie wins).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersonSpec {
+    /// A MovieLens userId of the index.
+    pub user: Option<u32>,
+    /// Movies liked (movieId or title), rated [`LIKE_RATING`].
+    pub likes: Vec<String>,
+    /// Movies disliked (movieId or title), rated [`DISLIKE_RATING`].
+    pub dislikes: Vec<String>,
+    /// Ratings given inline.
+    pub ratings: Vec<ProfileRating>,
+    /// A CSV file of `movieId,rating` lines (the CLI's `--ratings`; never set from a network
+    /// request).
+    pub ratings_file: Option<PathBuf>,
+    /// A saved profile's name.
+    pub profile: Option<String>,
+}
+
+impl PersonSpec {
+    /// A known user.
+    pub fn user(user: u32) -> PersonSpec {
+        PersonSpec {
+            user: Some(user),
+            ..PersonSpec::default()
+        }
+    }
+
+    /// Whether nobody is described.
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none()
+            && self.likes.is_empty()
+            && self.dislikes.is_empty()
+            && self.ratings.is_empty()
+            && self.ratings_file.is_none()
+            && self.profile.is_none()
+    }
+
+    /// Refuses a user combined with a new person's ratings, and inline ratings out of range.
+    pub fn validate(&self) -> Result<()> {
+        let new_person = PersonSpec {
+            user: None,
+            ..self.clone()
+        };
+        if self.user.is_some() && !new_person.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "--user".into(),
+                message: "a known user cannot be combined with --like, --dislike, --ratings or \
+                          --profile"
+                    .into(),
+            });
+        }
+        for (i, r) in self.ratings.iter().enumerate() {
+            check_rating(r.rating, Path::new("ratings"), i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves `spec` (not empty) against `index`; profiles are read from `profiles`.
+pub fn resolve(
+    index: &MovieIndex,
+    stack: &ServingStack,
+    spec: &PersonSpec,
+    profiles: &Path,
+) -> Result<Person> {
+    let catalog = index.catalog();
+    if let Some(user) = spec.user {
+        check_user(stack, user, index.dir())?;
+        return Ok(Person::User(user));
+    }
+    // Each source is checked on its own, so that an unknown movie names its file.
+    let mut history: Vec<(u32, f32)> = Vec::new();
+    if let Some(name) = &spec.profile {
+        let path = profile_path(profiles, name)?;
+        if !path.is_file() {
+            return Err(Error::InvalidArgument {
+                name: "--profile".into(),
+                message: format!(
+                    "{name}: no profile at {} (a JSON file {{\"name\", \"ratings\": \
+                     [{{\"movie_id\", \"rating\"}}]}})",
+                    path.display()
+                ),
+            });
+        }
+        let ratings = Profile::load(&path)?.ratings;
+        history.extend(history_of(catalog, &ratings, &path.display().to_string())?);
+    }
+    if let Some(file) = &spec.ratings_file {
+        let ratings = read_ratings_csv(file)?;
+        history.extend(history_of(catalog, &ratings, &file.display().to_string())?);
+    }
+    history.extend(history_of(catalog, &spec.ratings, "ratings")?);
+    for (flag, movies, rating) in [
+        ("--like", &spec.likes, LIKE_RATING),
+        ("--dislike", &spec.dislikes, DISLIKE_RATING),
+    ] {
+        for movie in movies {
+            history.push((find_movie(catalog, movie, flag)? as u32, rating));
+        }
+    }
+    if history.is_empty() {
+        return Err(Error::InvalidArgument {
+            name: "--profile".into(),
+            message: "the person has no rating".into(),
+        });
+    }
+    Ok(Person::Profile(latest_ratings(history)))
+}
+
+/// Refuses a `--user` the serving stack has no rating of.
+pub fn check_user(stack: &ServingStack, user: u32, index: &Path) -> Result<()> {
+    if stack.knows_user(user) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name: "--user".into(),
+            message: format!(
+                "{user}: no such userId among the ratings of index {}",
+                index.display()
+            ),
+        })
+    }
+}
+
+/// The catalogue position of a movie given by id (`--movie`) or title (`--title`).
+pub fn movie_position(index: &MovieIndex, movie: &MovieRef) -> Result<usize> {
+    match movie {
+        MovieRef::Id(id) => index
+            .catalog()
+            .position(*id)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "--movie".into(),
+                message: format!("{id}: no such movieId in index {}", index.dir().display()),
+            }),
+        MovieRef::Title(title) => find_movie(index.catalog(), title, "--title"),
+    }
+}
 
 /// Rating given by `--like`.
 pub const LIKE_RATING: f32 = 5.0;
@@ -143,14 +301,18 @@ pub fn profile_path(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 fn check_rating(rating: f32, path: &Path, line: usize) -> Result<()> {
-    if (0.5..=5.0).contains(&rating) {
+    if RATING_RANGE.contains(&rating) {
         Ok(())
     } else {
         Err(Error::InvalidRow {
             file: path.to_path_buf(),
             line,
             field: "rating".into(),
-            problem: format!("{rating} is outside 0.5..=5.0"),
+            problem: format!(
+                "{rating} is outside {}..={}",
+                RATING_RANGE.start(),
+                RATING_RANGE.end()
+            ),
         })
     }
 }

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn stats_and_params_from_ratings() {
-        let stats = crate::models::movie_stats(&[0, 0, 1, 0], &[4.0, 5.0, 2.0, 3.0], 3);
+        let stats = crate::catalog::movie_stats(&[0, 0, 1, 0], &[4.0, 5.0, 2.0, 3.0], 3);
         assert_eq!(stats[0].count, 3);
         assert!((stats[0].mean - 4.0).abs() < 1e-12);
         assert_eq!(stats[2].count, 0);

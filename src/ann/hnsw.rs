@@ -9,7 +9,6 @@ use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 
 use super::Hit;
-use crate::error::{Error, Result};
 
 /// Base name of the graph files: `graph.hnsw.graph` and `graph.hnsw.data`.
 pub const GRAPH_BASENAME: &str = "graph";
@@ -84,7 +83,12 @@ impl HnswIndex {
     /// Builds the graph over `vectors` (row-major) and writes it into `dir`. Points are inserted
     /// one by one in position order: hnsw_rs seeds its level generator, so the graph is the same
     /// on every build (parallel insertion would make it depend on thread timing).
-    pub fn build_into(dir: &Path, vectors: &[f32], dim: usize, params: HnswParams) -> Result<()> {
+    pub fn build_into(
+        dir: &Path,
+        vectors: &[f32],
+        dim: usize,
+        params: HnswParams,
+    ) -> std::io::Result<()> {
         let n = vectors.len() / dim;
         let graph: Graph = Hnsw::new(
             params.m,
@@ -98,16 +102,13 @@ impl HnswIndex {
         }
         graph
             .file_dump(dir, GRAPH_BASENAME)
-            .map_err(|e| Error::Io {
-                path: dir.join(GRAPH_FILES[0]),
-                error: std::io::Error::other(e.to_string()),
-            })?;
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(())
     }
 
-    /// Loads the graph dumped in `dir`. The caller checks the files' hashes first: hnsw_rs
-    /// panics rather than erring on some damaged files.
-    pub fn load(dir: &Path, params: HnswParams) -> Result<HnswIndex> {
+    /// Loads the graph dumped in `dir` (the error is hnsw_rs' message). The caller checks the
+    /// files' checksums first: hnsw_rs panics rather than erring on some damaged files.
+    pub fn load(dir: &Path, params: HnswParams) -> Result<HnswIndex, String> {
         let io = HnswIo::new(dir, GRAPH_BASENAME);
         let graph = LoadedGraph::try_new(io, |io| {
             io.load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
@@ -116,11 +117,7 @@ impl HnswIndex {
                     g
                 })
         })
-        .map_err(|e| Error::IndexCorrupt {
-            path: dir.join(GRAPH_FILES[0]),
-            dir: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| e.to_string())?;
         Ok(HnswIndex { graph, params })
     }
 

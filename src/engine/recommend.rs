@@ -12,10 +12,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::index::{top_by, MovieIndex};
+use crate::ann::{top_by, Hit};
+use crate::fsutil::ms;
 use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
 use crate::rank::stack::{Person, ServingStack, StackKind};
-use crate::rank::RankedMovie;
+use crate::rank::{blend, RankedMovie};
+use crate::store::MovieIndex;
 
 /// Weight of the personal score against the query similarity in `search --user`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
@@ -24,29 +26,32 @@ pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
 /// (`--stack`; 0: the stack alone; 1: P(liked | watched) × P(watched)).
 pub const WATCH_EXPONENT: f64 = 0.25;
 
-/// A personalised answer.
+/// The answer of search, similar and recommend: ranked results, and what produced them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PersonalResponse {
-    /// Who it is for: "user 42", "profile (3 ratings)" or "nobody".
-    pub person: String,
-    /// The stack that ranked ("logistic", …), absent without a person.
+pub struct Response {
+    /// The query as given (search only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Who it is for: "user 42" or "profile (3 ratings)"; absent without a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// The stack that ranked ("logistic", "candidate_ranker", …); absent without a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stack: Option<&'static str>,
     /// Ranked results.
     pub results: Vec<RankedMovie>,
+    /// How stage one ran for a query: "hnsw" or "exact" (search only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<&'static str>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
 
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
 /// A description of `person` for responses.
-fn describe(person: Option<&Person>) -> String {
+fn describe(person: &Person) -> String {
     match person {
-        Some(Person::User(user)) => format!("user {user}"),
-        Some(Person::Profile(history)) => format!("profile ({} ratings)", history.len()),
-        None => "nobody".into(),
+        Person::User(user) => format!("user {user}"),
+        Person::Profile(history) => format!("profile ({} ratings)", history.len()),
     }
 }
 
@@ -85,13 +90,35 @@ pub fn recommend(
     person: &Person,
     k: usize,
     ranker: Option<StackKind>,
-) -> PersonalResponse {
+) -> Response {
+    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
+    recommend_filtered(index, stack, person, k, ranker, &hnsw, &|_| true)
+}
+
+/// [`recommend`] restricted to the movies `allowed`; `retrieve` finds the nearest allowed
+/// movies to a taste vector. When the filter leaves fewer than `k` candidates, the most
+/// popular allowed movies fill up the list.
+pub fn recommend_filtered(
+    index: &MovieIndex,
+    stack: &ServingStack,
+    person: &Person,
+    k: usize,
+    ranker: Option<StackKind>,
+    retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
+    allowed: &dyn Fn(u32) -> bool,
+) -> Response {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
     let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
-    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
-    let candidates = candidates(&stack.builder(), person, budget, &hnsw);
+    let builder = stack.builder();
+    let mut candidates = candidates(&builder, person, budget, retrieve, allowed);
+    if candidates.order.len() < k {
+        let rated: HashSet<u32> = builder.history(person).iter().map(|&(m, _)| m).collect();
+        for movie in builder.popular(k, &|m| allowed(m) && !rated.contains(&m)) {
+            candidates.add(movie, "popular");
+        }
+    }
     let movies = candidates.order.clone();
     timings.insert("candidates".into(), ms(t));
 
@@ -105,10 +132,12 @@ pub fn recommend(
     timings.insert("rerank".into(), ms(t));
     timings.insert("candidate_count".into(), movies.len() as f64);
     timings.insert("total".into(), ms(total));
-    PersonalResponse {
-        person: describe(Some(person)),
+    Response {
+        query: None,
+        person: Some(describe(person)),
         stack: Some(ranker.map_or(CANDIDATE_RANKER, StackKind::name)),
         results,
+        retrieval: None,
         timings_ms: timings,
     }
 }
@@ -168,8 +197,8 @@ pub fn rank_by_vector(
     index: &MovieIndex,
     personal: Option<(&ServingStack, &Person, StackKind)>,
     request: &VectorRequest,
-    retrieve: &dyn Fn(&[f32], usize) -> Vec<crate::index::Hit>,
-) -> PersonalResponse {
+    retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
+) -> Response {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
@@ -196,8 +225,9 @@ pub fn rank_by_vector(
         None => movies
             .iter()
             .map(|&m| {
-                let (q, score) = index.popularity_blend(request.vector, m as usize, request.alpha);
-                (m, f64::from(score), Some(q), None)
+                let q = index.similarity(request.vector, m as usize);
+                let wr = index.catalog().movies[m as usize].weighted_rating;
+                (m, f64::from(blend(q, wr, request.alpha)), Some(q), None)
             })
             .collect(),
         Some((stack, person, kind)) => {
@@ -231,10 +261,12 @@ pub fn rank_by_vector(
     let results = top_results(index, scored, &candidates.sources, request.k);
     timings.insert("rerank".into(), ms(t));
     timings.insert("total".into(), ms(total));
-    PersonalResponse {
-        person: describe(personal.map(|p| p.1)),
+    Response {
+        query: None,
+        person: personal.map(|p| describe(p.1)),
         stack: personal.map(|p| p.2.name()),
         results,
+        retrieval: None,
         timings_ms: timings,
     }
 }

@@ -1,13 +1,17 @@
-//! Human-readable renderings of results: aligned text tables.
+//! Presentation: text tables, Markdown and SVG charts of plain data. The evaluation and the
+//! front ends hand it results; it imports no evaluation code.
+
+pub mod chart;
+pub mod table;
 
 use std::path::Path;
 
-use crate::engine::SearchResponse;
-use crate::eval::report::bar_chart_svg;
-use crate::index::Manifest;
+use crate::engine::{Explanation, Response, VerifyReport};
 use crate::rank::stack::{FeatureImportance, PairExplanation};
 use crate::rank::RankedMovie;
-use crate::recommend::PersonalResponse;
+use crate::store::Manifest;
+use chart::bar_chart_svg;
+use table::{render, Column};
 
 /// One line describing a finished build.
 pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
@@ -26,76 +30,6 @@ pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
         manifest.counts.movies as f64 / seconds("embed"),
         seconds("total")
     )
-}
-
-/// A column of a text table.
-pub(crate) struct Column {
-    header: String,
-    width: usize,
-    right: bool,
-}
-
-impl Column {
-    /// A column titled `header`, at most `width` characters wide, right-aligned if `right`.
-    pub(crate) fn new(header: impl Into<String>, width: usize, right: bool) -> Column {
-        Column {
-            header: header.into(),
-            width,
-            right,
-        }
-    }
-}
-
-/// Cuts `text` to `width` characters, marking the cut with an ellipsis.
-fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-/// An aligned table: header, a rule, then the rows; cells wider than their column are cut.
-pub(crate) fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([c.header.chars().count()])
-                .max()
-                .unwrap_or(0)
-                .min(c.width)
-        })
-        .collect();
-    let line = |cells: Vec<String>| -> String {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(columns)
-            .zip(&widths)
-            .map(|((cell, column), &width)| {
-                let cell = fit(cell, width);
-                let pad = " ".repeat(width - cell.chars().count());
-                if column.right {
-                    format!("{pad}{cell}")
-                } else {
-                    format!("{cell}{pad}")
-                }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_string()
-    };
-    let mut out = line(columns.iter().map(|c| c.header.clone()).collect());
-    out.push('\n');
-    out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.clone()));
-        out.push('\n');
-    }
-    out
 }
 
 /// The first cells of a result row: rank, title, year, genres.
@@ -158,17 +92,13 @@ pub fn results_table(results: &[RankedMovie]) -> String {
     render(&columns, &rows)
 }
 
-/// The results of a search as an aligned table.
-pub fn search_table(response: &SearchResponse) -> String {
-    results_table(&response.results)
-}
-
-/// Personalised results as an aligned table, under a line naming the person and the ranker.
-pub fn personal_table(response: &PersonalResponse) -> String {
-    // Without a person (plain `similar`) there is nobody to name.
-    let heading = response.stack.map_or_else(String::new, |s| {
-        format!("for {} · ranked by {s}\n", response.person)
-    });
+/// Ranked results as an aligned table, under a line naming the person and the ranker when
+/// they were ranked for a person.
+pub fn response_table(response: &Response) -> String {
+    let heading = match (&response.person, response.stack) {
+        (Some(person), Some(stack)) => format!("for {person} · ranked by {stack}\n"),
+        _ => String::new(),
+    };
     format!("{heading}{}", results_table(&response.results))
 }
 
@@ -273,30 +203,36 @@ pub fn explanation_table(explanation: &PairExplanation, title: &str) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fits_long_text_with_ellipsis() {
-        assert_eq!(fit("abcdef", 4), "abc…");
-        assert_eq!(fit("abc", 4), "abc");
-        assert_eq!(fit("Amélie", 6), "Amélie");
+/// An explanation as text: the importance table, or one pair's contributions under its title.
+pub fn explanation_text(explanation: &Explanation) -> String {
+    match explanation {
+        Explanation::Global { features, .. } => importance_table(features),
+        Explanation::Pair {
+            movie_id,
+            title,
+            explanation,
+            ..
+        } => explanation_table(explanation, &format!("movie {movie_id} {title}")),
     }
+}
 
-    #[test]
-    fn aligns_columns() {
-        let columns = [Column::new("a", 5, false), Column::new("n", 3, true)];
-        let table = render(
-            &columns,
-            &[
-                vec!["xy".into(), "7".into()],
-                vec!["longer text".into(), "12".into()],
-            ],
-        );
-        let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines[0], "a       n");
-        assert_eq!(lines[2], "xy      7");
-        assert_eq!(lines[3], "long…  12");
+/// What `reelrank verify` found, one line per file.
+pub fn verify_summary(report: &VerifyReport) -> String {
+    let mut out = format!(
+        "index {} generation {}: every check passed{}\n",
+        report.index.display(),
+        report.generation,
+        if report.dataset_checked {
+            ""
+        } else {
+            " (the dataset directory is absent: not compared)"
+        }
+    );
+    for file in &report.files {
+        out.push_str(&format!(
+            "  {:<18} {:>12} bytes  sha256 {}\n",
+            file.name, file.size, file.sha256
+        ));
     }
+    out
 }

@@ -5,14 +5,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::hnsw::HnswParams;
+use super::files::{IndexFile, INDEX_FILES};
+use crate::ann::HnswParams;
 use crate::data::Skipped;
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
-use crate::rank::stack::StackTraining;
 
-/// Version of the on-disk layout; bumped whenever a file changes meaning.
-pub const FORMAT_VERSION: u32 = 3;
+/// Version of the on-disk layout; bumped whenever a file changes meaning. 4: generations under
+/// one root with a `CURRENT` pointer, a format marker and a crc32 per file.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The marker every reelrank manifest carries in its `format` field, so that a foreign
+/// `manifest.json` is never mistaken for one of ours.
+pub const FORMAT_MARKER: &str = "reelrank-index";
 
 /// Name of the manifest inside an index directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -63,6 +68,8 @@ pub struct Counts {
 /// Everything recorded about an index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Always [`FORMAT_MARKER`].
+    pub format: String,
     /// [`FORMAT_VERSION`] at build time.
     pub format_version: u32,
     /// reelrank's version at build time.
@@ -77,10 +84,11 @@ pub struct Manifest {
     pub dataset: DatasetRecord,
     /// Sizes.
     pub counts: Counts,
-    /// Fingerprints of the index's own files (everything but the manifest).
-    pub files: Vec<FileFingerprint>,
-    /// How the serving stack in `stack.bin` was trained.
-    pub stack: StackTraining,
+    /// The generation's own files (everything but the manifest): exactly [`INDEX_FILES`].
+    pub files: Vec<IndexFile>,
+    /// How the serving stack in `stack.bin` was trained; the store keeps it opaque (the
+    /// ranking code reads and writes it).
+    pub stack: serde_json::Value,
     /// Wall time of each build stage, milliseconds.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -95,10 +103,11 @@ impl Manifest {
             });
         }
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        // Read the version alone first, so that a newer layout is reported as such rather than
-        // as a parse error.
+        // Read the marker and version alone first, so that a newer layout is reported as such
+        // rather than as a parse error.
         #[derive(Deserialize)]
         struct Version {
+            format: Option<String>,
             format_version: u32,
         }
         let version: Version = serde_json::from_slice(&bytes).map_err(|e| Error::IndexCorrupt {
@@ -106,6 +115,13 @@ impl Manifest {
             dir: dir.to_path_buf(),
             reason: e.to_string(),
         })?;
+        if version.format.as_deref() != Some(FORMAT_MARKER) {
+            return Err(Error::IndexCorrupt {
+                path,
+                dir: dir.to_path_buf(),
+                reason: format!("not a reelrank manifest (no \"format\": \"{FORMAT_MARKER}\")"),
+            });
+        }
         if version.format_version != FORMAT_VERSION {
             return Err(Error::IndexIncompatible {
                 path: dir.to_path_buf(),
@@ -122,18 +138,37 @@ impl Manifest {
         })
     }
 
-    /// Checks every index file against its recorded size and hash.
-    pub fn verify_files(&self, dir: &Path) -> Result<()> {
-        for file in &self.files {
-            let path = dir.join(&file.name);
-            let ok = path.is_file() && file.matches_exactly(&path)?;
-            if !ok {
-                return Err(Error::IndexCorrupt {
-                    path,
-                    dir: dir.to_path_buf(),
-                    reason: "missing, or its size or sha256 differs from manifest.json".into(),
-                });
-            }
+    /// The recorded entry of `name`, after checking that the manifest lists exactly the files
+    /// the format requires, each once: the list to verify comes from the format, never from
+    /// the manifest.
+    pub fn file(&self, dir: &Path, name: &str) -> Result<&IndexFile> {
+        self.check_file_list(dir)?;
+        self.files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| Error::IndexCorrupt {
+                path: dir.join(MANIFEST_FILE),
+                dir: dir.to_path_buf(),
+                reason: format!("no entry for {name}"),
+            })
+    }
+
+    /// Checks that `files` names exactly [`INDEX_FILES`], each once.
+    pub fn check_file_list(&self, dir: &Path) -> Result<()> {
+        let mut names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        let mut required = INDEX_FILES.to_vec();
+        required.sort_unstable();
+        if names != required {
+            return Err(Error::IndexCorrupt {
+                path: dir.join(MANIFEST_FILE),
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "its file list [{}] is not the format's [{}]",
+                    names.join(", "),
+                    required.join(", ")
+                ),
+            });
         }
         Ok(())
     }

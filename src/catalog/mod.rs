@@ -1,0 +1,94 @@
+//! The catalogue: every movie of an index in vector order, with its rating statistics and IMDB
+//! weighted rating. Sits above nearest-neighbour search and below the store and the models.
+
+mod popularity;
+mod stats;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use popularity::{popularity_params, quantile, weighted_rating, PopularityParams};
+pub use stats::{history_stats, movie_stats, user_stats, RatingStats};
+
+use crate::data::{Dataset, Movie};
+
+/// What the index knows of one movie.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    /// The movie.
+    #[serde(flatten)]
+    pub movie: Movie,
+    /// Number of ratings.
+    pub rating_count: u32,
+    /// Mean rating, absent when unrated.
+    pub mean_rating: Option<f32>,
+    /// IMDB weighted rating (C for unrated movies).
+    pub weighted_rating: f32,
+}
+
+/// The movies of an index, in vector order, with the popularity parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredCatalog")]
+pub struct Catalog {
+    /// m and C of the weighted rating.
+    pub popularity: PopularityParams,
+    /// One entry per vector.
+    pub movies: Vec<CatalogEntry>,
+    /// movieId → position, derived from `movies`.
+    #[serde(skip)]
+    positions: HashMap<u32, u32>,
+}
+
+/// What the catalogue file stores (the movieId map is rebuilt on load).
+#[derive(Deserialize)]
+struct StoredCatalog {
+    popularity: PopularityParams,
+    movies: Vec<CatalogEntry>,
+}
+
+impl From<StoredCatalog> for Catalog {
+    fn from(stored: StoredCatalog) -> Catalog {
+        Catalog::new(stored.popularity, stored.movies)
+    }
+}
+
+impl Catalog {
+    /// The catalogue of `movies` (in vector order).
+    pub fn new(popularity: PopularityParams, movies: Vec<CatalogEntry>) -> Catalog {
+        let positions = movies
+            .iter()
+            .enumerate()
+            .map(|(p, e)| (e.movie.id, p as u32))
+            .collect();
+        Catalog {
+            popularity,
+            movies,
+            positions,
+        }
+    }
+
+    /// The catalogue position of a MovieLens movieId.
+    pub fn position(&self, movie_id: u32) -> Option<usize> {
+        self.positions.get(&movie_id).map(|&p| p as usize)
+    }
+}
+
+/// The catalogue of a dataset: every movie with its popularity statistics.
+pub fn catalog_of(dataset: &Dataset) -> Catalog {
+    let ratings = &dataset.ratings;
+    let stats = movie_stats(&ratings.movie, &ratings.rating, dataset.movies.len());
+    let params = popularity_params(&stats);
+    let movies = dataset
+        .movies
+        .iter()
+        .zip(&stats)
+        .map(|(movie, s)| CatalogEntry {
+            movie: movie.clone(),
+            rating_count: s.count,
+            mean_rating: (s.count > 0).then_some(s.mean as f32),
+            weighted_rating: weighted_rating(f64::from(s.count), s.mean, params) as f32,
+        })
+        .collect();
+    Catalog::new(params, movies)
+}

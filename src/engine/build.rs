@@ -1,0 +1,228 @@
+//! `build`: data → documents → embeddings → serving stack → a new generation of the index,
+//! under the root's build lock.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::ann::{FlatIndex, HnswParams};
+use crate::catalog::catalog_of;
+use crate::config::Paths;
+use crate::data::Dataset;
+use crate::documents::build_documents;
+use crate::embed::{model_files, Encoder};
+use crate::error::{Error, Result};
+use crate::fsutil::{ms, pause_point, FileFingerprint};
+use crate::rank::stack::ServingStack;
+use crate::store::{
+    BuildLock, Counts, DatasetRecord, Manifest, ModelRecord, MovieIndex, FORMAT_MARKER,
+    FORMAT_VERSION,
+};
+
+/// Seed of the serving stack's meta split, MF and trees when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// Options of `build`.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// HNSW parameters.
+    pub hnsw: HnswParams,
+    /// Show progress bars on the terminal.
+    pub progress: bool,
+    /// Seed of the serving stack.
+    pub seed: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            hnsw: HnswParams::default(),
+            progress: false,
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+/// Builds a new generation of the index at `paths.index` from `paths.data` with `paths.model`,
+/// publishes it, and returns its manifest (counts and per-stage timings). Waits for another
+/// build of the same index to finish first.
+pub fn build(paths: &Paths, options: &BuildOptions) -> Result<Manifest> {
+    let lock = BuildLock::acquire(&paths.index)?;
+    build_locked(paths, options, lock)
+}
+
+/// Builds the index unless it exists by the time the build lock is held (another process may
+/// have built it meanwhile); then opens it. What `search` does when there is no index.
+pub fn build_if_missing(paths: &Paths, options: &BuildOptions) -> Result<MovieIndex> {
+    let lock = BuildLock::acquire(&paths.index)?;
+    if !lock.has_current() {
+        tracing::info!(
+            "no index at {}: building it first (about a minute for ml-latest-small)",
+            paths.index.display()
+        );
+        build_locked(paths, options, lock)?;
+    } else {
+        drop(lock);
+    }
+    MovieIndex::open(&paths.index)
+}
+
+fn build_locked(paths: &Paths, options: &BuildOptions, lock: BuildLock) -> Result<Manifest> {
+    match build_generation(paths, options, &lock) {
+        Ok(manifest) => Ok(manifest),
+        Err(error) => {
+            lock.abandon();
+            Err(error)
+        }
+    }
+}
+
+fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> Result<Manifest> {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
+
+    let t = Instant::now();
+    let dataset = Dataset::load(&paths.data)?;
+    if dataset.ratings.is_empty() {
+        // An index without ratings has no popularity and no stack: never let one replace a
+        // working index.
+        return Err(Error::EmptyDataset {
+            path: paths.data.join("ratings.csv"),
+            reason: "no rating is left after validation".into(),
+        });
+    }
+    timings.insert("load_data".to_string(), ms(t));
+    tracing::info!(
+        "loaded {} movies, {} ratings, {} tags from {}",
+        dataset.movies.len(),
+        dataset.ratings.len(),
+        dataset.tags.len(),
+        paths.data.display()
+    );
+
+    let t = Instant::now();
+    let documents = build_documents(&dataset);
+    timings.insert("documents".to_string(), ms(t));
+
+    let t = Instant::now();
+    let files = model_files(&paths.model)?;
+    let encoder = Encoder::load(&files)?;
+    timings.insert("load_model".to_string(), ms(t));
+
+    let t = Instant::now();
+    let bar = progress_bar(options.progress, documents.len(), "embedding", "docs");
+    let embedded = encoder.embed_all(&documents, &|n| {
+        bar.inc(n as u64);
+        pause_point("embedding");
+    })?;
+    bar.finish_and_clear();
+    let embed_ms = ms(t);
+    timings.insert("embed".to_string(), embed_ms);
+    tracing::info!(
+        "embedded {} documents in {:.1} s ({:.0} docs/s)",
+        documents.len(),
+        embed_ms / 1e3,
+        documents.len() as f64 / (embed_ms / 1e3)
+    );
+
+    let t = Instant::now();
+    let catalog = catalog_of(&dataset);
+    timings.insert("popularity".to_string(), ms(t));
+
+    let t = Instant::now();
+    let spinner = progress_bar(options.progress, 0, "training the serving stack", "");
+    let vectors = FlatIndex::new(embedded.vectors, encoder.dim());
+    let stack = ServingStack::fit(&dataset, &vectors, options.seed);
+    let stack_bytes = stack.to_bytes()?;
+    spinner.finish_and_clear();
+    timings.insert("stack".to_string(), ms(t));
+    tracing::info!(
+        "trained the serving stack in {:.1} s ({} meta rows, seed {})",
+        ms(t) / 1e3,
+        stack.training.meta_rows,
+        options.seed
+    );
+
+    let t = Instant::now();
+    let dataset_files = crate::data::DATASET_FILES
+        .iter()
+        .map(|name| (name, paths.data.join(name)))
+        .filter(|(_, path)| path.is_file())
+        .map(|(name, path)| FileFingerprint::of(&path, name))
+        .collect::<Result<Vec<_>>>()?;
+    let weights = FileFingerprint::of(&files.weights, "model.safetensors")?;
+    timings.insert("fingerprint".to_string(), ms(t));
+
+    let mut users: Vec<u32> = dataset.ratings.user.clone();
+    users.sort_unstable();
+    users.dedup();
+    let mut manifest = Manifest {
+        format: FORMAT_MARKER.to_string(),
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        model: ModelRecord {
+            id: files.id.clone(),
+            weights,
+            dim: encoder.dim(),
+            max_seq_length: files.max_seq_length,
+            pooling: files.pooling.clone(),
+            normalized: true,
+        },
+        hnsw: options.hnsw,
+        dataset: DatasetRecord {
+            dir: paths.data.display().to_string(),
+            files: dataset_files,
+            skipped: dataset.skipped,
+        },
+        counts: Counts {
+            movies: dataset.movies.len(),
+            ratings: dataset.ratings.len(),
+            tags: dataset.tags.len(),
+            users: users.len(),
+            truncated_documents: embedded.truncated,
+        },
+        files: Vec::new(),
+        stack: serde_json::to_value(&stack.training).map_err(|e| Error::Json {
+            path: paths.index.clone(),
+            error: e,
+        })?,
+        timings_ms: timings,
+    };
+    manifest.timings_ms.insert("total".to_string(), ms(total));
+    let (generation, manifest) =
+        lock.publish(&catalog, vectors.vectors(), &stack_bytes, manifest)?;
+    tracing::info!(
+        "published {} as {generation} in {:.1} s",
+        lock.root().display(),
+        ms(total) / 1e3
+    );
+    Ok(manifest)
+}
+
+/// A progress bar over `len` items (a spinner when `len` is 0), hidden unless `show`.
+fn progress_bar(
+    show: bool,
+    len: usize,
+    message: &'static str,
+    unit: &str,
+) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    if len == 0 {
+        let spinner = indicatif::ProgressBar::new_spinner();
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        spinner.set_message(message);
+        return spinner;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{msg:>10}} [{{bar:40}}] {{pos}}/{{len}} {unit}  {{per_sec}}  eta {{eta}}"
+    )) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}

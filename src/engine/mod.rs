@@ -1,0 +1,674 @@
+//! The engine: one opened index (and its encoder and serving stack) answering every kind of
+//! request with typed, serde-serialisable requests and responses. The CLI and any other front
+//! end only parse, build a request, call, and print; validation lives here.
+
+mod build;
+pub mod person;
+pub mod recommend;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use build::{build, build_if_missing, BuildOptions, DEFAULT_SEED};
+pub use person::{MovieRef, PersonSpec, ProfileRating};
+pub use recommend::{Response, DEFAULT_PERSONAL_WEIGHT};
+
+use crate::ann::{FlatIndex, Hit};
+use crate::config::Paths;
+pub use crate::embed::{check_query, MAX_QUERY_CHARS};
+use crate::embed::{model_files, Encoder};
+use crate::error::{Error, Result};
+use crate::fsutil::ms;
+use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
+use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
+use crate::store::{IndexFile, MovieIndex};
+use recommend::{rank_by_vector, VectorRequest};
+
+/// Most results one request may ask for.
+pub const MAX_K: usize = 1000;
+/// Most stage-one candidates one request may ask for.
+pub const MAX_CANDIDATES: usize = 10_000;
+
+/// Below this share of the catalogue, a filtered query scans the matching movies exactly
+/// instead of walking the graph (a graph walk through mostly filtered-out nodes is slow and
+/// can miss matches).
+const EXACT_FILTER_SHARE: f64 = 0.1;
+
+/// Default number of results.
+pub const DEFAULT_K: usize = 10;
+/// Default number of stage-one candidates of a query.
+pub const DEFAULT_QUERY_CANDIDATES: usize = 100;
+
+/// A query and how to answer it, optionally for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Free text.
+    pub query: String,
+    /// Results wanted (1..=[`MAX_K`]).
+    pub k: usize,
+    /// Candidates taken from stage one (1..=[`MAX_CANDIDATES`]; at least k are taken).
+    pub candidates: usize,
+    /// Restrictions applied before the top-k is cut.
+    pub filters: Filters,
+    /// Without a person: weight of the query similarity against popularity.
+    pub alpha: f32,
+    /// Use the exact scan instead of HNSW for stage one.
+    pub exact: bool,
+    /// Who to personalise for (empty: nobody).
+    pub person: PersonSpec,
+    /// With a person: weight of the personal score against the query similarity.
+    pub personal_weight: f64,
+    /// With a person: the rating stack that scores (default logistic).
+    pub stack: Option<StackKind>,
+}
+
+impl SearchRequest {
+    /// A request with the default settings (k 10, 100 candidates, alpha 0.7, HNSW, no filter,
+    /// nobody).
+    pub fn new(query: impl Into<String>) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            k: DEFAULT_K,
+            candidates: DEFAULT_QUERY_CANDIDATES,
+            filters: Filters::default(),
+            alpha: DEFAULT_ALPHA,
+            exact: false,
+            person: PersonSpec::default(),
+            personal_weight: DEFAULT_PERSONAL_WEIGHT,
+            stack: None,
+        }
+    }
+
+    /// Checks what can be checked without an index: query, k, candidates and weights. Front
+    /// ends call it before building a missing index for a request that would fail anyway.
+    pub fn validate(&self) -> Result<()> {
+        check_query(&self.query)?;
+        check_ranking(self.k, self.candidates, self.alpha, self.personal_weight)?;
+        self.person.validate()
+    }
+}
+
+/// Recommendations for a person, without a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendRequest {
+    /// Who for (required).
+    pub person: PersonSpec,
+    /// Results wanted.
+    pub k: usize,
+    /// Restrictions on what may be recommended.
+    pub filters: Filters,
+    /// Rank by a rating stack instead of the candidate ranker.
+    pub stack: Option<StackKind>,
+}
+
+impl RecommendRequest {
+    /// Ten recommendations for `person` by the candidate ranker, unfiltered.
+    pub fn new(person: PersonSpec) -> RecommendRequest {
+        RecommendRequest {
+            person,
+            k: DEFAULT_K,
+            filters: Filters::default(),
+            stack: None,
+        }
+    }
+}
+
+/// Movies like one movie, optionally for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimilarRequest {
+    /// The movie to start from.
+    pub movie: MovieRef,
+    /// Results wanted.
+    pub k: usize,
+    /// Candidates taken from stage one.
+    pub candidates: usize,
+    /// Restrictions applied before the top-k is cut.
+    pub filters: Filters,
+    /// Without a person: weight of the similarity against popularity.
+    pub alpha: f32,
+    /// Who to personalise for (empty: nobody).
+    pub person: PersonSpec,
+    /// With a person: weight of the personal score against the similarity.
+    pub personal_weight: f64,
+    /// With a person: the rating stack that scores (default logistic).
+    pub stack: Option<StackKind>,
+}
+
+impl SimilarRequest {
+    /// The ten movies most like `movie`, with the default settings.
+    pub fn new(movie: MovieRef) -> SimilarRequest {
+        SimilarRequest {
+            movie,
+            k: DEFAULT_K,
+            candidates: DEFAULT_QUERY_CANDIDATES,
+            filters: Filters::default(),
+            alpha: DEFAULT_ALPHA,
+            person: PersonSpec::default(),
+            personal_weight: DEFAULT_PERSONAL_WEIGHT,
+            stack: None,
+        }
+    }
+}
+
+/// What `explain` describes: the stacks as a whole, or one (user, movie) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExplainRequest {
+    /// Every feature's global importance in each stack.
+    Global,
+    /// One pair's feature values and contributions.
+    Pair {
+        /// A MovieLens userId of the index.
+        user: u32,
+        /// A MovieLens movieId of the index.
+        movie_id: u32,
+    },
+}
+
+/// The answer to an [`ExplainRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Explanation {
+    /// Global importances, with how the stack was trained.
+    Global {
+        /// The stack's training record.
+        training: serde_json::Value,
+        /// One entry per feature.
+        features: Vec<FeatureImportance>,
+    },
+    /// One pair.
+    Pair {
+        /// The userId.
+        user: u32,
+        /// The movieId.
+        movie_id: u32,
+        /// The movie's title.
+        title: String,
+        /// Feature values and contributions.
+        explanation: PairExplanation,
+    },
+}
+
+/// Everything the index knows of one movie.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MovieDetails {
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// Title with year.
+    pub title: String,
+    /// Release year.
+    pub year: Option<u16>,
+    /// Genres.
+    pub genres: Vec<String>,
+    /// Number of ratings in the index's data.
+    pub rating_count: u32,
+    /// Mean rating, absent when unrated.
+    pub mean_rating: Option<f32>,
+    /// IMDB weighted rating (0–5).
+    pub weighted_rating: f32,
+    /// IMDb page, from links.csv.
+    pub imdb_url: Option<String>,
+    /// TMDB page, from links.csv.
+    pub tmdb_url: Option<String>,
+}
+
+/// What `reelrank verify` found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyReport {
+    /// The index root.
+    pub index: PathBuf,
+    /// The generation checked.
+    pub generation: String,
+    /// Its files, every one's sha256 checked.
+    pub files: Vec<IndexFile>,
+    /// Whether the dataset directory was there to compare with.
+    pub dataset_checked: bool,
+}
+
+/// A loaded index and encoder, ready to answer requests.
+pub struct Engine {
+    index: MovieIndex,
+    encoder: Encoder,
+    /// Loaded on first use: plain queries never need it.
+    stack: OnceLock<ServingStack>,
+    /// Where saved profiles are looked up (`--profiles`).
+    profiles: PathBuf,
+}
+
+impl Engine {
+    /// Opens the index at `paths.index`, refusing it if its format, model or dataset differ.
+    pub fn open(paths: &Paths) -> Result<Engine> {
+        Engine::with_index(open_index(paths)?, paths)
+    }
+
+    /// Opens the index, building it first if there is none.
+    pub fn open_or_build(paths: &Paths, options: &BuildOptions) -> Result<Engine> {
+        Engine::with_index(open_or_build_index(paths, options)?, paths)
+    }
+
+    /// Loads the encoder for an opened index, refusing the index if it was built with other
+    /// model weights.
+    fn with_index(index: MovieIndex, paths: &Paths) -> Result<Engine> {
+        let files = model_files(&paths.model)?;
+        let encoder = Encoder::load(&files)?;
+        index
+            .manifest()
+            .check_model(&paths.index, &files.weights, encoder.dim())?;
+        Ok(Engine {
+            index,
+            encoder,
+            stack: OnceLock::new(),
+            profiles: PathBuf::from(person::DEFAULT_PROFILES_DIR),
+        })
+    }
+
+    /// Looks saved profiles up in `dir` instead of `profiles/`.
+    pub fn with_profiles_dir(mut self, dir: impl Into<PathBuf>) -> Engine {
+        self.profiles = dir.into();
+        self
+    }
+
+    /// The serving stack saved in the index (read on first use, never retrained).
+    pub fn stack(&self) -> Result<&ServingStack> {
+        if let Some(stack) = self.stack.get() {
+            return Ok(stack);
+        }
+        let loaded = ServingStack::open(&self.index)?;
+        Ok(self.stack.get_or_init(|| loaded))
+    }
+
+    /// The index.
+    pub fn index(&self) -> &MovieIndex {
+        &self.index
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The person a spec describes, resolved against this index: `None` for an empty spec.
+    /// Unknown users, movies and profiles, and ambiguous titles, are errors naming the flag.
+    pub fn person(&self, spec: &PersonSpec) -> Result<Option<Person>> {
+        spec.validate()?;
+        if spec.is_empty() {
+            return Ok(None);
+        }
+        let stack = self.stack()?;
+        person::resolve(&self.index, stack, spec, &self.profiles).map(Some)
+    }
+
+    /// The catalogue position of a movie given by id or title.
+    pub fn movie_position(&self, movie: &MovieRef) -> Result<usize> {
+        person::movie_position(&self.index, movie)
+    }
+
+    /// What the index knows of one movie.
+    pub fn movie(&self, movie_id: u32) -> Result<MovieDetails> {
+        let position = self.movie_position(&MovieRef::Id(movie_id))?;
+        let entry = &self.index.catalog().movies[position];
+        let movie = &entry.movie;
+        Ok(MovieDetails {
+            movie_id: movie.id,
+            title: movie.title.clone(),
+            year: movie.year,
+            genres: movie.genres.clone(),
+            rating_count: entry.rating_count,
+            mean_rating: entry.mean_rating,
+            weighted_rating: entry.weighted_rating,
+            imdb_url: movie
+                .imdb_id
+                .as_ref()
+                .map(|id| format!("https://www.imdb.com/title/tt{id}/")),
+            tmdb_url: movie
+                .tmdb_id
+                .map(|id| format!("https://www.themoviedb.org/movie/{id}")),
+        })
+    }
+
+    /// Answers a query: embed it, retrieve candidates, rerank them by the popularity blend
+    /// (or, for a person, by the rating stack blended with the similarity), cut the top k.
+    pub fn search(&self, request: &SearchRequest) -> Result<Response> {
+        let total = Instant::now();
+        request.validate()?;
+        self.check_filters(&request.filters)?;
+        let person = self.person(&request.person)?;
+        let personal = self.personal(person.as_ref(), request.stack)?;
+        let t = Instant::now();
+        let vector = self.encoder.embed(request.query.trim())?;
+        let embed_ms = ms(t);
+        let retrieval = std::cell::Cell::new("hnsw");
+        let mut response = rank_by_vector(
+            &self.index,
+            personal,
+            &VectorRequest {
+                vector: &vector,
+                k: request.k,
+                candidates: request.candidates,
+                alpha: request.alpha,
+                personal_weight: request.personal_weight,
+                exclude: None,
+                source: "query",
+            },
+            &|v, n| {
+                let (hits, how) = self.retrieve(v, n, &request.filters, request.exact);
+                retrieval.set(how);
+                hits
+            },
+        );
+        response.query = Some(request.query.clone());
+        response.retrieval = Some(retrieval.get());
+        response.timings_ms.insert("embed".to_string(), embed_ms);
+        response.timings_ms.insert("total".to_string(), ms(total));
+        Ok(response)
+    }
+
+    /// Movies like one movie: its embedding neighbours by the search blend, or for a person
+    /// reranked like a personal search; the movie itself is left out.
+    pub fn similar(&self, request: &SimilarRequest) -> Result<Response> {
+        check_ranking(
+            request.k,
+            request.candidates,
+            request.alpha,
+            request.personal_weight,
+        )?;
+        self.check_filters(&request.filters)?;
+        let position = self.movie_position(&request.movie)?;
+        let person = self.person(&request.person)?;
+        let personal = self.personal(person.as_ref(), request.stack)?;
+        let vector = self.index.flat().vector(position).to_vec();
+        Ok(rank_by_vector(
+            &self.index,
+            personal,
+            &VectorRequest {
+                vector: &vector,
+                k: request.k,
+                candidates: request.candidates,
+                alpha: request.alpha,
+                personal_weight: request.personal_weight,
+                exclude: Some(position as u32),
+                source: "movie",
+            },
+            &|v, n| self.retrieve(v, n, &request.filters, false).0,
+        ))
+    }
+
+    /// Recommendations without a query: candidates from the person's taste and history, ranked
+    /// by the candidate ranker (or a rating stack), rated movies and filtered-out movies left
+    /// out.
+    pub fn recommend(&self, request: &RecommendRequest) -> Result<Response> {
+        check_k(request.k)?;
+        self.check_filters(&request.filters)?;
+        if request.person.is_empty() {
+            return Err(Error::InvalidArgument {
+                name: "person".into(),
+                message: "recommend needs a person: --user, --like, --dislike, --ratings or \
+                          --profile"
+                    .into(),
+            });
+        }
+        let person = self
+            .person(&request.person)?
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "person".into(),
+                message: "recommend needs at least one rating".into(),
+            })?;
+        let stack = self.stack()?;
+        let catalog = &self.index.catalog().movies;
+        let filters = &request.filters;
+        Ok(recommend::recommend_filtered(
+            &self.index,
+            stack,
+            &person,
+            request.k,
+            request.stack,
+            &|v, n| self.retrieve(v, n, filters, false).0,
+            &|m| filters.matches(&catalog[m as usize].movie),
+        ))
+    }
+
+    /// The serving stack's global feature importances, or one pair's contributions.
+    pub fn explain(&self, request: &ExplainRequest) -> Result<Explanation> {
+        let stack = self.stack()?;
+        match *request {
+            ExplainRequest::Global => Ok(Explanation::Global {
+                training: serde_json::to_value(&stack.training).map_err(|e| Error::Json {
+                    path: self.index.dir().to_path_buf(),
+                    error: e,
+                })?,
+                features: stack.importance(),
+            }),
+            ExplainRequest::Pair { user, movie_id } => {
+                person::check_user(stack, user, self.index.dir())?;
+                let position = self.movie_position(&MovieRef::Id(movie_id))?;
+                Ok(Explanation::Pair {
+                    user,
+                    movie_id,
+                    title: self.index.catalog().movies[position].movie.title.clone(),
+                    explanation: stack.explain(user, position as u32),
+                })
+            }
+        }
+    }
+
+    /// The stack and person that rank a personal request, if a person was given.
+    fn personal<'a>(
+        &'a self,
+        person: Option<&'a Person>,
+        kind: Option<StackKind>,
+    ) -> Result<Option<(&'a ServingStack, &'a Person, StackKind)>> {
+        let Some(person) = person else {
+            return Ok(None);
+        };
+        Ok(Some((
+            self.stack()?,
+            person,
+            kind.unwrap_or(StackKind::Logistic),
+        )))
+    }
+
+    /// Stage one: the `wanted` movies most similar to `vector` that pass `filters`.
+    pub fn retrieve(
+        &self,
+        vector: &[f32],
+        wanted: usize,
+        filters: &Filters,
+        exact: bool,
+    ) -> (Vec<Hit>, &'static str) {
+        let catalog = &self.index.catalog().movies;
+        let flat = self.index.flat();
+        if filters.is_empty() {
+            if exact {
+                return (flat.search(vector, wanted, &|_| true), "exact");
+            }
+            return (self.index.hnsw().search(vector, wanted, None), "hnsw");
+        }
+        let allowed = |p: usize| filters.matches(&catalog[p].movie);
+        let graph = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| {
+            self.index.hnsw().search(v, n, Some(keep))
+        };
+        retrieve_filtered(flat, &graph, vector, wanted, &allowed, exact)
+    }
+
+    /// Refuses genres the catalogue does not know, listing the known ones.
+    fn check_filters(&self, filters: &Filters) -> Result<()> {
+        let movies = &self.index.catalog().movies;
+        for genre in &filters.genres {
+            let known = movies
+                .iter()
+                .any(|e| e.movie.genres.iter().any(|g| g.eq_ignore_ascii_case(genre)));
+            if !known {
+                let mut all: Vec<&str> = movies
+                    .iter()
+                    .flat_map(|e| e.movie.genres.iter().map(String::as_str))
+                    .collect();
+                all.sort_unstable();
+                all.dedup();
+                return Err(Error::InvalidArgument {
+                    name: "--genre".into(),
+                    message: format!("unknown genre '{genre}' (known: {})", all.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the full index: everything an open checks, every file's sha256, and that the model
+/// and dataset of `paths` are those it was built from.
+pub fn verify(paths: &Paths) -> Result<VerifyReport> {
+    let index = open_index(paths)?;
+    let files = index.verify_hashes()?;
+    let model = model_files(&paths.model)?;
+    index
+        .manifest()
+        .check_model(&paths.index, &model.weights, index.manifest().model.dim)?;
+    Ok(VerifyReport {
+        index: paths.index.clone(),
+        generation: index.generation().to_string(),
+        files,
+        dataset_checked: paths.data.is_dir(),
+    })
+}
+
+/// Opens the index of `paths` for its catalogue and vectors (no encoder), checking that it was
+/// built from `paths.data`; builds it first if there is none.
+pub fn open_or_build_index(paths: &Paths, options: &BuildOptions) -> Result<MovieIndex> {
+    match open_index(paths) {
+        Err(Error::IndexMissing { .. }) => {
+            let index = build_if_missing(paths, options)?;
+            index.manifest().check_dataset(&paths.index, &paths.data)?;
+            Ok(index)
+        }
+        other => other,
+    }
+}
+
+/// Opens the index of `paths`, refusing it if its format differs or its files are damaged, or if
+/// it was built from other data than `paths.data`.
+pub fn open_index(paths: &Paths) -> Result<MovieIndex> {
+    let index = MovieIndex::open(&paths.index)?;
+    index.manifest().check_dataset(&paths.index, &paths.data)?;
+    Ok(index)
+}
+
+/// A graph search restricted to the movies a filter keeps.
+type FilteredGraph<'a> = dyn Fn(&[f32], usize, &dyn Fn(usize) -> bool) -> Vec<Hit> + 'a;
+
+/// Stage one under a filter: the exact scan when asked or when the filter keeps under
+/// [`EXACT_FILTER_SHARE`] of the catalogue; otherwise the graph, falling back to the exact
+/// scan when the graph walk finds fewer matches than wanted and exist.
+fn retrieve_filtered(
+    flat: &FlatIndex,
+    graph: &FilteredGraph,
+    vector: &[f32],
+    wanted: usize,
+    allowed: &dyn Fn(usize) -> bool,
+    exact: bool,
+) -> (Vec<Hit>, &'static str) {
+    let matching = (0..flat.len()).filter(|&p| allowed(p)).count();
+    if exact || (matching as f64) < EXACT_FILTER_SHARE * flat.len() as f64 {
+        return (flat.search(vector, wanted, allowed), "exact");
+    }
+    let hits = graph(vector, wanted, allowed);
+    if hits.len() < wanted.min(matching) {
+        return (flat.search(vector, wanted, allowed), "exact");
+    }
+    (hits, "hnsw")
+}
+
+/// Refuses a k outside 1..=[`MAX_K`].
+fn check_k(k: usize) -> Result<()> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name: "-k".into(),
+            message: format!("{k} is not within 1..={MAX_K}"),
+        })
+    }
+}
+
+/// Checks the settings shared by search and similar.
+fn check_ranking(k: usize, candidates: usize, alpha: f32, personal_weight: f64) -> Result<()> {
+    check_k(k)?;
+    if !(1..=MAX_CANDIDATES).contains(&candidates) {
+        return Err(Error::InvalidArgument {
+            name: "--candidates".into(),
+            message: format!("{candidates} is not within 1..={MAX_CANDIDATES}"),
+        });
+    }
+    check_alpha(alpha)?;
+    check_weight("--personal-weight", personal_weight)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_empty_and_huge_queries() {
+        assert!(check_query("  \n\t ").is_err());
+        assert_eq!(check_query("  space  ").ok(), Some("space"));
+        let huge = "a".repeat(MAX_QUERY_CHARS + 1);
+        let err = check_query(&huge).expect_err("too long");
+        assert!(err.to_string().contains("10000"), "{err}");
+        assert!(check_query(&"é".repeat(MAX_QUERY_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn a_graph_walk_that_finds_too_few_falls_back_to_the_exact_scan() {
+        // Ten unit vectors in 2-d; the filter keeps the even positions (half the catalogue).
+        let vectors: Vec<f32> = (0..10)
+            .flat_map(|i| {
+                let a = i as f32 * 0.3;
+                [a.cos(), a.sin()]
+            })
+            .collect();
+        let flat = FlatIndex::new(vectors, 2);
+        let even = |p: usize| p % 2 == 0;
+        let query = [1.0, 0.0];
+        let exact = flat.search(&query, 3, &even);
+        // A graph that finds one match only: the exact scan answers.
+        let poor = |_: &[f32], _: usize, _: &dyn Fn(usize) -> bool| vec![exact[0]];
+        let (hits, how) = retrieve_filtered(&flat, &poor, &query, 3, &even, false);
+        assert_eq!((hits, how), (exact.clone(), "exact"));
+        // A graph that finds enough is used as it is.
+        let good = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| flat.search(v, n, keep);
+        assert_eq!(
+            retrieve_filtered(&flat, &good, &query, 3, &even, false),
+            (exact.clone(), "hnsw")
+        );
+        // More wanted than match: every match, not a fallback.
+        let (all, how) = retrieve_filtered(&flat, &good, &query, 8, &even, false);
+        assert_eq!((all.len(), how), (5, "hnsw"));
+        // A filter keeping under a tenth is scanned exactly, without the graph.
+        let rare = |p: usize| p == 3;
+        let never = |_: &[f32], _: usize, _: &dyn Fn(usize) -> bool| -> Vec<Hit> {
+            unreachable!("the graph is not walked for a rare filter")
+        };
+        let ten: Vec<f32> = (0..40)
+            .flat_map(|i| [(i as f32).cos(), (i as f32).sin()])
+            .collect();
+        let big = FlatIndex::new(ten, 2);
+        assert_eq!(
+            retrieve_filtered(&big, &never, &query, 3, &rare, false).1,
+            "exact"
+        );
+    }
+
+    #[test]
+    fn refuses_k_and_candidates_out_of_range() {
+        assert!(check_ranking(10, 100, 0.7, 0.5).is_ok());
+        let error = check_ranking(0, 100, 0.7, 0.5).expect_err("k = 0");
+        assert!(error.to_string().contains("-k"), "{error}");
+        assert!(check_ranking(MAX_K + 1, 100, 0.7, 0.5).is_err());
+        let error = check_ranking(10, 0, 0.7, 0.5).expect_err("no candidates");
+        assert!(error.to_string().contains("--candidates"), "{error}");
+        assert!(check_ranking(10, 100, 1.5, 0.5).is_err());
+        assert!(check_ranking(10, 100, 0.7, -0.1).is_err());
+    }
+}
