@@ -16,7 +16,7 @@ pub struct FlatIndex {
 impl FlatIndex {
     /// Wraps `vectors` (row-major, `len / dim` rows).
     pub fn new(vectors: Vec<f32>, dim: usize) -> FlatIndex {
-        debug_assert!(dim > 0 && vectors.len() % dim == 0);
+        debug_assert!(dim > 0 && vectors.len().is_multiple_of(dim));
         FlatIndex {
             vectors: vectors.into(),
             dim,

@@ -629,7 +629,7 @@ mod tests {
             })
             .collect();
         let flat = FlatIndex::new(vectors, 2);
-        let even = |p: usize| p % 2 == 0;
+        let even = |p: usize| p.is_multiple_of(2);
         let query = [1.0, 0.0];
         let exact = flat.search(&query, 3, &even);
         // A graph that finds one match only: the exact scan answers.
