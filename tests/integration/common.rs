@@ -35,6 +35,17 @@ pub fn reelrank() -> assert_cmd::Command {
     command
 }
 
+/// `reelrank --data <real data> --index <the real index>`.
+pub fn real_cli() -> assert_cmd::Command {
+    let mut command = reelrank();
+    command
+        .arg("--data")
+        .arg(real_data())
+        .arg("--index")
+        .arg(real_index_dir());
+    command
+}
+
 /// Runs `command`, requires success, and parses its standard output as JSON.
 pub fn json_output(command: &mut assert_cmd::Command) -> serde_json::Value {
     let output = command.output().expect("run reelrank");

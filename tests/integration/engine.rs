@@ -9,16 +9,10 @@ use reelrank::onboard::{onboard_profile, OnboardConfig};
 use reelrank::rank::{Filters, YearRange};
 use reelrank::Error;
 
-use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir, tiny};
+use crate::common::{json_output, real_engine, reelrank, tempdir, tiny};
 
 fn cli() -> assert_cmd::Command {
-    let mut command = reelrank();
-    command
-        .arg("--data")
-        .arg(real_data())
-        .arg("--index")
-        .arg(real_index_dir());
-    command
+    crate::common::real_cli()
 }
 
 fn titles(json: &serde_json::Value) -> Vec<String> {

@@ -9,16 +9,10 @@ use reelrank::engine::recommend::recommend;
 use reelrank::rank::features::{Feature, CANDIDATE_FEATURES};
 use reelrank::rank::stack::Person;
 
-use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
+use crate::common::{json_output, real_data, real_engine, tempdir};
 
 fn cli() -> assert_cmd::Command {
-    let mut command = reelrank();
-    command
-        .arg("--data")
-        .arg(real_data())
-        .arg("--index")
-        .arg(real_index_dir());
-    command
+    crate::common::real_cli()
 }
 
 fn results(json: &serde_json::Value) -> &Vec<serde_json::Value> {
