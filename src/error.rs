@@ -148,6 +148,15 @@ pub enum Error {
         /// The underlying error (shown in the message, so not chained as a source).
         error: serde_json::Error,
     },
+
+    /// Drawing a chart failed.
+    #[error("chart '{title}': {message}")]
+    Chart {
+        /// The chart's title.
+        title: String,
+        /// What the drawing library reported.
+        message: String,
+    },
 }
 
 /// The library's result type.

@@ -417,7 +417,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             let explanation = engine.explain(&request)?;
             if let (Some(file), Explanation::Global { features, .. }) = (&args.svg, &explanation) {
-                reelrank::fsutil::write_atomic(file, present::importance_svg(features).as_bytes())?;
+                reelrank::fsutil::write_atomic(
+                    file,
+                    present::importance_svg(features)?.as_bytes(),
+                )?;
                 tracing::info!("wrote {}", file.display());
             }
             if args.json {

@@ -1,8 +1,8 @@
-//! Reading MovieLens CSV files with polars, and turning parser failures into errors that name the
+//! Reading CSV files: MovieLens tables with polars (fast, columnar), small files (profiles,
+//! splits) row by row with the csv crate, and parser failures turned into errors that name the
 //! file, the line and the field.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -70,93 +70,145 @@ pub(crate) const fn optional(name: &'static str, kind: Kind) -> Column {
     }
 }
 
-/// The 1-based line of a data row, given its 0-based row index (line 1 is the header).
-pub(crate) fn line_of(row: usize) -> usize {
-    row + 2
+/// A reader of `path` with the csv crate: RFC 4180 quoting, a UTF-8 BOM stripped, whitespace
+/// around fields trimmed, and rows of any length (their shape is checked by [`for_each_row`]).
+fn csv_reader(path: &Path) -> Result<csv::Reader<File>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(file))
 }
 
-/// Reads the header line and checks that every wanted column is present.
-fn check_header(path: &Path, columns: &[Column]) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut header = String::new();
-    BufReader::new(file)
-        .read_line(&mut header)
-        .map_err(|e| Error::io(path, e))?;
-    let header = header.trim_start_matches('\u{feff}').trim_end();
-    let found: Vec<&str> = header.split(',').map(|c| c.trim_matches('"')).collect();
-    for column in columns {
-        if !found.contains(&column.name) {
-            return Err(Error::MissingColumn {
+/// A csv crate error as ours, with the line it happened on.
+fn csv_error(path: &Path, error: csv::Error) -> Error {
+    match error.position() {
+        Some(position) => Error::MalformedLine {
+            file: path.to_path_buf(),
+            line: position.line() as usize,
+            problem: error.to_string(),
+        },
+        None => Error::Csv {
+            file: path.to_path_buf(),
+            message: error.to_string(),
+        },
+    }
+}
+
+/// The header's column names.
+fn header_of(path: &Path, reader: &mut csv::Reader<File>) -> Result<Vec<String>> {
+    let header = reader.headers().map_err(|e| csv_error(path, e))?;
+    Ok(header.iter().map(str::to_string).collect())
+}
+
+/// The position of each `wanted` column in `header`, or an error naming the first missing one.
+fn positions(path: &Path, header: &[String], wanted: &[&str]) -> Result<Vec<usize>> {
+    wanted
+        .iter()
+        .map(|name| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| Error::MissingColumn {
+                    file: path.to_path_buf(),
+                    column: name.to_string(),
+                    found: header.join(", "),
+                })
+        })
+        .collect()
+}
+
+/// What is wrong with the shape of `record` (a row of a file whose header has `width` fields):
+/// another number of fields, or a field running over several lines, which in these files only
+/// an unclosed double quote produces. `None` for a well-formed or blank row.
+fn shape_problem(record: &csv::StringRecord, width: usize) -> Option<String> {
+    if record.len() == 1 && record[0].is_empty() {
+        return None;
+    }
+    if let Some(field) = record.iter().find(|f| f.contains('\n')) {
+        let lines = field.matches('\n').count();
+        return Some(format!(
+            "unclosed double quote (a field runs over {} lines)",
+            lines + 1
+        ));
+    }
+    (record.len() != width).then(|| format!("{} fields, but the header has {width}", record.len()))
+}
+
+/// Calls `row(line, fields)` for each data row of the CSV file at `path`, with the fields of
+/// the `wanted` columns in that order (columns may come in any order, extra ones are ignored,
+/// blank lines are skipped). A missing column, a row of the wrong shape or an error returned
+/// by `row` stops the reading with an error naming the file and the line.
+pub(crate) fn for_each_row(
+    path: &Path,
+    wanted: &[&str],
+    mut row: impl FnMut(usize, &[&str]) -> Result<()>,
+) -> Result<()> {
+    let mut reader = csv_reader(path)?;
+    let header = header_of(path, &mut reader)?;
+    let positions = positions(path, &header, wanted)?;
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if let Some(problem) = shape_problem(&record, header.len()) {
+            return Err(Error::MalformedLine {
                 file: path.to_path_buf(),
-                column: column.name.to_string(),
-                found: found.join(", "),
+                line,
+                problem,
             });
         }
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = positions.iter().map(|&i| &record[i]).collect();
+        row(line, &fields)?;
     }
     Ok(())
 }
 
-/// The raw text of field `field` on data row `row`, for error messages (a slow path: only called
-/// once a problem is known).
+/// Checks that every wanted column is in the header.
+fn check_header(path: &Path, columns: &[Column]) -> Result<()> {
+    let mut reader = csv_reader(path)?;
+    let header = header_of(path, &mut reader)?;
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    positions(path, &header, &names).map(|_| ())
+}
+
+/// The header and data row `row` (0-based, as polars counts rows; blank lines skipped) of the
+/// file, for error messages (a slow path: only called once a problem is known).
+fn record_at(path: &Path, row: usize) -> Option<(Vec<String>, csv::StringRecord)> {
+    let mut reader = csv_reader(path).ok()?;
+    let header = header_of(path, &mut reader).ok()?;
+    let record = reader
+        .records()
+        .filter_map(|r| r.ok())
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()))
+        .nth(row)?;
+    Some((header, record))
+}
+
+/// The 1-based line on which data row `row` (0-based, as polars counts rows) starts. The csv
+/// crate finds it, since quoted fields may hold line breaks and blank lines do not count.
+pub(crate) fn line_of(path: &Path, row: usize) -> usize {
+    record_at(path, row)
+        .and_then(|(_, record)| record.position().map(|p| p.line() as usize))
+        .unwrap_or(row + 2)
+}
+
+/// The raw text of field `field` on data row `row`.
 fn raw_field(path: &Path, row: usize, field: &str) -> Option<String> {
-    let file = File::open(path).ok()?;
-    let mut lines = BufReader::new(file).lines();
-    let header = lines.next()?.ok()?;
-    let position = header
-        .trim_start_matches('\u{feff}')
-        .split(',')
-        .position(|c| c.trim_matches('"') == field)?;
-    let line = lines.nth(row)?.ok()?;
-    split_csv_line(&line).into_iter().nth(position)
+    let (header, record) = record_at(path, row)?;
+    let position = header.iter().position(|h| h == field)?;
+    Some(record.get(position)?.to_string())
 }
 
-/// The first line whose shape differs from the header's: an unclosed quote or another number
-/// of fields. Only called after polars has failed, so the scan costs nothing on valid files.
+/// The first row whose shape differs from the header's (see [`for_each_row`]). Only called
+/// after polars has failed, so the scan costs nothing on valid files.
 fn malformed_line(path: &Path) -> Option<Error> {
-    let file = File::open(path).ok()?;
-    let mut lines = BufReader::new(file).lines();
-    let header = lines.next()?.ok()?;
-    let expected = split_csv_line(header.trim_start_matches('\u{feff}')).len();
-    for (index, line) in lines.enumerate() {
-        let line = line.ok()?;
-        let line_number = index + 2;
-        let problem = if line.matches('"').count() % 2 == 1 {
-            "unclosed double quote".to_string()
-        } else {
-            let found = split_csv_line(&line).len();
-            if found == expected {
-                continue;
-            }
-            format!("{found} fields, but the header has {expected}")
-        };
-        return Some(Error::MalformedLine {
-            file: path.to_path_buf(),
-            line: line_number,
-            problem,
-        });
-    }
-    None
-}
-
-/// Splits one CSV line into fields, honouring double quotes.
-fn split_csv_line(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                current.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    fields.push(current);
-    fields
+    for_each_row(path, &[], |_, _| Ok(())).err()
 }
 
 /// Reads the given columns of a CSV file into a DataFrame, with each column's dtype, and fails
@@ -204,7 +256,7 @@ pub(crate) fn read_columns(path: &Path, columns: &[Column]) -> Result<DataFrame>
         };
         return Err(Error::InvalidRow {
             file: path.to_path_buf(),
-            line: line_of(row),
+            line: line_of(path, row),
             field: column.name.to_string(),
             problem,
         });
@@ -277,20 +329,8 @@ mod tests {
         );
         std::fs::write(&path, "a,b\n1,\"x\n2,y\n").expect("write");
         let error = malformed_line(&path).expect("malformed").to_string();
-        assert!(error.ends_with("line 2: unclosed double quote"), "{error}");
-        std::fs::write(&path, "a,b\n1,\"x, y\"\n").expect("write");
+        assert!(error.contains("line 2: unclosed double quote"), "{error}");
+        std::fs::write(&path, "\u{feff}a,b\n1,\"x, y\"\n\n").expect("write");
         assert!(malformed_line(&path).is_none());
-    }
-
-    #[test]
-    fn splits_quoted_fields() {
-        assert_eq!(
-            split_csv_line(r#"11,"American President, The (1995)",Comedy|Drama"#),
-            vec!["11", "American President, The (1995)", "Comedy|Drama"]
-        );
-        assert_eq!(
-            split_csv_line(r#"1,"say ""hi""",x"#),
-            vec!["1", r#"say "hi""#, "x"]
-        );
     }
 }

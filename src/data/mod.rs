@@ -7,7 +7,7 @@
 //! skipped with a warning and counted in [`Skipped`], which `build` records in the manifest: the
 //! MovieLens releases have none, and a user's trimmed copy of them should still load.
 
-mod csv;
+pub(crate) mod csv;
 pub mod split;
 
 use std::collections::HashMap;
@@ -259,11 +259,11 @@ fn read_movies(path: &Path) -> Result<Vec<Movie>> {
         if let Some(first) = seen.insert(id, row) {
             return Err(Error::InvalidRow {
                 file: path.to_path_buf(),
-                line: csv::line_of(row),
+                line: csv::line_of(path, row),
                 field: "movieId".into(),
                 problem: format!(
                     "duplicate movieId {id} (first on line {})",
-                    csv::line_of(first)
+                    csv::line_of(path, first)
                 ),
             });
         }
@@ -326,7 +326,7 @@ fn read_ratings(path: &Path, positions: &HashMap<u32, u32>) -> Result<(Ratings, 
     {
         return Err(Error::InvalidRow {
             file: path.to_path_buf(),
-            line: csv::line_of(row),
+            line: csv::line_of(path, row),
             field: "rating".into(),
             problem: format!(
                 "rating {} is outside {}..={}",

@@ -2,7 +2,6 @@
 //! then train_full 80 % base_train / 20 % meta_train. One definition, used by every protocol.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use rand::seq::SliceRandom;
@@ -13,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::{Dataset, Ratings};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+
+/// The columns of a split file.
+const SPLIT_COLUMNS: [&str; 3] = ["userId", "movieId", "set"];
 
 /// Share of all ratings held out as test.
 pub const TEST_SHARE: f64 = 0.2;
@@ -130,7 +132,6 @@ impl Split {
     /// Reads a split file: CSV `userId,movieId,set` with set ∈ {base, meta, test}, one line per
     /// rating row of `dataset` (matched by userId and movieId).
     pub fn read(path: &Path, dataset: &Dataset) -> Result<Split> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let ratings = &dataset.ratings;
         let mut row_of: HashMap<(u32, u32), usize> = HashMap::with_capacity(ratings.len());
         for row in 0..ratings.len() {
@@ -142,70 +143,40 @@ impl Split {
                 row,
             );
         }
-        let bad = |line: usize, field: &str, problem: String| Error::InvalidRow {
-            file: path.to_path_buf(),
-            line,
-            field: field.into(),
-            problem,
-        };
         let mut parts: Vec<Option<Part>> = vec![None; ratings.len()];
-        let mut lines = text.lines().enumerate();
-        match lines.next() {
-            Some((_, header)) if header.trim() == "userId,movieId,set" => {}
-            _ => {
-                return Err(Error::MissingColumn {
-                    file: path.to_path_buf(),
-                    column: "userId,movieId,set".into(),
-                    found: text.lines().next().unwrap_or_default().to_string(),
-                })
-            }
-        }
-        for (index, line) in lines {
-            let number = index + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-            if fields.len() != 3 {
-                return Err(Error::MalformedLine {
-                    file: path.to_path_buf(),
-                    line: number,
-                    problem: format!("{} fields, expected 3", fields.len()),
-                });
-            }
-            let id = |i: usize, name: &str| {
+        super::csv::for_each_row(path, &SPLIT_COLUMNS, |number, fields| {
+            let bad = |field: &str, problem: String| Error::InvalidRow {
+                file: path.to_path_buf(),
+                line: number,
+                field: field.into(),
+                problem,
+            };
+            let id = |i: usize| {
                 fields[i]
                     .parse::<u32>()
-                    .map_err(|_| bad(number, name, format!("'{}' is not an id", fields[i])))
+                    .map_err(|_| bad(SPLIT_COLUMNS[i], format!("'{}' is not an id", fields[i])))
             };
-            let (user, movie) = (id(0, "userId")?, id(1, "movieId")?);
+            let (user, movie) = (id(0)?, id(1)?);
             let part = match fields[2] {
                 "base" => Part::Base,
                 "meta" => Part::Meta,
                 "test" => Part::Test,
-                other => {
-                    return Err(bad(
-                        number,
-                        "set",
-                        format!("'{other}' is not base, meta or test"),
-                    ))
-                }
+                other => return Err(bad("set", format!("'{other}' is not base, meta or test"))),
             };
             let row = *row_of.get(&(user, movie)).ok_or_else(|| {
                 bad(
-                    number,
                     "movieId",
                     format!("user {user} has no rating of movie {movie}"),
                 )
             })?;
             if parts[row].replace(part).is_some() {
                 return Err(bad(
-                    number,
                     "movieId",
                     format!("rating ({user}, {movie}) listed twice"),
                 ));
             }
-        }
+            Ok(())
+        })?;
         if let Some(row) = parts.iter().position(Option::is_none) {
             return Err(Error::InvalidArgument {
                 name: "--split".into(),
@@ -240,13 +211,26 @@ impl Split {
         for &row in &self.test {
             parts[row] = Part::Test;
         }
-        let mut text = String::with_capacity(ratings.len() * 16);
-        text.push_str("userId,movieId,set\n");
+        let csv_error = |e: csv::Error| Error::Csv {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut writer = csv::Writer::from_writer(Vec::with_capacity(ratings.len() * 16));
+        writer.write_record(SPLIT_COLUMNS).map_err(csv_error)?;
         for (row, part) in parts.iter().enumerate() {
             let movie = dataset.movies[ratings.movie[row] as usize].id;
-            let _ = writeln!(text, "{},{movie},{}", ratings.user[row], part.name());
+            writer
+                .write_record([
+                    ratings.user[row].to_string(),
+                    movie.to_string(),
+                    part.name().to_string(),
+                ])
+                .map_err(csv_error)?;
         }
-        write_atomic(path, text.as_bytes())
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| csv_error(e.into_error().into()))?;
+        write_atomic(path, &bytes)
     }
 }
 

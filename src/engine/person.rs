@@ -346,44 +346,25 @@ impl Profile {
 
 /// Reads `movieId,rating` lines (a header line first) from a CSV file.
 pub fn read_ratings_csv(path: &Path) -> Result<Vec<ProfileRating>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, l)| l.trim()).unwrap_or("");
-    if header.replace(' ', "") != "movieId,rating" {
-        return Err(Error::InvalidRow {
-            file: path.to_path_buf(),
-            line: 1,
-            field: "header".into(),
-            problem: format!("expected 'movieId,rating', found '{header}'"),
-        });
-    }
     let mut ratings = Vec::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |field: &str, message: String| Error::InvalidRow {
+    crate::data::csv::for_each_row(path, &["movieId", "rating"], |line, fields| {
+        let bad = |field: &str, problem: String| Error::InvalidRow {
             file: path.to_path_buf(),
-            line: line_no,
+            line,
             field: field.into(),
-            problem: message,
+            problem,
         };
-        let mut fields = line.split(',');
-        let (Some(id), Some(rating), None) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(bad("line", format!("'{line}' is not movieId,rating")));
-        };
+        let (id, rating) = (fields[0], fields[1]);
         let movie_id = id
-            .trim()
             .parse()
             .map_err(|_| bad("movieId", format!("'{id}' is not a movieId")))?;
         let rating: f32 = rating
-            .trim()
             .parse()
             .map_err(|_| bad("rating", format!("'{rating}' is not a number")))?;
-        check_rating(rating, path, line_no)?;
+        check_rating(rating, path, line)?;
         ratings.push(ProfileRating { movie_id, rating });
-    }
+        Ok(())
+    })?;
     Ok(ratings)
 }
 
@@ -452,11 +433,22 @@ mod tests {
         let ratings = read_ratings_csv(&path)?;
         assert_eq!(ratings.len(), 2);
         assert_eq!(ratings[1].movie_id, 260);
+        // Columns in any order, extra columns, a BOM and quoted values are fine.
+        write_atomic(
+            &path,
+            "\u{feff}userId,rating,movieId\n7,\"4.0\",\"318\"\n".as_bytes(),
+        )?;
+        let ratings = read_ratings_csv(&path)?;
+        assert_eq!((ratings[0].movie_id, ratings[0].rating), (318, 4.0));
         write_atomic(&path, b"movieId,rating\n1,4.5\n2,9\n")?;
         let error = read_ratings_csv(&path).expect_err("out of range");
         assert!(error.to_string().contains("line 3"), "{error}");
         write_atomic(&path, b"id,score\n")?;
-        assert!(read_ratings_csv(&path).is_err());
+        let error = read_ratings_csv(&path).expect_err("no movieId column");
+        assert!(error.to_string().contains("movieId"), "{error}");
+        write_atomic(&path, b"movieId,rating\n1,4.5,3\n")?;
+        let error = read_ratings_csv(&path).expect_err("three fields");
+        assert!(error.to_string().contains("line 2"), "{error}");
         assert!(profile_path(dir.path(), "../x").is_err());
         Ok(())
     }

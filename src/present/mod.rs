@@ -128,7 +128,7 @@ pub fn importance_table(importance: &[FeatureImportance]) -> String {
 }
 
 /// The global feature importances as an SVG bar chart (shares, so the stacks compare).
-pub fn importance_svg(importance: &[FeatureImportance]) -> String {
+pub fn importance_svg(importance: &[FeatureImportance]) -> crate::error::Result<String> {
     let categories: Vec<String> = importance.iter().map(|f| f.feature.to_string()).collect();
     let series = vec![
         (
