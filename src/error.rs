@@ -149,6 +149,10 @@ pub enum Error {
         error: serde_json::Error,
     },
 
+    /// Building or reading the keyword index failed.
+    #[error(transparent)]
+    Keyword(#[from] crate::keyword::KeywordError),
+
     /// Drawing a chart failed.
     #[error("chart '{title}': {message}")]
     Chart {

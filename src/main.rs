@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand};
 use reelrank::data::LIKED_THRESHOLD;
 use reelrank::engine::{
     build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec,
-    RecommendRequest, Response, SearchRequest, SimilarRequest, DEFAULT_K, DEFAULT_PERSONAL_WEIGHT,
-    DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
+    RecommendRequest, Response, SearchMode, SearchRequest, SimilarRequest, DEFAULT_K,
+    DEFAULT_PERSONAL_WEIGHT, DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
 };
 use reelrank::eval::Protocol;
 use reelrank::onboard::OnboardConfig;
+use reelrank::rank::fusion::Fusion;
 use reelrank::rank::stack::StackKind;
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::{present, Paths};
@@ -144,6 +145,9 @@ struct SearchArgs {
     /// Use the exact scan instead of HNSW
     #[arg(long)]
     exact: bool,
+    /// Which retrievers answer: embeddings, BM25 keywords, or both fused
+    #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+    mode: SearchMode,
     #[command(flatten)]
     rank: RankArgs,
 }
@@ -278,6 +282,9 @@ struct EvaluateArgs {
     /// Write metrics.json, report.md, SVG charts and split.csv into DIR (seed protocol)
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// The judged query sets (navigational.jsonl, descriptive.jsonl) of --protocol search
+    #[arg(long, value_name = "DIR", default_value = "tests/queries")]
+    queries: PathBuf,
 }
 
 fn init_logging(global: &Global) {
@@ -369,6 +376,8 @@ fn run(cli: Cli) -> Result<()> {
                 person: args.rank.person.spec(),
                 personal_weight: args.rank.personal_weight,
                 stack: args.rank.person.stack,
+                mode: args.mode,
+                fusion: Fusion::default(),
             };
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
@@ -466,6 +475,7 @@ fn run(cli: Cli) -> Result<()> {
                 report: args.report,
                 k: usize::from(args.k),
                 threshold: args.threshold,
+                queries: args.queries,
             };
             let output = reelrank::eval::run(&paths, &options, &request)?;
             if args.json {

@@ -8,10 +8,11 @@ use crate::ann::{FlatIndex, HnswParams};
 use crate::catalog::catalog_of;
 use crate::config::Paths;
 use crate::data::Dataset;
-use crate::documents::build_documents;
+use crate::documents::{build_documents, ranked_tags};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::{ms, pause_point, FileFingerprint};
+use crate::keyword::{KeywordDoc, KeywordIndex};
 use crate::rank::stack::ServingStack;
 use crate::store::{
     BuildLock, Counts, DatasetRecord, Manifest, ModelRecord, MovieIndex, FORMAT_MARKER,
@@ -143,6 +144,10 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     );
 
     let t = Instant::now();
+    let keyword_bytes = keyword_index(&dataset)?.to_bytes()?;
+    timings.insert("keyword".to_string(), ms(t));
+
+    let t = Instant::now();
     let dataset_files = crate::data::DATASET_FILES
         .iter()
         .map(|name| (name, paths.data.join(name)))
@@ -191,14 +196,39 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         timings_ms: timings,
     };
     manifest.timings_ms.insert("total".to_string(), ms(total));
-    let (generation, manifest) =
-        lock.publish(&catalog, vectors.vectors(), &stack_bytes, manifest)?;
+    let (generation, manifest) = lock.publish(
+        &catalog,
+        vectors.vectors(),
+        &stack_bytes,
+        &keyword_bytes,
+        manifest,
+    )?;
     tracing::info!(
         "published {} as {generation} in {:.1} s",
         lock.root().display(),
         ms(total) / 1e3
     );
     Ok(manifest)
+}
+
+/// The keyword index of the dataset's movies: titles, genres and deduplicated tags.
+fn keyword_index(dataset: &Dataset) -> Result<KeywordIndex> {
+    let mut tags: Vec<Vec<&str>> = vec![Vec::new(); dataset.movies.len()];
+    for tag in &dataset.tags {
+        if let Some(list) = tags.get_mut(tag.movie as usize) {
+            list.push(tag.text.as_str());
+        }
+    }
+    let docs = dataset
+        .movies
+        .iter()
+        .zip(tags)
+        .map(|(movie, tags)| KeywordDoc {
+            title: &movie.title,
+            genres: &movie.genres,
+            tags: ranked_tags(tags),
+        });
+    Ok(KeywordIndex::build(docs)?)
 }
 
 /// A progress bar over `len` items (a spinner when `len` is 0), hidden unless `show`.

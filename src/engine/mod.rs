@@ -22,10 +22,11 @@ pub use crate::embed::{check_query, MAX_QUERY_CHARS};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
+use crate::rank::fusion::{fuse, keyword_only, Fusion, Relevant};
 use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
 use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
 use crate::store::{IndexFile, MovieIndex};
-use recommend::{rank_by_vector, VectorRequest};
+use recommend::{rank_by_vector, rank_relevant, rated_movies, VectorRequest};
 
 /// Most results one request may ask for.
 pub const MAX_K: usize = 1000;
@@ -41,6 +42,30 @@ const EXACT_FILTER_SHARE: f64 = 0.1;
 pub const DEFAULT_K: usize = 10;
 /// Default number of stage-one candidates of a query.
 pub const DEFAULT_QUERY_CANDIDATES: usize = 100;
+
+/// Which retrievers answer a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// The embedding's nearest movies only.
+    Semantic,
+    /// BM25 over titles, genres and tags only (no embedding).
+    Keyword,
+    /// Both, fused.
+    #[default]
+    Hybrid,
+}
+
+impl SearchMode {
+    /// The name in responses and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Semantic => "semantic",
+            SearchMode::Keyword => "keyword",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
 
 /// A query and how to answer it, optionally for a person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +88,12 @@ pub struct SearchRequest {
     pub personal_weight: f64,
     /// With a person: the rating stack that scores (default logistic).
     pub stack: Option<StackKind>,
+    /// Which retrievers answer.
+    #[serde(default)]
+    pub mode: SearchMode,
+    /// How a hybrid search fuses its two candidate lists.
+    #[serde(default)]
+    pub fusion: Fusion,
 }
 
 impl SearchRequest {
@@ -79,6 +110,8 @@ impl SearchRequest {
             person: PersonSpec::default(),
             personal_weight: DEFAULT_PERSONAL_WEIGHT,
             stack: None,
+            mode: SearchMode::default(),
+            fusion: Fusion::default(),
         }
     }
 
@@ -336,31 +369,89 @@ impl Engine {
         self.check_filters(&request.filters)?;
         let person = self.person(&request.person)?;
         let personal = self.personal(person.as_ref(), request.stack)?;
+        let query = request.query.trim();
+        let rated = rated_movies(personal);
+        // Rated movies are dropped after retrieval, so each retriever is asked for more.
+        let wanted = request.candidates.max(request.k) + rated.len();
+        let keep = request.candidates.max(request.k);
+        let mut timings = std::collections::BTreeMap::new();
+
         let t = Instant::now();
-        let vector = self.encoder.embed(request.query.trim())?;
-        let embed_ms = ms(t);
-        let retrieval = std::cell::Cell::new("hnsw");
-        let mut response = rank_by_vector(
+        let keyword: Vec<(u32, f32)> = if request.mode == SearchMode::Semantic {
+            Vec::new()
+        } else {
+            let catalog = &self.index.catalog().movies;
+            let allowed = (!request.filters.is_empty()).then(|| {
+                std::sync::Arc::new(
+                    catalog
+                        .iter()
+                        .map(|e| request.filters.matches(&e.movie))
+                        .collect::<Vec<bool>>(),
+                )
+            });
+            let hits = self.index.keyword().search(query, wanted, allowed)?;
+            hits.into_iter()
+                .map(|h| (h.position, h.score))
+                .filter(|(m, _)| !rated.contains(m))
+                .take(keep)
+                .collect()
+        };
+        if request.mode != SearchMode::Semantic {
+            timings.insert("keyword".to_string(), ms(t));
+        }
+
+        let mut retrieval = None;
+        let relevant: Vec<Relevant> = if request.mode == SearchMode::Keyword {
+            keyword_only(&keyword)
+        } else {
+            let t = Instant::now();
+            let vector = self.encoder.embed(query)?;
+            timings.insert("embed".to_string(), ms(t));
+            let t = Instant::now();
+            let (hits, how) = self.retrieve(&vector, wanted, &request.filters, request.exact);
+            retrieval = Some(how);
+            let semantic: Vec<(u32, f32)> = hits
+                .iter()
+                .map(|h| h.position as u32)
+                .filter(|m| !rated.contains(m))
+                .take(keep)
+                .map(|m| (m, self.index.similarity(&vector, m as usize)))
+                .collect();
+            let similarity = |m: u32| self.index.similarity(&vector, m as usize);
+            let fusion = match request.mode {
+                SearchMode::Hybrid => request.fusion,
+                // Semantic alone: the cosine is the relevance (no keyword list to fuse).
+                _ => Fusion::Convex {
+                    keyword_weight: 0.0,
+                },
+            };
+            let keyword_index = self.index.keyword();
+            let title_match = |m: u32| keyword_index.title_match(query, m);
+            let mut relevant = fuse(&semantic, &keyword, &similarity, &title_match, fusion);
+            // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters only
+            // by beating a semantic one, so stage two (a person's taste above all) never
+            // reaches for an off-topic movie.
+            relevant.sort_by(|a, b| {
+                b.relevance
+                    .total_cmp(&a.relevance)
+                    .then(a.movie.cmp(&b.movie))
+            });
+            relevant.truncate(keep);
+            timings.insert("retrieve".to_string(), ms(t));
+            relevant
+        };
+        let mut response = rank_relevant(
             &self.index,
             personal,
-            &VectorRequest {
-                vector: &vector,
-                k: request.k,
-                candidates: request.candidates,
-                alpha: request.alpha,
-                personal_weight: request.personal_weight,
-                exclude: None,
-                source: "query",
-            },
-            &|v, n| {
-                let (hits, how) = self.retrieve(v, n, &request.filters, request.exact);
-                retrieval.set(how);
-                hits
-            },
+            relevant,
+            request.k,
+            request.alpha,
+            request.personal_weight,
         );
         response.query = Some(request.query.clone());
-        response.retrieval = Some(retrieval.get());
-        response.timings_ms.insert("embed".to_string(), embed_ms);
+        response.retrieval = retrieval;
+        response.mode = Some(request.mode.name());
+        response.timings_ms.extend(timings);
         response.timings_ms.insert("total".to_string(), ms(total));
         Ok(response)
     }

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::ann::{top_by, Hit};
 use crate::fsutil::ms;
-use crate::rank::candidates::{candidates, CandidateBudget, Candidates, DEFAULT_CANDIDATES};
+use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
+use crate::rank::fusion::Relevant;
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::{blend, RankedMovie};
 use crate::store::MovieIndex;
@@ -43,6 +44,9 @@ pub struct Response {
     /// How stage one ran for a query: "hnsw" or "exact" (search only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<&'static str>,
+    /// Which retrievers answered a query: "semantic", "keyword" or "hybrid" (search only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -138,6 +142,7 @@ pub fn recommend_filtered(
         stack: Some(ranker.map_or(CANDIDATE_RANKER, StackKind::name)),
         results,
         retrieval: None,
+        mode: None,
         timings_ms: timings,
     }
 }
@@ -199,12 +204,8 @@ pub fn rank_by_vector(
     request: &VectorRequest,
     retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
 ) -> Response {
-    let total = Instant::now();
-    let mut timings = BTreeMap::new();
     let t = Instant::now();
-    let rated: HashSet<u32> = personal
-        .map(|(stack, person, _)| stack.history(person).iter().map(|&(m, _)| m).collect())
-        .unwrap_or_default();
+    let rated = rated_movies(personal);
     let skip = rated.len() + usize::from(request.exclude.is_some());
     let wanted = request.candidates.max(request.k) + skip;
     let mut hits = retrieve(request.vector, wanted);
@@ -213,52 +214,109 @@ pub fn rank_by_vector(
         Some(p) != request.exclude && !rated.contains(&p)
     });
     hits.truncate(request.candidates.max(request.k));
-    let mut candidates = Candidates::default();
-    for hit in &hits {
-        candidates.add(hit.position as u32, request.source);
-    }
-    let movies: Vec<u32> = hits.iter().map(|h| h.position as u32).collect();
-    timings.insert("retrieve".into(), ms(t));
+    let relevant = hits
+        .iter()
+        .map(|hit| {
+            let q = index.similarity(request.vector, hit.position);
+            Relevant {
+                movie: hit.position as u32,
+                relevance: q,
+                similarity: Some(q),
+                bm25: None,
+                sources: vec![request.source],
+            }
+        })
+        .collect();
+    let retrieve_ms = ms(t);
+    let mut response = rank_relevant(
+        index,
+        personal,
+        relevant,
+        request.k,
+        request.alpha,
+        request.personal_weight,
+    );
+    response.timings_ms.insert("retrieve".into(), retrieve_ms);
+    response
+}
 
+/// The movies `person` rated (none without a person): never shown to them again.
+pub fn rated_movies(personal: Option<(&ServingStack, &Person, StackKind)>) -> HashSet<u32> {
+    personal
+        .map(|(stack, person, _)| stack.history(person).iter().map(|&(m, _)| m).collect())
+        .unwrap_or_default()
+}
+
+/// Stage two of a query or a movie: without a person, the search blend of relevance and
+/// popularity; for a person, `(1 − w)·q + w·p` with `q` the relevance rescaled over the
+/// candidates (see the module documentation).
+pub fn rank_relevant(
+    index: &MovieIndex,
+    personal: Option<(&ServingStack, &Person, StackKind)>,
+    relevant: Vec<Relevant>,
+    k: usize,
+    alpha: f32,
+    personal_weight: f64,
+) -> Response {
+    let total = Instant::now();
+    let mut timings = BTreeMap::new();
     let t = Instant::now();
-    let scored = match personal {
-        None => movies
+    let movies: Vec<u32> = relevant.iter().map(|r| r.movie).collect();
+    let scored: Vec<(u32, f64, Option<f32>, Option<f64>)> = match personal {
+        None => relevant
             .iter()
-            .map(|&m| {
-                let q = index.similarity(request.vector, m as usize);
-                let wr = index.catalog().movies[m as usize].weighted_rating;
-                (m, f64::from(blend(q, wr, request.alpha)), Some(q), None)
+            .map(|r| {
+                let wr = index.catalog().movies[r.movie as usize].weighted_rating;
+                (
+                    r.movie,
+                    f64::from(blend(r.relevance, wr, alpha)),
+                    r.similarity,
+                    None,
+                )
             })
             .collect(),
         Some((stack, person, kind)) => {
-            let similarity: Vec<f32> = movies
-                .iter()
-                .map(|&m| index.similarity(request.vector, m as usize))
-                .collect();
             let personal_scores = stack.score_person(kind, person, &movies);
-            let (low, high) = similarity
+            let (low, high) = relevant
                 .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &q| {
-                    (l.min(q), h.max(q))
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), r| {
+                    (l.min(r.relevance), h.max(r.relevance))
                 });
             let span = f64::from(high - low);
-            let w = request.personal_weight;
-            movies
+            let w = personal_weight;
+            relevant
                 .iter()
-                .zip(&similarity)
                 .zip(personal_scores)
-                .map(|((&m, &q), p)| {
+                .map(|(r, p)| {
                     let relevance = if span > 0.0 {
-                        f64::from(q - low) / span
+                        f64::from(r.relevance - low) / span
                     } else {
                         1.0
                     };
-                    (m, (1.0 - w) * relevance + w * p, Some(q), Some(p))
+                    (
+                        r.movie,
+                        (1.0 - w) * relevance + w * p,
+                        r.similarity,
+                        Some(p),
+                    )
                 })
                 .collect()
         }
     };
-    let results = top_results(index, scored, &candidates.sources, request.k);
+    let sources: HashMap<u32, Vec<&'static str>> = relevant
+        .iter()
+        .map(|r| (r.movie, r.sources.clone()))
+        .collect();
+    let bm25: HashMap<u32, f32> = relevant
+        .iter()
+        .filter_map(|r| Some((r.movie, r.bm25?)))
+        .collect();
+    let mut results = top_results(index, scored, &sources, k);
+    for result in &mut results {
+        if let Some(position) = index.catalog().position(result.movie_id) {
+            result.bm25 = bm25.get(&(position as u32)).copied();
+        }
+    }
     timings.insert("rerank".into(), ms(t));
     timings.insert("total".into(), ms(total));
     Response {
@@ -267,6 +325,7 @@ pub fn rank_by_vector(
         stack: personal.map(|p| p.2.name()),
         results,
         retrieval: None,
+        mode: None,
         timings_ms: timings,
     }
 }

@@ -5,6 +5,7 @@ pub mod full;
 pub mod metrics;
 pub mod protocol;
 pub mod report;
+pub mod search;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,7 +15,7 @@ pub use protocol::{evaluate_seed_protocol, EvalConfig, EvalReport, ModelResult};
 use crate::config::Paths;
 use crate::data::split::Split;
 use crate::data::{Dataset, RATING_RANGE};
-use crate::engine::{open_or_build_index, BuildOptions};
+use crate::engine::{open_or_build_index, BuildOptions, Engine};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
 
@@ -25,6 +26,8 @@ pub enum Protocol {
     Seed,
     /// Every unrated movie ranked, with the two-stage pipeline end to end.
     Full,
+    /// Search quality on judged query sets, for each retrieval mode.
+    Search,
 }
 
 /// One `reelrank evaluate` run.
@@ -44,6 +47,8 @@ pub struct EvalRequest {
     pub k: usize,
     /// Rating from which a test row is relevant.
     pub threshold: f32,
+    /// The directory of the judged query sets (search protocol).
+    pub queries: PathBuf,
 }
 
 /// What an evaluation prints: a text table and the JSON document.
@@ -81,6 +86,25 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     }
     if request.protocol == Protocol::Full && request.report.is_some() {
         return Err(bad("--report", "is only written by --protocol seed".into()));
+    }
+    if request.protocol == Protocol::Search {
+        if request.report.is_some() || !request.seeds.is_empty() || request.split.is_some() {
+            return Err(bad(
+                "--protocol search",
+                "takes no --report, --seeds or --split (it uses no rating split)".into(),
+            ));
+        }
+        let engine = Engine::open_or_build(paths, options)?;
+        let rows = search::evaluate_search(&engine, &request.queries, &search::default_variants())?;
+        return Ok(EvalOutput {
+            text: report::search_table(&rows),
+            json: serde_json::json!({
+                "protocol": "search",
+                "k": search::SEARCH_K,
+                "queries": request.queries.display().to_string(),
+                "rows": rows,
+            }),
+        });
     }
     let started = Instant::now();
     let dataset = Dataset::load(&paths.data)?;
@@ -122,7 +146,8 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
                 json: report.to_json(),
             })
         }
-        Protocol::Seed => {
+        // (Search returned above: it needs no split.)
+        Protocol::Seed | Protocol::Search => {
             let mut report =
                 evaluate_seed_protocol(&dataset, &split, index.flat(), &config(request.seed));
             report.timings_ms.insert("load_data".into(), load_ms);

@@ -214,6 +214,40 @@ pub fn write_report(
     split.write(&dir.join("split.csv"), dataset)
 }
 
+/// The search quality table of `evaluate --protocol search`.
+pub fn search_table(rows: &[crate::eval::search::SearchQuality]) -> String {
+    let columns = [
+        Column::new("set", 12, false),
+        Column::new("half", 8, false),
+        Column::new("mode", 12, false),
+        Column::new("queries", 7, true),
+        Column::new("Hit@1", 6, true),
+        Column::new("MRR@10", 6, true),
+        Column::new("Hit@10", 6, true),
+        Column::new("Recall@10", 9, true),
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.set.to_string(),
+                r.half.to_string(),
+                r.variant.to_string(),
+                r.queries.to_string(),
+                format!("{:.3}", r.hit_at_1),
+                format!("{:.3}", r.mrr_at_10),
+                format!("{:.3}", r.hit_at_10),
+                format!("{:.3}", r.recall_at_10),
+            ]
+        })
+        .collect();
+    format!(
+        "protocol search · K {} · tune = even lines, held-out = odd lines\n{}",
+        crate::eval::search::SEARCH_K,
+        render(&columns, &cells)
+    )
+}
+
 /// Mean and sample standard deviation.
 fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;

@@ -3,6 +3,7 @@
 
 pub mod candidates;
 pub mod features;
+pub mod fusion;
 pub mod stack;
 pub mod topn;
 
@@ -34,8 +35,12 @@ pub struct RankedMovie {
     pub popularity: f32,
     /// The score results are ranked by.
     pub score: f64,
-    /// Where the candidate came from: "query", "movie", "profile", "item_knn", "popular".
+    /// Where the candidate came from: "semantic", "keyword", "movie", "profile", "item_knn",
+    /// "popular".
     pub sources: Vec<&'static str>,
+    /// BM25 score of a search result the keyword index found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<f32>,
 }
 
 impl RankedMovie {
@@ -59,6 +64,7 @@ impl RankedMovie {
             popularity: entry.weighted_rating,
             score,
             sources,
+            bm25: None,
         }
     }
 }

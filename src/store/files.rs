@@ -5,7 +5,7 @@
 //! | file list = [`INDEX_FILES`] | every open | a manifest with a missing, extra or repeated entry |
 //! | size | every open | truncated or extended files |
 //! | crc32 of the contents | every open (the bytes are read anyway) | torn writes, bit rot, edits |
-//! | structure (floats = movies × dim, graph points = movies, stack decodes) | every open | files from different builds |
+//! | structure (floats = movies × dim, graph points = movies, keyword documents = movies, stack decodes) | every open | files from different builds |
 //! | sha256 of the contents | at build (read back from disk) and `reelrank verify` | any change, with cryptographic strength |
 //!
 //! crc32 (crc32fast: SIMD, several GB/s) keeps an open cheap as the catalogue grows; sha256
@@ -24,12 +24,15 @@ pub const CATALOG_FILE: &str = "catalog.json";
 pub const VECTORS_FILE: &str = "vectors.f32";
 /// The serving stack file.
 pub const STACK_FILE: &str = "stack.bin";
+/// The keyword (BM25) index file.
+pub const KEYWORD_FILE: &str = "keyword.bin";
 
 /// Every file of a generation besides the manifest: the list the format requires.
-pub const INDEX_FILES: [&str; 5] = [
+pub const INDEX_FILES: [&str; 6] = [
     CATALOG_FILE,
     VECTORS_FILE,
     STACK_FILE,
+    KEYWORD_FILE,
     GRAPH_FILES[0],
     GRAPH_FILES[1],
 ];

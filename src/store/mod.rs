@@ -30,7 +30,7 @@ mod manifest;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use files::{IndexFile, CATALOG_FILE, INDEX_FILES, STACK_FILE, VECTORS_FILE};
+pub use files::{IndexFile, CATALOG_FILE, INDEX_FILES, KEYWORD_FILE, STACK_FILE, VECTORS_FILE};
 pub use manifest::{
     Counts, DatasetRecord, Manifest, ModelRecord, FORMAT_MARKER, FORMAT_VERSION, MANIFEST_FILE,
 };
@@ -39,6 +39,7 @@ use crate::ann::{dot, FlatIndex, HnswIndex, GRAPH_FILES};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fsutil::{fsync_dir, pause_point, write_atomic};
+use crate::keyword::KeywordIndex;
 
 /// The marker file of a root; its contents are [`ROOT_MARKER_TEXT`].
 pub const ROOT_MARKER: &str = "REELRANK_INDEX";
@@ -75,6 +76,7 @@ pub struct MovieIndex {
     catalog: Catalog,
     flat: FlatIndex,
     hnsw: HnswIndex,
+    keyword: KeywordIndex,
     /// Shared lock on the generation's READERS file, released on drop.
     _reader: File,
 }
@@ -137,6 +139,19 @@ impl MovieIndex {
         for name in [STACK_FILE, GRAPH_FILES[0], GRAPH_FILES[1]] {
             manifest.file(&dir, name)?.read_checked(&dir)?;
         }
+        let keyword_bytes = manifest.file(&dir, KEYWORD_FILE)?.read_checked(&dir)?;
+        let keyword = KeywordIndex::from_bytes(&keyword_bytes)
+            .map_err(|e| corrupt(KEYWORD_FILE, e.to_string()))?;
+        if keyword.len() != catalog.movies.len() {
+            return Err(corrupt(
+                KEYWORD_FILE,
+                format!(
+                    "{} documents for {} movies",
+                    keyword.len(),
+                    catalog.movies.len()
+                ),
+            ));
+        }
         let hnsw = HnswIndex::load(&dir, manifest.hnsw).map_err(|e| corrupt(GRAPH_FILES[0], e))?;
         if hnsw.len() != catalog.movies.len() {
             return Err(corrupt(
@@ -151,8 +166,14 @@ impl MovieIndex {
             catalog,
             flat: FlatIndex::new(vectors, dim),
             hnsw,
+            keyword,
             _reader: reader,
         })
+    }
+
+    /// The keyword (BM25) index.
+    pub fn keyword(&self) -> &KeywordIndex {
+        &self.keyword
     }
 
     /// The index root directory (`--index`).
@@ -432,6 +453,7 @@ impl BuildLock {
         catalog: &Catalog,
         vectors: &[f32],
         stack: &[u8],
+        keyword: &[u8],
         mut manifest: Manifest,
     ) -> Result<(String, Manifest)> {
         let started = std::time::Instant::now();
@@ -449,6 +471,7 @@ impl BuildLock {
         pause_point("writing");
         write_atomic(&tmp.join(VECTORS_FILE), &vectors_to_bytes(vectors))?;
         write_atomic(&tmp.join(STACK_FILE), stack)?;
+        write_atomic(&tmp.join(KEYWORD_FILE), keyword)?;
         pause_point("hnsw");
         let t = std::time::Instant::now();
         HnswIndex::build_into(tmp, vectors, manifest.model.dim, manifest.hnsw)

@@ -181,7 +181,7 @@ fn build_json_prints_the_manifest() {
     assert_eq!(json["format"], "reelrank-index");
     assert_eq!(json["counts"]["movies"], 6);
     assert_eq!(json["stack"]["seed"], 7);
-    assert_eq!(json["files"].as_array().map(Vec::len), Some(5));
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(6));
 }
 
 #[test]

@@ -59,6 +59,7 @@ fn manifest_records_the_build() {
             "catalog.json",
             "graph.hnsw.data",
             "graph.hnsw.graph",
+            "keyword.bin",
             "stack.bin",
             "vectors.f32"
         ]

@@ -1,6 +1,7 @@
 //! Search quality and HNSW recall on the real ml-latest-small index.
 
-use reelrank::engine::SearchRequest;
+use reelrank::engine::{SearchMode, SearchRequest};
+use reelrank::eval::search::{default_variants, evaluate_search, SearchQuality};
 use reelrank::rank::{Filters, YearRange};
 use reelrank::Error;
 
@@ -42,9 +43,9 @@ fn toys_query_finds_toy_story() {
 
 #[test]
 fn results_are_ranked_by_the_blend() {
-    let response = real_engine()
-        .search(&SearchRequest::new("a heist in las vegas"))
-        .expect("search");
+    let mut request = SearchRequest::new("a heist in las vegas");
+    request.mode = SearchMode::Semantic;
+    let response = real_engine().search(&request).expect("search");
     for pair in response.results.windows(2) {
         assert!(pair[0].score >= pair[1].score);
     }
@@ -53,10 +54,10 @@ fn results_are_ranked_by_the_blend() {
         let expected = 0.7 * similarity + 0.3 * r.popularity / 5.0;
         assert!((r.score - f64::from(expected)).abs() < 1e-5);
         assert_eq!(r.personal_score, None);
-        assert_eq!(r.sources, ["query"]);
+        assert_eq!(r.sources, ["semantic"]);
+        assert_eq!(r.bm25, None);
     }
     // alpha = 1 ranks by similarity alone, which the exact scan orders the same way.
-    let mut request = SearchRequest::new("a heist in las vegas");
     request.alpha = 1.0;
     request.exact = true;
     let exact = real_engine().search(&request).expect("search");
@@ -164,4 +165,114 @@ fn bad_requests_are_refused() {
     request.filters.genres.clear();
     request.alpha = 2.0;
     assert!(engine.search(&request).is_err());
+}
+
+fn first_title(query: &str, mode: SearchMode) -> String {
+    let mut request = SearchRequest::new(query);
+    request.mode = mode;
+    let response = real_engine().search(&request).expect("search");
+    response
+        .results
+        .first()
+        .map(|r| r.title.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn hybrid_search_finds_named_titles_first() {
+    // Title queries outside tests/queries/: articles, numbers as words, typos, alternative titles.
+    for (query, title) in [
+        ("the godfather", "Godfather, The (1972)"),
+        ("toy story", "Toy Story (1995)"),
+        (
+            "seven samurai",
+            "Seven Samurai (Shichinin no samurai) (1954)",
+        ),
+        (
+            "back to the future part three",
+            "Back to the Future Part III (1990)",
+        ),
+        ("jurasic world", "Jurassic World (2015)"),
+        (
+            "lord of the rings fellowship",
+            "Lord of the Rings: The Fellowship of the Ring, The (2001)",
+        ),
+        ("no country for old men", "No Country for Old Men (2007)"),
+    ] {
+        assert_eq!(first_title(query, SearchMode::Hybrid), title, "{query}");
+    }
+    // The semantic retriever alone misses a typo'd title that hybrid finds.
+    assert_ne!(
+        first_title("forest gump", SearchMode::Semantic),
+        "Forrest Gump (1994)"
+    );
+    assert_eq!(
+        first_title("forest gump", SearchMode::Hybrid),
+        "Forrest Gump (1994)"
+    );
+}
+
+#[test]
+fn each_result_says_which_retriever_found_it() {
+    let mut request = SearchRequest::new("the matrix");
+    let hybrid = real_engine().search(&request).expect("search");
+    assert_eq!(hybrid.mode, Some("hybrid"));
+    let first = &hybrid.results[0];
+    assert_eq!(first.sources, ["semantic", "keyword"]);
+    assert!(first.bm25.is_some_and(|s| s > 0.0) && first.query_similarity.is_some());
+    for r in &hybrid.results {
+        assert_eq!(r.bm25.is_some(), r.sources.contains(&"keyword"), "{r:?}");
+    }
+
+    request.mode = SearchMode::Keyword;
+    let keyword = real_engine().search(&request).expect("search");
+    assert!(
+        !keyword.timings_ms.contains_key("embed"),
+        "keyword mode embeds nothing"
+    );
+    assert!(keyword
+        .results
+        .iter()
+        .all(|r| r.sources == ["keyword"] && r.query_similarity.is_none() && r.bm25.is_some()));
+
+    // Filters apply to the keyword retriever too.
+    request.filters = Filters {
+        genres: vec!["Animation".into()],
+        ..Filters::default()
+    };
+    for mode in [SearchMode::Keyword, SearchMode::Hybrid] {
+        request.mode = mode;
+        let filtered = real_engine().search(&request).expect("search");
+        assert!(!filtered.results.is_empty());
+        assert!(filtered
+            .results
+            .iter()
+            .all(|r| r.genres.iter().any(|g| g == "Animation")));
+    }
+}
+
+fn row<'a>(rows: &'a [SearchQuality], set: &str, half: &str, variant: &str) -> &'a SearchQuality {
+    rows.iter()
+        .find(|r| r.set == set && r.half == half && r.variant == variant)
+        .expect("row")
+}
+
+#[test]
+fn judged_query_sets_hybrid_beats_semantic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queries");
+    let rows = evaluate_search(real_engine(), &dir, &default_variants()).expect("evaluate");
+    for half in ["tune", "held-out"] {
+        let nav = row(&rows, "navigational", half, "hybrid");
+        assert!(nav.queries >= 25 && nav.hit_at_1 >= 0.9, "{nav:?}");
+        let semantic = row(&rows, "navigational", half, "semantic");
+        assert!(nav.mrr_at_10 > semantic.mrr_at_10, "{nav:?} {semantic:?}");
+        let hybrid = row(&rows, "descriptive", half, "hybrid");
+        let semantic = row(&rows, "descriptive", half, "semantic");
+        assert!(hybrid.queries >= 15);
+        assert!(
+            hybrid.hit_at_10 >= semantic.hit_at_10
+                && hybrid.recall_at_10 >= semantic.recall_at_10 - 0.01,
+            "{hybrid:?} {semantic:?}"
+        );
+    }
 }

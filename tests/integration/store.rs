@@ -263,7 +263,7 @@ fn verify_checks_every_hash_and_names_the_damaged_file() {
     let output = verify().output().expect("verify");
     assert!(output.status.success());
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(report["files"].as_array().map(Vec::len), Some(5));
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(6));
     // A flipped byte in the graph: size unchanged, crc and sha256 differ.
     let graph = generation_dir(&paths.index).join("graph.hnsw.graph");
     let mut bytes = std::fs::read(&graph).expect("read");

@@ -1,0 +1,190 @@
+//! Search quality on judged query sets (`tests/queries/`): navigational queries (a title typed
+//! as people type it; Hit@1 and MRR@10) and descriptive ones (Recall@10 and Hit@10), for each
+//! retrieval mode. Each set is cut in two: the even lines are the tuning half (fusion weights
+//! were chosen on it), the odd lines the held-out half the README reports.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, SearchMode, SearchRequest};
+use crate::error::{Error, Result};
+use crate::rank::fusion::Fusion;
+
+/// The navigational set's file name.
+pub const NAVIGATIONAL_FILE: &str = "navigational.jsonl";
+/// The descriptive set's file name.
+pub const DESCRIPTIVE_FILE: &str = "descriptive.jsonl";
+/// The cut-off of the search metrics.
+pub const SEARCH_K: usize = 10;
+
+/// One judged query: its text and the titles (as MovieLens writes them) that answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgedQuery {
+    /// The query as typed.
+    pub query: String,
+    /// Relevant movies by MovieLens title, year included.
+    pub relevant: Vec<String>,
+}
+
+/// Reads a JSON-lines query set; blank lines are skipped.
+pub fn read_queries(path: &Path) -> Result<Vec<JudgedQuery>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let query: JudgedQuery =
+                serde_json::from_str(line).map_err(|e| Error::MalformedLine {
+                    file: path.to_path_buf(),
+                    line: i + 1,
+                    problem: e.to_string(),
+                })?;
+            if query.relevant.is_empty() {
+                return Err(Error::MalformedLine {
+                    file: path.to_path_buf(),
+                    line: i + 1,
+                    problem: "no relevant movie".into(),
+                });
+            }
+            Ok(query)
+        })
+        .collect()
+}
+
+/// A way of answering queries that the evaluation compares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchVariant {
+    /// Its name in the tables.
+    pub name: &'static str,
+    /// The retrieval mode.
+    pub mode: SearchMode,
+    /// The fusion (hybrid only).
+    pub fusion: Fusion,
+}
+
+/// The variants compared by default: each mode, and hybrid by reciprocal rank fusion.
+pub fn default_variants() -> Vec<SearchVariant> {
+    vec![
+        SearchVariant {
+            name: "semantic",
+            mode: SearchMode::Semantic,
+            fusion: Fusion::default(),
+        },
+        SearchVariant {
+            name: "keyword",
+            mode: SearchMode::Keyword,
+            fusion: Fusion::default(),
+        },
+        SearchVariant {
+            name: "hybrid (rrf)",
+            mode: SearchMode::Hybrid,
+            fusion: Fusion::Rrf,
+        },
+        SearchVariant {
+            name: "hybrid",
+            mode: SearchMode::Hybrid,
+            fusion: Fusion::default(),
+        },
+    ]
+}
+
+/// The metrics of one variant on one half of one set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchQuality {
+    /// "navigational" or "descriptive".
+    pub set: &'static str,
+    /// "tune" (even lines) or "held-out" (odd lines).
+    pub half: &'static str,
+    /// The variant's name.
+    pub variant: &'static str,
+    /// Number of queries.
+    pub queries: usize,
+    /// Share of queries whose first result is relevant.
+    pub hit_at_1: f64,
+    /// Mean reciprocal rank of the first relevant result within the top 10.
+    pub mrr_at_10: f64,
+    /// Share of queries with a relevant result in the top 10.
+    pub hit_at_10: f64,
+    /// Mean share of each query's relevant movies in its top 10.
+    pub recall_at_10: f64,
+}
+
+/// The catalogue positions of a query's relevant titles; an unknown title is an error.
+fn relevant_ids(engine: &Engine, query: &JudgedQuery, set: &Path) -> Result<Vec<u32>> {
+    let catalog = &engine.index().catalog().movies;
+    query
+        .relevant
+        .iter()
+        .map(|title| {
+            catalog
+                .iter()
+                .find(|e| &e.movie.title == title)
+                .map(|e| e.movie.id)
+                .ok_or_else(|| Error::InvalidArgument {
+                    name: set.display().to_string(),
+                    message: format!("'{title}' (for '{}') is not in the catalogue", query.query),
+                })
+        })
+        .collect()
+}
+
+/// Evaluates `variants` on both sets in `dir`, both halves of each.
+pub fn evaluate_search(
+    engine: &Engine,
+    dir: &Path,
+    variants: &[SearchVariant],
+) -> Result<Vec<SearchQuality>> {
+    let mut rows = Vec::new();
+    for (set, file) in [
+        ("navigational", NAVIGATIONAL_FILE),
+        ("descriptive", DESCRIPTIVE_FILE),
+    ] {
+        let path = dir.join(file);
+        let queries = read_queries(&path)?;
+        let judged: Vec<(&JudgedQuery, Vec<u32>)> = queries
+            .iter()
+            .map(|q| Ok((q, relevant_ids(engine, q, &path)?)))
+            .collect::<Result<_>>()?;
+        for variant in variants {
+            for (half, parity) in [("tune", 0), ("held-out", 1)] {
+                let mut row = SearchQuality {
+                    set,
+                    half,
+                    variant: variant.name,
+                    queries: 0,
+                    hit_at_1: 0.0,
+                    mrr_at_10: 0.0,
+                    hit_at_10: 0.0,
+                    recall_at_10: 0.0,
+                };
+                for (query, relevant) in judged.iter().skip(parity).step_by(2) {
+                    let mut request = SearchRequest::new(query.query.clone());
+                    request.k = SEARCH_K;
+                    request.mode = variant.mode;
+                    request.fusion = variant.fusion;
+                    let found: Vec<u32> = engine
+                        .search(&request)?
+                        .results
+                        .iter()
+                        .map(|r| r.movie_id)
+                        .collect();
+                    let first = found.iter().position(|m| relevant.contains(m));
+                    let hits = found.iter().filter(|m| relevant.contains(m)).count();
+                    row.queries += 1;
+                    row.hit_at_1 += f64::from(u8::from(first == Some(0)));
+                    row.mrr_at_10 += first.map_or(0.0, |r| 1.0 / (r + 1) as f64);
+                    row.hit_at_10 += f64::from(u8::from(first.is_some()));
+                    row.recall_at_10 += hits as f64 / relevant.len().min(SEARCH_K) as f64;
+                }
+                let n = row.queries.max(1) as f64;
+                row.hit_at_1 /= n;
+                row.mrr_at_10 /= n;
+                row.hit_at_10 /= n;
+                row.recall_at_10 /= n;
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
