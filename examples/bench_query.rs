@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use reelrank::engine::{Engine, PersonSpec, RecommendRequest, SearchRequest};
+use reelrank::engine::{Engine, PersonSpec, RecommendRequest, SearchMode, SearchRequest};
 use reelrank::rank::stack::{Person, StackKind};
 use reelrank::Paths;
 
@@ -62,30 +62,42 @@ fn main() -> anyhow::Result<()> {
     );
     let engine = Engine::open(&paths)?;
 
-    // Warm-up, then timed rounds over every query.
+    // Warm-up, then timed rounds over every query, for each retrieval mode.
     for query in QUERIES {
         engine.search(&SearchRequest::new(query))?;
     }
-    let (mut total, mut embed, mut retrieve, mut rerank) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..rounds {
-        for query in QUERIES {
-            let t = Instant::now();
-            let response = engine.search(&SearchRequest::new(query))?;
-            total.push(t.elapsed().as_secs_f64() * 1e3);
-            embed.push(response.timings_ms["embed"]);
-            retrieve.push(response.timings_ms["retrieve"]);
-            rerank.push(response.timings_ms["rerank"]);
+    for mode in [
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+        SearchMode::Keyword,
+    ] {
+        let stages = ["embed", "keyword", "retrieve", "rerank"];
+        let mut total = vec![];
+        let mut stage_ms: Vec<Vec<f64>> = vec![vec![]; stages.len()];
+        for _ in 0..rounds {
+            for query in QUERIES {
+                let mut request = SearchRequest::new(query);
+                request.mode = mode;
+                let t = Instant::now();
+                let response = engine.search(&request)?;
+                total.push(t.elapsed().as_secs_f64() * 1e3);
+                for (times, stage) in stage_ms.iter_mut().zip(stages) {
+                    times.push(response.timings_ms.get(stage).copied().unwrap_or(0.0));
+                }
+            }
         }
+        say(format!(
+            "warm search --mode {} ({} queries): p50 {:.2} ms, p95 {:.2} ms; stage medians: embed {:.2} ms, keyword {:.3} ms, retrieve {:.3} ms, rerank {:.3} ms",
+            mode.name(),
+            total.len(),
+            median(&mut total),
+            percentile(&mut total, 0.95),
+            median(&mut stage_ms[0]),
+            median(&mut stage_ms[1]),
+            median(&mut stage_ms[2]),
+            median(&mut stage_ms[3])
+        ));
     }
-    say(format!(
-        "warm search ({} queries): p50 {:.2} ms, p95 {:.2} ms; stage medians: embed {:.2} ms, retrieve {:.3} ms, rerank {:.3} ms",
-        total.len(),
-        median(&mut total),
-        percentile(&mut total, 0.95),
-        median(&mut embed),
-        median(&mut retrieve),
-        median(&mut rerank)
-    ));
 
     // Stage one alone: HNSW at several ef against the exact scan, 300 title queries.
     let catalog = &engine.index().catalog().movies;

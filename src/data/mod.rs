@@ -212,13 +212,28 @@ fn file_in(dir: &Path, name: &str) -> Result<PathBuf> {
     }
 }
 
+/// A MovieLens title split into the title proper and its release year: "Heat (1995)" →
+/// ("Heat", 1995); a span ("(2006-2007)", "(2016-)") gives its first year; a title without a
+/// trailing year stays whole.
+pub fn split_year(title: &str) -> (&str, Option<u16>) {
+    let trimmed = title.trim();
+    let year = trimmed
+        .strip_suffix(')')
+        .and_then(|inner| inner.rsplit_once('('))
+        .and_then(|(before, year)| {
+            let first = year.split(['-', '–']).next()?.trim();
+            let year = (first.len() == 4).then(|| first.parse().ok()).flatten()?;
+            Some((before.trim_end(), year))
+        });
+    match year {
+        Some((before, year)) => (before, Some(year)),
+        None => (trimmed, None),
+    }
+}
+
 /// The release year at the end of a MovieLens title ("Heat (1995)" → 1995).
 pub fn year_of(title: &str) -> Option<u16> {
-    let inner = title.trim_end().strip_suffix(')')?;
-    let (_, year) = inner.rsplit_once('(')?;
-    // Some titles carry a span ("(2006-2007)"); the first year is the release year.
-    let first = year.split(['-', '–']).next()?.trim();
-    (first.len() == 4).then(|| first.parse().ok()).flatten()
+    split_year(title).1
 }
 
 /// The mean release year of the movies that have one (0 when none has): the fallback year of
@@ -443,6 +458,12 @@ mod tests {
         assert_eq!(year_of("Stranger Things (2016-)"), Some(2016));
         assert_eq!(year_of("Big Bang Theory (2006–2007)"), Some(2006));
         assert_eq!(year_of("Movie (Director's Cut)"), None);
+        assert_eq!(split_year("Toy Story (1995)"), ("Toy Story", Some(1995)));
+        assert_eq!(split_year(" Heat (x) "), ("Heat (x)", None));
+        assert_eq!(
+            split_year("Seven (a.k.a. Se7en) (1995)"),
+            ("Seven (a.k.a. Se7en)", Some(1995))
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::ann::{FlatIndex, HnswParams};
 use crate::catalog::catalog_of;
 use crate::config::Paths;
-use crate::data::Dataset;
+use crate::data::{split_year, Dataset};
 use crate::documents::{build_documents, ranked_tags};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
@@ -224,7 +224,7 @@ fn keyword_index(dataset: &Dataset) -> Result<KeywordIndex> {
         .iter()
         .zip(tags)
         .map(|(movie, tags)| KeywordDoc {
-            title: &movie.title,
+            title: split_year(&movie.title).0,
             genres: &movie.genres,
             tags: ranked_tags(tags),
         });

@@ -7,7 +7,7 @@ pub mod person;
 pub mod recommend;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -16,17 +16,17 @@ pub use build::{build, build_if_missing, BuildOptions, DEFAULT_SEED};
 pub use person::{MovieRef, PersonSpec, ProfileRating};
 pub use recommend::{Response, DEFAULT_PERSONAL_WEIGHT};
 
-use crate::ann::{FlatIndex, Hit};
+use crate::ann::{top_by, FlatIndex, Hit};
 use crate::config::Paths;
 pub use crate::embed::{check_query, MAX_QUERY_CHARS};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
-use crate::rank::fusion::{fuse, keyword_only, Fusion, Relevant};
+use crate::rank::fusion::{fuse, keyword_only, semantic_only, Fusion, Relevant};
 use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
 use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
 use crate::store::{IndexFile, MovieIndex};
-use recommend::{rank_by_vector, rank_relevant, rated_movies, VectorRequest};
+use recommend::{nearest_unseen, rank_by_vector, rank_relevant, rated_movies, VectorRequest};
 
 /// Most results one request may ask for.
 pub const MAX_K: usize = 1000;
@@ -370,35 +370,30 @@ impl Engine {
         let person = self.person(&request.person)?;
         let personal = self.personal(person.as_ref(), request.stack)?;
         let query = request.query.trim();
-        let rated = rated_movies(personal);
+        let rated = personal
+            .map(|(stack, person, _)| rated_movies(stack, person))
+            .unwrap_or_default();
         // Rated movies are dropped after retrieval, so each retriever is asked for more.
         let wanted = request.candidates.max(request.k) + rated.len();
         let keep = request.candidates.max(request.k);
         let mut timings = std::collections::BTreeMap::new();
 
-        let t = Instant::now();
+        let allowed = self.allowed(&request.filters);
         let keyword: Vec<(u32, f32)> = if request.mode == SearchMode::Semantic {
             Vec::new()
         } else {
-            let catalog = &self.index.catalog().movies;
-            let allowed = (!request.filters.is_empty()).then(|| {
-                std::sync::Arc::new(
-                    catalog
-                        .iter()
-                        .map(|e| request.filters.matches(&e.movie))
-                        .collect::<Vec<bool>>(),
-                )
-            });
-            let hits = self.index.keyword().search(query, wanted, allowed)?;
+            let t = Instant::now();
+            let hits = self
+                .index
+                .keyword()
+                .search(query, wanted, allowed.clone())?;
+            timings.insert("keyword".to_string(), ms(t));
             hits.into_iter()
                 .map(|h| (h.position, h.score))
                 .filter(|(m, _)| !rated.contains(m))
                 .take(keep)
                 .collect()
         };
-        if request.mode != SearchMode::Semantic {
-            timings.insert("keyword".to_string(), ms(t));
-        }
 
         let mut retrieval = None;
         let relevant: Vec<Relevant> = if request.mode == SearchMode::Keyword {
@@ -408,35 +403,32 @@ impl Engine {
             let vector = self.encoder.embed(query)?;
             timings.insert("embed".to_string(), ms(t));
             let t = Instant::now();
-            let (hits, how) = self.retrieve(&vector, wanted, &request.filters, request.exact);
+            let (hits, how) = self.retrieve_allowed(
+                &vector,
+                wanted,
+                allowed.as_deref().map(Vec::as_slice),
+                request.exact,
+            );
             retrieval = Some(how);
-            let semantic: Vec<(u32, f32)> = hits
-                .iter()
-                .map(|h| h.position as u32)
-                .filter(|m| !rated.contains(m))
-                .take(keep)
-                .map(|m| (m, self.index.similarity(&vector, m as usize)))
-                .collect();
-            let similarity = |m: u32| self.index.similarity(&vector, m as usize);
-            let fusion = match request.mode {
-                SearchMode::Hybrid => request.fusion,
-                // Semantic alone: the cosine is the relevance (no keyword list to fuse).
-                _ => Fusion::Convex {
-                    keyword_weight: 0.0,
-                },
+            let semantic = nearest_unseen(&self.index, &vector, &hits, &rated, None, keep);
+            let relevant = if request.mode == SearchMode::Semantic {
+                semantic_only(&semantic, "semantic")
+            } else {
+                let similarity = |m: u32| self.index.similarity(&vector, m as usize);
+                let title_query = self.index.keyword().title_query(query);
+                let title_match = |m: u32| title_query.score(m);
+                let fused = fuse(
+                    &semantic,
+                    &keyword,
+                    &similarity,
+                    &title_match,
+                    request.fusion,
+                );
+                // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters
+                // only by beating a semantic one, so stage two (a person's taste above all)
+                // never reaches for an off-topic movie.
+                top_by(fused, keep, |r| (f64::from(r.relevance), r.movie as usize))
             };
-            let keyword_index = self.index.keyword();
-            let title_match = |m: u32| keyword_index.title_match(query, m);
-            let mut relevant = fuse(&semantic, &keyword, &similarity, &title_match, fusion);
-            // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters only
-            // by beating a semantic one, so stage two (a person's taste above all) never
-            // reaches for an off-topic movie.
-            relevant.sort_by(|a, b| {
-                b.relevance
-                    .total_cmp(&a.relevance)
-                    .then(a.movie.cmp(&b.movie))
-            });
-            relevant.truncate(keep);
             timings.insert("retrieve".to_string(), ms(t));
             relevant
         };
@@ -470,6 +462,7 @@ impl Engine {
         let person = self.person(&request.person)?;
         let personal = self.personal(person.as_ref(), request.stack)?;
         let vector = self.index.flat().vector(position).to_vec();
+        let allowed = self.allowed(&request.filters);
         Ok(rank_by_vector(
             &self.index,
             personal,
@@ -482,7 +475,10 @@ impl Engine {
                 exclude: Some(position as u32),
                 source: "movie",
             },
-            &|v, n| self.retrieve(v, n, &request.filters, false).0,
+            &|v, n| {
+                self.retrieve_allowed(v, n, allowed.as_deref().map(Vec::as_slice), false)
+                    .0
+            },
         ))
     }
 
@@ -507,16 +503,16 @@ impl Engine {
                 message: "recommend needs at least one rating".into(),
             })?;
         let stack = self.stack()?;
-        let catalog = &self.index.catalog().movies;
-        let filters = &request.filters;
+        let allowed = self.allowed(&request.filters);
+        let mask = allowed.as_deref().map(Vec::as_slice);
         Ok(recommend::recommend_filtered(
             &self.index,
             stack,
             &person,
             request.k,
             request.stack,
-            &|v, n| self.retrieve(v, n, filters, false).0,
-            &|m| filters.matches(&catalog[m as usize].movie),
+            &|v, n| self.retrieve_allowed(v, n, mask, false).0,
+            &|m| mask.is_none_or(|mask| mask.get(m as usize).copied().unwrap_or(false)),
         ))
     }
 
@@ -560,6 +556,21 @@ impl Engine {
         )))
     }
 
+    /// Which catalogue positions pass `filters`; `None` when there is no filter. Computed once
+    /// per request and shared by both retrievers and the fill-up of `recommend`.
+    fn allowed(&self, filters: &Filters) -> Option<Arc<Vec<bool>>> {
+        (!filters.is_empty()).then(|| {
+            Arc::new(
+                self.index
+                    .catalog()
+                    .movies
+                    .iter()
+                    .map(|e| filters.matches(&e.movie))
+                    .collect(),
+            )
+        })
+    }
+
     /// Stage one: the `wanted` movies most similar to `vector` that pass `filters`.
     pub fn retrieve(
         &self,
@@ -568,15 +579,26 @@ impl Engine {
         filters: &Filters,
         exact: bool,
     ) -> (Vec<Hit>, &'static str) {
-        let catalog = &self.index.catalog().movies;
+        let allowed = self.allowed(filters);
+        self.retrieve_allowed(vector, wanted, allowed.as_deref().map(Vec::as_slice), exact)
+    }
+
+    /// [`Engine::retrieve`] among the positions `allowed` marks (all when `None`).
+    fn retrieve_allowed(
+        &self,
+        vector: &[f32],
+        wanted: usize,
+        allowed: Option<&[bool]>,
+        exact: bool,
+    ) -> (Vec<Hit>, &'static str) {
         let flat = self.index.flat();
-        if filters.is_empty() {
+        let Some(allowed) = allowed else {
             if exact {
                 return (flat.search(vector, wanted, &|_| true), "exact");
             }
             return (self.index.hnsw().search(vector, wanted, None), "hnsw");
-        }
-        let allowed = |p: usize| filters.matches(&catalog[p].movie);
+        };
+        let allowed = |p: usize| allowed.get(p).copied().unwrap_or(false);
         let graph = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| {
             self.index.hnsw().search(v, n, Some(keep))
         };

@@ -11,7 +11,7 @@ use crate::rank::stack::{Person, ServingStack};
 use crate::store::MovieIndex;
 
 use crate::catalog::Catalog;
-use crate::data::RATING_RANGE;
+use crate::data::{split_year, RATING_RANGE};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
@@ -194,20 +194,6 @@ fn normalize(title: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Splits "Toy Story (1995)" into ("Toy Story", Some(1995)).
-fn split_year(text: &str) -> (&str, Option<u16>) {
-    let trimmed = text.trim();
-    if let Some(open) = trimmed.rfind('(') {
-        let inside = trimmed[open + 1..].trim_end_matches(')').trim();
-        if trimmed.ends_with(')') && inside.len() == 4 {
-            if let Ok(year) = inside.parse() {
-                return (trimmed[..open].trim(), Some(year));
-            }
-        }
-    }
-    (trimmed, None)
 }
 
 /// The catalogue position of a movie given by movieId or by title. Titles match ignoring
@@ -420,9 +406,6 @@ mod tests {
             "the city of lost children"
         );
         assert_eq!(normalize("Monsters, Inc."), "monsters inc");
-        assert_eq!(split_year("Toy Story (1995)"), ("Toy Story", Some(1995)));
-        assert_eq!(split_year("Toy Story"), ("Toy Story", None));
-        assert_eq!(split_year("Heat (x)"), ("Heat (x)", None));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::ann::{top_by, Hit};
 use crate::fsutil::ms;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
-use crate::rank::fusion::Relevant;
+use crate::rank::fusion::{semantic_only, Relevant};
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::{blend, RankedMovie};
 use crate::store::MovieIndex;
@@ -118,7 +118,7 @@ pub fn recommend_filtered(
     let builder = stack.builder();
     let mut candidates = candidates(&builder, person, budget, retrieve, allowed);
     if candidates.order.len() < k {
-        let rated: HashSet<u32> = builder.history(person).iter().map(|&(m, _)| m).collect();
+        let rated = rated_movies(stack, person);
         for movie in builder.popular(k, &|m| allowed(m) && !rated.contains(&m)) {
             candidates.add(movie, "popular");
         }
@@ -205,28 +205,14 @@ pub fn rank_by_vector(
     retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
 ) -> Response {
     let t = Instant::now();
-    let rated = rated_movies(personal);
+    let rated = personal
+        .map(|(stack, person, _)| rated_movies(stack, person))
+        .unwrap_or_default();
     let skip = rated.len() + usize::from(request.exclude.is_some());
-    let wanted = request.candidates.max(request.k) + skip;
-    let mut hits = retrieve(request.vector, wanted);
-    hits.retain(|h| {
-        let p = h.position as u32;
-        Some(p) != request.exclude && !rated.contains(&p)
-    });
-    hits.truncate(request.candidates.max(request.k));
-    let relevant = hits
-        .iter()
-        .map(|hit| {
-            let q = index.similarity(request.vector, hit.position);
-            Relevant {
-                movie: hit.position as u32,
-                relevance: q,
-                similarity: Some(q),
-                bm25: None,
-                sources: vec![request.source],
-            }
-        })
-        .collect();
+    let keep = request.candidates.max(request.k);
+    let hits = retrieve(request.vector, keep + skip);
+    let nearest = nearest_unseen(index, request.vector, &hits, &rated, request.exclude, keep);
+    let relevant = semantic_only(&nearest, request.source);
     let retrieve_ms = ms(t);
     let mut response = rank_relevant(
         index,
@@ -240,11 +226,27 @@ pub fn rank_by_vector(
     response
 }
 
-/// The movies `person` rated (none without a person): never shown to them again.
-pub fn rated_movies(personal: Option<(&ServingStack, &Person, StackKind)>) -> HashSet<u32> {
-    personal
-        .map(|(stack, person, _)| stack.history(person).iter().map(|&(m, _)| m).collect())
-        .unwrap_or_default()
+/// The first `keep` of `hits` that are neither `exclude` nor in `rated`, with their cosine to
+/// `vector`.
+pub fn nearest_unseen(
+    index: &MovieIndex,
+    vector: &[f32],
+    hits: &[Hit],
+    rated: &HashSet<u32>,
+    exclude: Option<u32>,
+    keep: usize,
+) -> Vec<(u32, f32)> {
+    hits.iter()
+        .map(|h| h.position as u32)
+        .filter(|m| Some(*m) != exclude && !rated.contains(m))
+        .take(keep)
+        .map(|m| (m, index.similarity(vector, m as usize)))
+        .collect()
+}
+
+/// The movies a person rated: never shown to them again.
+pub fn rated_movies(stack: &ServingStack, person: &Person) -> HashSet<u32> {
+    stack.history(person).iter().map(|&(m, _)| m).collect()
 }
 
 /// Stage two of a query or a movie: without a person, the search blend of relevance and
@@ -261,21 +263,17 @@ pub fn rank_relevant(
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
-    let movies: Vec<u32> = relevant.iter().map(|r| r.movie).collect();
-    let scored: Vec<(u32, f64, Option<f32>, Option<f64>)> = match personal {
+    // (score, personal score) of each candidate.
+    let scores: Vec<(f64, Option<f64>)> = match personal {
         None => relevant
             .iter()
             .map(|r| {
                 let wr = index.catalog().movies[r.movie as usize].weighted_rating;
-                (
-                    r.movie,
-                    f64::from(blend(r.relevance, wr, alpha)),
-                    r.similarity,
-                    None,
-                )
+                (f64::from(blend(r.relevance, wr, alpha)), None)
             })
             .collect(),
         Some((stack, person, kind)) => {
+            let movies: Vec<u32> = relevant.iter().map(|r| r.movie).collect();
             let personal_scores = stack.score_person(kind, person, &movies);
             let (low, high) = relevant
                 .iter()
@@ -293,30 +291,31 @@ pub fn rank_relevant(
                     } else {
                         1.0
                     };
-                    (
-                        r.movie,
-                        (1.0 - w) * relevance + w * p,
-                        r.similarity,
-                        Some(p),
-                    )
+                    ((1.0 - w) * relevance + w * p, Some(p))
                 })
                 .collect()
         }
     };
-    let sources: HashMap<u32, Vec<&'static str>> = relevant
-        .iter()
-        .map(|r| (r.movie, r.sources.clone()))
-        .collect();
-    let bm25: HashMap<u32, f32> = relevant
-        .iter()
-        .filter_map(|r| Some((r.movie, r.bm25?)))
-        .collect();
-    let mut results = top_results(index, scored, &sources, k);
-    for result in &mut results {
-        if let Some(position) = index.catalog().position(result.movie_id) {
-            result.bm25 = bm25.get(&(position as u32)).copied();
-        }
-    }
+    let catalog = &index.catalog().movies;
+    let results = top_by((0..relevant.len()).collect(), k, |&i| {
+        (scores[i].0, relevant[i].movie as usize)
+    })
+    .into_iter()
+    .enumerate()
+    .map(|(rank, i)| {
+        let r = &relevant[i];
+        let mut result = RankedMovie::new(
+            rank + 1,
+            &catalog[r.movie as usize],
+            r.similarity,
+            scores[i].1,
+            scores[i].0,
+            r.sources.clone(),
+        );
+        result.bm25 = r.bm25;
+        result
+    })
+    .collect();
     timings.insert("rerank".into(), ms(t));
     timings.insert("total".into(), ms(total));
     Response {

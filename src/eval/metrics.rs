@@ -130,6 +130,16 @@ pub fn ranking_metrics(
     })
 }
 
+/// 1 / the rank of the first relevant row within the top `k` (0 when there is none):
+/// averaged over queries, MRR@K.
+pub fn reciprocal_rank(relevant: &[bool], k: usize) -> f64 {
+    relevant
+        .iter()
+        .take(k)
+        .position(|&r| r)
+        .map_or(0.0, |i| 1.0 / (i + 1) as f64)
+}
+
 /// Root mean squared error.
 pub fn rmse(truth: &[f32], predicted: &[f32]) -> f64 {
     let n = truth.len().max(1) as f64;
@@ -160,6 +170,14 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn reciprocal_rank_of_the_first_relevant_row() {
+        assert_eq!(reciprocal_rank(&[false, false, true, true], 10), 1.0 / 3.0);
+        assert_eq!(reciprocal_rank(&[true], 10), 1.0);
+        assert_eq!(reciprocal_rank(&[false, false, true], 2), 0.0);
+        assert_eq!(reciprocal_rank(&[], 10), 0.0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, SearchMode, SearchRequest};
 use crate::error::{Error, Result};
+use crate::eval::metrics::{ranking_metrics, reciprocal_rank};
 use crate::rank::fusion::Fusion;
 
 /// The navigational set's file name.
@@ -163,19 +164,20 @@ pub fn evaluate_search(
                     request.k = SEARCH_K;
                     request.mode = variant.mode;
                     request.fusion = variant.fusion;
-                    let found: Vec<u32> = engine
+                    let ranked: Vec<bool> = engine
                         .search(&request)?
                         .results
                         .iter()
-                        .map(|r| r.movie_id)
+                        .map(|r| relevant.contains(&r.movie_id))
                         .collect();
-                    let first = found.iter().position(|m| relevant.contains(m));
-                    let hits = found.iter().filter(|m| relevant.contains(m)).count();
+                    // Precision is not reported; its denominator does not matter.
+                    let metrics = ranking_metrics(&ranked, relevant.len(), SEARCH_K, SEARCH_K)
+                        .unwrap_or_default();
                     row.queries += 1;
-                    row.hit_at_1 += f64::from(u8::from(first == Some(0)));
-                    row.mrr_at_10 += first.map_or(0.0, |r| 1.0 / (r + 1) as f64);
-                    row.hit_at_10 += f64::from(u8::from(first.is_some()));
-                    row.recall_at_10 += hits as f64 / relevant.len().min(SEARCH_K) as f64;
+                    row.hit_at_1 += reciprocal_rank(&ranked, 1);
+                    row.mrr_at_10 += reciprocal_rank(&ranked, SEARCH_K);
+                    row.hit_at_10 += metrics.hit_rate;
+                    row.recall_at_10 += metrics.recall;
                 }
                 let n = row.queries.max(1) as f64;
                 row.hit_at_1 /= n;

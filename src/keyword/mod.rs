@@ -16,14 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tantivy::collector::{FilterCollector, TopDocs};
 use tantivy::directory::RamDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED,
-};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     TextAnalyzer, TokenStream,
@@ -65,7 +63,8 @@ impl From<tantivy::TantivyError> for KeywordError {
 /// One movie as the keyword index sees it.
 #[derive(Debug, Clone)]
 pub struct KeywordDoc<'a> {
-    /// The MovieLens title, year included ("Seven (a.k.a. Se7en) (1995)").
+    /// The MovieLens title without its year ("Seven (a.k.a. Se7en)"): the caller strips it,
+    /// as the data layer defines a title's year.
     pub title: &'a str,
     /// Genres.
     pub genres: &'a [String],
@@ -133,7 +132,7 @@ fn schema() -> Schema {
                 .set_index_option(IndexRecordOption::Basic),
         ),
     );
-    builder.add_u64_field(POSITION, FAST | STORED);
+    builder.add_u64_field(POSITION, FAST);
     builder.build()
 }
 
@@ -195,22 +194,9 @@ pub fn normalize_numbers(text: &str) -> String {
     out
 }
 
-/// The searchable title: the MovieLens title without its year and without "a.k.a.".
+/// The searchable title: a title without its year, "a.k.a." left out and numbers normalised.
 pub fn title_text(title: &str) -> String {
-    let trimmed = title.trim();
-    let without_year = match trimmed.rfind('(') {
-        Some(open)
-            if trimmed.ends_with(')')
-                && trimmed[open + 1..trimmed.len() - 1]
-                    .trim()
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '-') =>
-        {
-            &trimmed[..open]
-        }
-        _ => trimmed,
-    };
-    normalize_numbers(&without_year.replace("a.k.a.", " "))
+    normalize_numbers(&title.replace("a.k.a.", " "))
 }
 
 /// Articles left out of title keys, so that "Matrix, The" and "the matrix" agree (English and
@@ -251,17 +237,11 @@ fn plain_words(text: &str) -> Vec<String> {
     words(&mut plain_analyzer().build(), text)
 }
 
-/// The key of a title (or of a query naming one): its distinct words without articles, sorted;
-/// `None` when nothing is left.
-fn title_key(words: &[String]) -> Option<String> {
-    let mut key: Vec<&str> = words
-        .iter()
-        .map(String::as_str)
-        .filter(|w| !ARTICLES.contains(w))
-        .collect();
-    key.sort_unstable();
-    key.dedup();
-    (!key.is_empty()).then(|| key.join(" "))
+/// The key of a title (or of a query naming one): its content words (see [`content_words`])
+/// joined; `None` when nothing is left.
+fn title_key(text: &str) -> Option<String> {
+    let words = content_words(text);
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// What the keyword index file holds: the searchable titles and tantivy's files.
@@ -300,6 +280,39 @@ fn word_matches(query: &str, title: &str) -> bool {
     distance > 0 && strsim::osa_distance(query, title) <= distance
 }
 
+/// A query's content words, to score how well it names titles (see [`TitleQuery::score`]).
+#[derive(Debug, Clone)]
+pub struct TitleQuery<'a> {
+    index: &'a KeywordIndex,
+    words: Vec<String>,
+}
+
+impl TitleQuery<'_> {
+    /// How well the query names the title of `position`, in [0, 1]: of the words of the query
+    /// and of the best-matching title variant (articles left out), the matched words over the
+    /// larger count. 1 for "the matrix" → "Matrix, The" or "se7en" → "Seven (a.k.a. Se7en)";
+    /// ½ for "the matrix" → "Matrix Reloaded, The"; near 0 for a description.
+    pub fn score(&self, position: u32) -> f32 {
+        if self.words.is_empty() {
+            return 0.0;
+        }
+        let Some(variants) = self.index.title_words(position) else {
+            return 0.0;
+        };
+        variants
+            .iter()
+            .map(|words| {
+                let matched = self
+                    .words
+                    .iter()
+                    .filter(|q| words.iter().any(|t| word_matches(q, t)))
+                    .count();
+                matched as f32 / self.words.len().max(words.len()) as f32
+            })
+            .fold(0.0, f32::max)
+    }
+}
+
 /// A BM25 index of the catalogue, in memory. Besides BM25 over the words, a query whose words
 /// (articles aside, in any order) are exactly one of a movie's titles scores
 /// [`EXACT_TITLE_BOOST`] more: "the matrix" names "Matrix, The" rather than the sequels.
@@ -308,14 +321,16 @@ pub struct KeywordIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
-    len: usize,
-    /// The searchable title of each position (see [`title_text`]), for [`KeywordIndex::title_match`].
+    /// The searchable title of each position (see [`title_text`]), for [`TitleQuery::score`].
     titles: Vec<String>,
+    /// The content words of each title variant, per position, worked out on first use: a
+    /// server pays once per movie, a one-shot query only for its candidates.
+    title_words: Vec<OnceLock<Vec<Vec<String>>>>,
 }
 
 impl std::fmt::Debug for KeywordIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeywordIndex({} movies)", self.len)
+        write!(f, "KeywordIndex({} movies)", self.len())
     }
 }
 
@@ -336,7 +351,7 @@ impl KeywordIndex {
             document.add_text(fields.title, &title);
             document.add_text(fields.title_plain, &title);
             for variant in title_variants(&title) {
-                if let Some(key) = title_key(&plain_words(variant)) {
+                if let Some(key) = title_key(variant) {
                     document.add_text(fields.title_key, key);
                 }
             }
@@ -358,55 +373,51 @@ impl KeywordIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let len = reader.searcher().num_docs() as usize;
-        if titles.len() != len {
+        let documents = reader.searcher().num_docs() as usize;
+        if titles.len() != documents {
             return Err(KeywordError(format!(
-                "{} titles for {len} documents",
+                "{} titles for {documents} documents",
                 titles.len()
             )));
         }
+        let title_words = titles.iter().map(|_| OnceLock::new()).collect();
         Ok(KeywordIndex {
             index,
             reader,
             fields,
-            len,
             titles,
+            title_words,
         })
     }
 
-    /// How well `query` names the title of `position`, in [0, 1]: of the words of the query
-    /// and of the best-matching title variant (articles left out), the matched words over the
-    /// larger count. 1 for "the matrix" → "Matrix, The" or "se7en" → "Seven (a.k.a. Se7en)";
-    /// ½ for "the matrix" → "Matrix Reloaded, The"; near 0 for a description.
-    pub fn title_match(&self, query: &str, position: u32) -> f32 {
-        let query = content_words(query);
-        let Some(title) = self.titles.get(position as usize) else {
-            return 0.0;
-        };
-        if query.is_empty() {
-            return 0.0;
+    /// `query` prepared for [`TitleQuery::score`] against any number of titles.
+    pub fn title_query(&self, query: &str) -> TitleQuery<'_> {
+        TitleQuery {
+            index: self,
+            words: content_words(query),
         }
-        title_variants(title)
-            .into_iter()
-            .map(|variant| {
-                let words = content_words(variant);
-                let matched = query
-                    .iter()
-                    .filter(|q| words.iter().any(|t| word_matches(q, t)))
-                    .count();
-                matched as f32 / query.len().max(words.len()) as f32
-            })
-            .fold(0.0, f32::max)
+    }
+
+    /// The content words of each variant of the title at `position`.
+    fn title_words(&self, position: u32) -> Option<&[Vec<String>]> {
+        let title = self.titles.get(position as usize)?;
+        let words = self.title_words.get(position as usize)?.get_or_init(|| {
+            title_variants(title)
+                .into_iter()
+                .map(content_words)
+                .collect()
+        });
+        Some(words)
     }
 
     /// Number of movies indexed.
     pub fn len(&self) -> usize {
-        self.len
+        self.titles.len()
     }
 
     /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.titles.is_empty()
     }
 
     /// Every file of the index as one byte string: (name, contents) pairs.
@@ -472,8 +483,7 @@ impl KeywordIndex {
                 ));
             }
         }
-        let plain = plain_words(&text);
-        if let Some(key) = title_key(&plain) {
+        if let Some(key) = title_key(&text) {
             let exact = TermQuery::new(
                 Term::from_field_text(f.title_key, &key),
                 IndexRecordOption::Basic,
@@ -483,7 +493,7 @@ impl KeywordIndex {
                 Box::new(BoostQuery::new(Box::new(exact), EXACT_TITLE_BOOST)),
             ));
         }
-        for word in plain {
+        for word in plain_words(&text) {
             let distance = fuzzy_distance(word.chars().count());
             if distance > 0 {
                 let fuzzy = FuzzyTermQuery::new(
@@ -525,19 +535,25 @@ impl KeywordIndex {
                 )?
             }
         };
-        let mut hits = Vec::with_capacity(found.len());
-        for (score, address) in found {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let position = doc
-                .get_first(self.fields.position)
-                .and_then(|v| v.as_u64())
-                .ok_or_else(|| KeywordError("a document without its position".into()))?;
-            hits.push(KeywordHit {
-                position: position as u32,
-                score,
-            });
-        }
-        Ok(hits)
+        // Positions come from the fast field (a column read), not from stored documents.
+        let columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().u64(POSITION))
+            .collect::<Result<Vec<_>, _>>()?;
+        found
+            .into_iter()
+            .map(|(score, address)| {
+                let position = columns
+                    .get(address.segment_ord as usize)
+                    .and_then(|column| column.first(address.doc_id))
+                    .ok_or_else(|| KeywordError("a document without its position".into()))?;
+                Ok(KeywordHit {
+                    position: position as u32,
+                    score,
+                })
+            })
+            .collect()
     }
 }
 
@@ -574,23 +590,19 @@ mod tests {
     #[test]
     fn titles_numbers_articles_accents_and_typos() {
         let index = index(&[
-            ("Matrix, The (1999)", &["Sci-Fi"], &["cyberpunk"]),
-            ("Rocky III (1982)", &["Drama"], &[]),
-            ("Rocky (1976)", &["Drama"], &["boxing"]),
+            ("Matrix, The", &["Sci-Fi"], &["cyberpunk"]),
+            ("Rocky III", &["Drama"], &[]),
+            ("Rocky", &["Drama"], &["boxing"]),
+            ("Seven (a.k.a. Se7en)", &["Thriller"], &["serial killer"]),
             (
-                "Seven (a.k.a. Se7en) (1995)",
-                &["Thriller"],
-                &["serial killer"],
-            ),
-            (
-                "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)",
+                "Amelie (Fabuleux destin d'Amélie Poulain, Le)",
                 &["Comedy"],
                 &[],
             ),
-            ("Forrest Gump (1994)", &["Drama"], &[]),
-            ("Forest Warrior (1996)", &["Action"], &[]),
-            ("Up (2009)", &["Animation"], &["balloons"]),
-            ("Matrix Reloaded, The (2003)", &["Sci-Fi"], &["matrix"]),
+            ("Forrest Gump", &["Drama"], &[]),
+            ("Forest Warrior", &["Action"], &[]),
+            ("Up", &["Animation"], &["balloons"]),
+            ("Matrix Reloaded, The", &["Sci-Fi"], &["matrix"]),
         ]);
         assert_eq!(first(&index, "the matrix"), Some(0));
         assert_eq!(first(&index, "rocky 3"), Some(1));
@@ -607,9 +619,9 @@ mod tests {
     #[test]
     fn filters_and_round_trips() {
         let index = index(&[
-            ("Alien (1979)", &["Horror"], &[]),
-            ("Aliens (1986)", &["Action"], &[]),
-            ("Alien³ (a.k.a. Alien 3) (1992)", &["Action"], &[]),
+            ("Alien", &["Horror"], &[]),
+            ("Aliens", &["Action"], &[]),
+            ("Alien³ (a.k.a. Alien 3)", &["Action"], &[]),
         ]);
         let allowed = Arc::new(vec![false, true, true]);
         let hits = index.search("alien", 10, Some(allowed)).expect("search");
@@ -627,37 +639,42 @@ mod tests {
     #[test]
     fn title_match_prefers_the_named_title() {
         let index = index(&[
-            ("Matrix, The (1999)", &[], &[]),
-            ("Matrix Reloaded, The (2003)", &[], &[]),
-            ("Seven (a.k.a. Se7en) (1995)", &[], &[]),
-            ("Silence of the Lambs, The (1991)", &[], &[]),
-            ("Titanic (1997)", &[], &[]),
+            ("Matrix, The", &[], &[]),
+            ("Matrix Reloaded, The", &[], &[]),
+            ("Seven (a.k.a. Se7en)", &[], &[]),
+            ("Silence of the Lambs, The", &[], &[]),
+            ("Titanic", &[], &[]),
         ]);
-        assert_eq!(index.title_match("the matrix", 0), 1.0);
-        assert_eq!(index.title_match("the matrix", 1), 0.5);
-        assert_eq!(index.title_match("se7en", 2), 1.0);
-        assert_eq!(index.title_match("silence of the lamb", 3), 1.0);
+        assert_eq!(index.title_query("the matrix").score(0), 1.0);
+        assert_eq!(index.title_query("the matrix").score(1), 0.5);
+        assert_eq!(index.title_query("se7en").score(2), 1.0);
+        assert_eq!(index.title_query("silence of the lamb").score(3), 1.0);
         assert_eq!(
-            index.title_match("titanik", 4),
+            index.title_query("titanik").score(4),
             1.0,
             "one typo in 7 letters"
         );
-        assert!(index.title_match("a great ship sinks after hitting an iceberg", 4) < 0.2);
-        assert_eq!(index.title_match("", 0), 0.0);
-        assert_eq!(index.title_match("matrix", 99), 0.0);
+        assert!(
+            index
+                .title_query("a great ship sinks after hitting an iceberg")
+                .score(4)
+                < 0.2
+        );
+        assert_eq!(index.title_query("").score(0), 0.0);
+        assert_eq!(index.title_query("matrix").score(99), 0.0);
     }
 
     #[test]
     fn number_forms_and_titles() {
         assert_eq!(normalize_numbers("Rocky III: Part Two"), "rocky 3: part 2");
-        assert_eq!(title_text("Seven (a.k.a. Se7en) (1995)"), "7 (  se7en) ");
-        assert_eq!(title_variants("7 (  se7en) "), vec!["7", "se7en"]);
-        let key = |t: &str| title_key(&plain_words(t));
+        assert_eq!(title_text("Seven (a.k.a. Se7en)"), "7 (  se7en)");
+        assert_eq!(title_variants("7 (  se7en)"), vec!["7", "se7en"]);
+        let key = title_key;
         assert_eq!(key("Matrix, The"), Some("matrix".to_string()));
         assert_eq!(key("the  MATRIX"), Some("matrix".to_string()));
         assert_eq!(key("Amélie"), Some("amelie".to_string()));
         assert_eq!(key("The"), None);
-        assert_eq!(title_text("Blade Runner 2049 (2017)"), "blade runner 2049 ");
+        assert_eq!(title_text("Blade Runner 2049"), "blade runner 2049");
         assert_eq!(title_text("Big Fish"), "big fish");
     }
 }

@@ -32,24 +32,16 @@ pub fn build_summary(dir: &Path, manifest: &Manifest) -> String {
     )
 }
 
-/// The first cells of a result row: rank, title, year, genres.
-fn movie_cells(rank: usize, title: &str, year: Option<u16>, genres: &[String]) -> Vec<String> {
-    vec![
-        rank.to_string(),
-        title.to_string(),
-        year.map_or_else(String::new, |y| y.to_string()),
-        genres.join("|"),
-    ]
-}
-
 /// Ranked results as an aligned table: the similarity column when results have one, the
-/// personal score and the sources when they were ranked for a person.
+/// personal score when they were ranked for a person, and the sources when they came from
+/// several retrievers (a person's candidates, or a hybrid search).
 pub fn results_table(results: &[RankedMovie]) -> String {
     if results.is_empty() {
         return "no movie matches\n".to_string();
     }
     let similar = results.iter().any(|r| r.query_similarity.is_some());
     let personal = results.iter().any(|r| r.personal_score.is_some());
+    let sources = personal || results.iter().any(|r| r.bm25.is_some());
     let mut columns = vec![
         Column::new("#", 4, true),
         Column::new("title", 44, false),
@@ -64,13 +56,18 @@ pub fn results_table(results: &[RankedMovie]) -> String {
         columns.push(Column::new("personal", 8, true));
     }
     columns.push(Column::new("score", 6, true));
-    if personal {
+    if sources {
         columns.push(Column::new("sources", 24, false));
     }
     let rows: Vec<Vec<String>> = results
         .iter()
         .map(|r| {
-            let mut row = movie_cells(r.rank, &r.title, r.year, &r.genres);
+            let mut row = vec![
+                r.rank.to_string(),
+                r.title.clone(),
+                r.year.map_or_else(String::new, |y| y.to_string()),
+                r.genres.join("|"),
+            ];
             let missing = || "—".to_string();
             if similar {
                 row.push(
@@ -83,7 +80,7 @@ pub fn results_table(results: &[RankedMovie]) -> String {
                 row.push(r.personal_score.map_or_else(missing, |p| format!("{p:.3}")));
             }
             row.push(format!("{:.3}", r.score));
-            if personal {
+            if sources {
                 row.push(r.sources.join(","));
             }
             row

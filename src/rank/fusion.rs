@@ -49,6 +49,21 @@ pub struct Relevant {
     pub sources: Vec<&'static str>,
 }
 
+/// Nearest-neighbour hits (position, cosine; best first) alone: relevance is the cosine;
+/// `source` names the retriever ("semantic" for a query, "movie" for `similar`).
+pub fn semantic_only(semantic: &[(u32, f32)], source: &'static str) -> Vec<Relevant> {
+    semantic
+        .iter()
+        .map(|&(movie, cosine)| Relevant {
+            movie,
+            relevance: cosine,
+            similarity: Some(cosine),
+            bm25: None,
+            sources: vec![source],
+        })
+        .collect()
+}
+
 /// Keyword hits (position, BM25, best first) alone: relevance is BM25 over the best BM25.
 pub fn keyword_only(keyword: &[(u32, f32)]) -> Vec<Relevant> {
     let max = keyword.first().map_or(1.0, |h| h.1).max(f32::MIN_POSITIVE);
@@ -161,5 +176,10 @@ mod tests {
         assert_eq!(fused[1].bm25, Some(10.0));
         let alone = keyword_only(&[(5, 8.0), (6, 2.0)]);
         assert_eq!((alone[0].relevance, alone[1].relevance), (1.0, 0.25));
+        let alone = semantic_only(&[(5, 0.5)], "movie");
+        assert_eq!(
+            (alone[0].relevance, alone[0].sources.clone()),
+            (0.5, vec!["movie"])
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::fsutil::FileFingerprint;
 
 /// Version of the on-disk layout; bumped whenever a file changes meaning. 4: generations under
 /// one root with a `CURRENT` pointer, a format marker and a crc32 per file.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.

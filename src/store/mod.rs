@@ -93,7 +93,10 @@ impl MovieIndex {
             let generation = read_current(root)?;
             let dir = root.join(&generation);
             match lock_reader(&dir) {
-                Ok(reader) => return MovieIndex::open_generation(root, generation, reader),
+                Ok(reader) => {
+                    return MovieIndex::open_generation(root, generation, reader)
+                        .map_err(|e| naming_root(e, root))
+                }
                 Err(e) if attempts < 3 => {
                     tracing::debug!(
                         "generation {generation} went away ({e}); reading CURRENT again"
@@ -224,13 +227,31 @@ impl MovieIndex {
     pub fn verify_hashes(&self) -> Result<Vec<IndexFile>> {
         let dir = self.root.join(&self.generation);
         for file in &self.manifest.files {
-            file.verify_sha256(&dir)?;
+            file.verify_sha256(&dir)
+                .map_err(|e| naming_root(e, &self.root))?;
         }
         Ok(self.manifest.files.clone())
     }
 }
 
 /// The name of the current generation of `root`; [`Error::IndexMissing`] when there is none.
+/// A generation's error made to name the index root, which is what `build --index` takes
+/// (the files and checks of a generation know only their own directory).
+fn naming_root(error: Error, root: &Path) -> Error {
+    match error {
+        Error::IndexCorrupt { path, reason, .. } => Error::IndexCorrupt {
+            path,
+            dir: root.to_path_buf(),
+            reason,
+        },
+        Error::IndexIncompatible { reason, .. } => Error::IndexIncompatible {
+            path: root.to_path_buf(),
+            reason,
+        },
+        other => other,
+    }
+}
+
 fn read_current(root: &Path) -> Result<String> {
     let path = root.join(CURRENT_FILE);
     match std::fs::read_to_string(&path) {

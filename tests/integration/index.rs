@@ -113,8 +113,12 @@ fn stale_or_damaged_indexes_are_refused() {
     });
     let error = Engine::open(&paths).err().expect("format mismatch");
     assert!(matches!(error, Error::IndexIncompatible { .. }), "{error}");
+    // The command it suggests rebuilds the index root, not the generation inside it.
     assert!(
-        error.to_string().contains("reelrank build --index"),
+        error.to_string().contains(&format!(
+            "reelrank build --index {}`",
+            paths.index.display()
+        )),
         "{error}"
     );
     restore();

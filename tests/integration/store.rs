@@ -273,7 +273,11 @@ fn verify_checks_every_hash_and_names_the_damaged_file() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("graph.hnsw.graph"))
-        .stderr(predicate::str::contains("corrupt"));
+        .stderr(predicate::str::contains("corrupt"))
+        .stderr(predicate::str::contains(format!(
+            "reelrank build --index {}`",
+            paths.index.display()
+        )));
 }
 
 #[test]
