@@ -1,20 +1,116 @@
-//! The text that represents a movie for the embedding model: title, genres as words, and the
-//! movie's tags (deduplicated case-insensitively, most frequent first).
+//! The text that represents a movie for the embedding model. Which text is a design parameter
+//! (Meilisearch calls it the embedder's `documentTemplate`): `build --document-template` picks
+//! one of [`DocumentTemplate`], the manifest records it, and `scripts/search_templates.sh`
+//! compares them on the judged query sets.
 
 use std::collections::HashMap;
 
-use crate::data::{Dataset, Movie};
+use serde::{Deserialize, Serialize};
 
-/// The document of one movie, given the tags of that movie (in file order).
-///
-/// `"Toy Story (1995). Genres: Adventure, Animation, Children, Comedy, Fantasy. Tags: pixar, fun."`
-pub fn movie_document<'a>(movie: &Movie, tags: impl IntoIterator<Item = &'a str>) -> String {
+use crate::data::{split_year, Dataset, Movie};
+
+/// How a movie's title, genres and tags are written into the text that is embedded.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentTemplate {
+    /// `Toy Story (1995). Genres: Adventure, Animation. Tags: pixar, fun.` (tags deduplicated,
+    /// most frequent first).
+    #[default]
+    Labelled,
+    /// The same without the labels: `Toy Story (1995). Adventure, Animation. pixar, fun.`
+    Plain,
+    /// Notebook 004's text: title, the genres as MovieLens writes them, every tag as written:
+    /// `Toy Story (1995) Adventure|Animation pixar pixar fun`.
+    Seed,
+    /// Labelled, each tag as often as people gave it (most frequent first).
+    TagCounts,
+    /// A sentence, genres as words: `Toy Story (1995): an adventure, animation film. Tags: …`
+    Sentence,
+    /// The title alone.
+    Title,
+}
+
+impl DocumentTemplate {
+    /// Every template, in the order the comparison prints them.
+    pub const ALL: [DocumentTemplate; 6] = [
+        DocumentTemplate::Labelled,
+        DocumentTemplate::Plain,
+        DocumentTemplate::Seed,
+        DocumentTemplate::TagCounts,
+        DocumentTemplate::Sentence,
+        DocumentTemplate::Title,
+    ];
+
+    /// The name on the command line and in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentTemplate::Labelled => "labelled",
+            DocumentTemplate::Plain => "plain",
+            DocumentTemplate::Seed => "seed",
+            DocumentTemplate::TagCounts => "tag-counts",
+            DocumentTemplate::Sentence => "sentence",
+            DocumentTemplate::Title => "title",
+        }
+    }
+
+    /// The document of `movie`, given its tags in file order.
+    pub fn render<'a>(self, movie: &Movie, tags: impl IntoIterator<Item = &'a str>) -> String {
+        let tags: Vec<&str> = tags.into_iter().collect();
+        match self {
+            DocumentTemplate::Labelled => labelled(movie, &ranked_tags(tags.iter().copied())),
+            DocumentTemplate::TagCounts => labelled(movie, &tags_by_count(&tags)),
+            DocumentTemplate::Plain => {
+                let mut parts = vec![movie.title.clone()];
+                if !movie.genres.is_empty() {
+                    parts.push(movie.genres.join(", "));
+                }
+                let tags = ranked_tags(tags.iter().copied());
+                if !tags.is_empty() {
+                    parts.push(tags.join(", "));
+                }
+                format!("{}.", parts.join(". "))
+            }
+            DocumentTemplate::Seed => {
+                // pandas' `genres.replace('|', ' ')` replaces whole values only, so the seed's
+                // documents keep the pipes; tags are joined by spaces, duplicates included.
+                let mut text = format!("{} {}", movie.title, movie.genres.join("|"));
+                text.push(' ');
+                text.push_str(&tags.join(" "));
+                text
+            }
+            DocumentTemplate::Sentence => {
+                let (name, year) = split_year(&movie.title);
+                let mut text = match year {
+                    Some(year) => format!("{name} ({year})"),
+                    None => name.to_string(),
+                };
+                if !movie.genres.is_empty() {
+                    let words: Vec<&str> = movie.genres.iter().map(|g| genre_words(g)).collect();
+                    text.push_str(&format!(": {} {}", article(words[0]), words.join(", ")));
+                    text.push_str(" film");
+                }
+                let tags = ranked_tags(tags.iter().copied());
+                if !tags.is_empty() {
+                    text.push_str(". Tags: ");
+                    text.push_str(&tags.join(", "));
+                }
+                text.push('.');
+                text
+            }
+            DocumentTemplate::Title => movie.title.clone(),
+        }
+    }
+}
+
+/// The labelled document with the given tag list.
+fn labelled(movie: &Movie, tags: &[&str]) -> String {
     let mut text = movie.title.clone();
     if !movie.genres.is_empty() {
         text.push_str(". Genres: ");
         text.push_str(&movie.genres.join(", "));
     }
-    let tags = ranked_tags(tags);
     if !tags.is_empty() {
         text.push_str(". Tags: ");
         text.push_str(&tags.join(", "));
@@ -23,9 +119,64 @@ pub fn movie_document<'a>(movie: &Movie, tags: impl IntoIterator<Item = &'a str>
     text
 }
 
+/// A MovieLens genre as the words a sentence uses.
+fn genre_words(genre: &str) -> &str {
+    match genre {
+        "Sci-Fi" => "science fiction",
+        "Film-Noir" => "film noir",
+        "Children" => "children's",
+        "Adventure" => "adventure",
+        "Animation" => "animation",
+        "Comedy" => "comedy",
+        "Fantasy" => "fantasy",
+        "Romance" => "romance",
+        "Drama" => "drama",
+        "Action" => "action",
+        "Crime" => "crime",
+        "Thriller" => "thriller",
+        "Horror" => "horror",
+        "Mystery" => "mystery",
+        "War" => "war",
+        "Musical" => "musical",
+        "Documentary" => "documentary",
+        "Western" => "western",
+        other => other,
+    }
+}
+
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// The document of one movie under the default template, given its tags (in file order).
+///
+/// `"Toy Story (1995). Genres: Adventure, Animation, Children, Comedy, Fantasy. Tags: pixar, fun."`
+pub fn movie_document<'a>(movie: &Movie, tags: impl IntoIterator<Item = &'a str>) -> String {
+    DocumentTemplate::default().render(movie, tags)
+}
+
 /// Tags deduplicated case-insensitively (after trimming), most frequent first; ties keep the
 /// order of first appearance, and each tag is spelled as it first appeared.
 pub fn ranked_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    counted_tags(tags).into_iter().map(|(tag, _)| tag).collect()
+}
+
+/// Each distinct tag repeated as often as it was given, most frequent first.
+fn tags_by_count<'a>(tags: &[&'a str]) -> Vec<&'a str> {
+    counted_tags(tags.iter().copied())
+        .into_iter()
+        .flat_map(|(tag, count)| std::iter::repeat_n(tag, count))
+        .collect()
+}
+
+/// Distinct tags (case-insensitively, trimmed) with their counts, most frequent first; ties
+/// keep the order of first appearance.
+fn counted_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, usize)> {
     // key → (first spelling, count, first position)
     let mut counts: HashMap<String, (&'a str, usize, usize)> = HashMap::new();
     for (position, tag) in tags.into_iter().enumerate() {
@@ -40,23 +191,28 @@ pub fn ranked_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> 
     }
     let mut ranked: Vec<_> = counts.into_values().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-    ranked.into_iter().map(|(tag, _, _)| tag).collect()
+    ranked
+        .into_iter()
+        .map(|(tag, count, _)| (tag, count))
+        .collect()
 }
 
-/// The document of the movie at `position` in [`Dataset::movies`].
-pub fn document_for(dataset: &Dataset, position: usize) -> String {
+/// The document of the movie at `position` in [`Dataset::movies`] under `template`.
+pub fn document_for(dataset: &Dataset, position: usize, template: DocumentTemplate) -> String {
     let tags = dataset
         .tags
         .iter()
         .filter(|t| t.movie as usize == position)
         .map(|t| t.text.as_str());
-    movie_document(&dataset.movies[position], tags)
+    template.render(&dataset.movies[position], tags)
 }
 
-/// The title and document of the movie `movie_id` of the MovieLens directory `data`.
+/// The title and document (under `template`) of the movie `movie_id` of the MovieLens
+/// directory `data`.
 pub fn document_of(
     data: &std::path::Path,
     movie_id: u32,
+    template: DocumentTemplate,
 ) -> crate::error::Result<(String, String)> {
     let dataset = Dataset::load(data)?;
     let position =
@@ -68,20 +224,19 @@ pub fn document_of(
             })?;
     Ok((
         dataset.movies[position].title.clone(),
-        document_for(&dataset, position),
+        document_for(&dataset, position, template),
     ))
 }
 
-/// The documents of every movie of the dataset, in [`Dataset::movies`] order.
-pub fn build_documents(dataset: &Dataset) -> Vec<String> {
+/// The documents of every movie of the dataset under `template`, in [`Dataset::movies`] order.
+pub fn build_documents(dataset: &Dataset, template: DocumentTemplate) -> Vec<String> {
     dataset
         .movies
         .iter()
         .zip(dataset.tags_by_movie())
-        .map(|(movie, tags)| movie_document(movie, tags))
+        .map(|(movie, tags)| template.render(movie, tags))
         .collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +274,43 @@ mod tests {
             movie_document(&movie("Heat (1995)", &["Crime"]), ["  "]),
             "Heat (1995). Genres: Crime."
         );
+    }
+
+    #[test]
+    fn each_template_writes_what_it_says() {
+        let toy = movie("Toy Story (1995)", &["Adventure", "Sci-Fi"]);
+        let tags = ["pixar", "fun", "Pixar"];
+        let render = |t: DocumentTemplate| t.render(&toy, tags);
+        assert_eq!(
+            render(DocumentTemplate::Labelled),
+            "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, fun."
+        );
+        assert_eq!(
+            render(DocumentTemplate::Plain),
+            "Toy Story (1995). Adventure, Sci-Fi. pixar, fun."
+        );
+        assert_eq!(
+            render(DocumentTemplate::Seed),
+            "Toy Story (1995) Adventure|Sci-Fi pixar fun Pixar"
+        );
+        assert_eq!(
+            render(DocumentTemplate::TagCounts),
+            "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, pixar, fun."
+        );
+        assert_eq!(
+            render(DocumentTemplate::Sentence),
+            "Toy Story (1995): an adventure, science fiction film. Tags: pixar, fun."
+        );
+        assert_eq!(render(DocumentTemplate::Title), "Toy Story (1995)");
+        assert_eq!(
+            DocumentTemplate::Sentence.render(&movie("Heat", &["Crime"]), []),
+            "Heat: a crime film."
+        );
+        for template in DocumentTemplate::ALL {
+            let parsed: DocumentTemplate =
+                serde_json::from_value(serde_json::json!(template.name())).expect("name parses");
+            assert_eq!(parsed, template);
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`error`], [`fsutil`]: the one error type; hashes, atomic writes, timings;
 //! - [`ann`]: nearest-neighbour search (exact scan, HNSW, top-n); nothing of ours;
 //! - [`keyword`]: BM25 keyword retrieval (tantivy); nothing of ours;
+//! - [`intent`]: the query rules ("movies like X", decade and genre words); nothing of ours;
 //! - [`data`]: MovieLens loading and validation (polars), splits;
 //! - [`documents`]: one text per movie (title, genres, tags);
 //! - [`embed`]: all-MiniLM-L6-v2 through candle;
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod intent;
 pub mod keyword;
 pub mod models;
 pub mod onboard;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use reelrank::data::LIKED_THRESHOLD;
+use reelrank::documents::DocumentTemplate;
 use reelrank::engine::{
     build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec,
     RecommendRequest, Response, SearchMode, SearchRequest, SimilarRequest, DEFAULT_K,
@@ -14,7 +15,7 @@ use reelrank::engine::{
 };
 use reelrank::eval::Protocol;
 use reelrank::onboard::OnboardConfig;
-use reelrank::rank::fusion::Fusion;
+use reelrank::rank::fusion::{Fusion, FEEDBACK_WEIGHT};
 use reelrank::rank::stack::StackKind;
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::{present, Paths};
@@ -57,6 +58,9 @@ enum Command {
         /// Seed of the serving stack's meta split, MF and trees
         #[arg(long, default_value_t = DEFAULT_SEED)]
         seed: u64,
+        /// How each movie's document is written for the embedding model
+        #[arg(long, value_enum, default_value_t = DocumentTemplate::default())]
+        document_template: DocumentTemplate,
         /// Print the manifest as JSON
         #[arg(long)]
         json: bool,
@@ -110,6 +114,9 @@ enum Command {
         /// MovieLens movieId
         #[arg(long)]
         movie: u32,
+        /// The document template to write it with
+        #[arg(long, value_enum, default_value_t = DocumentTemplate::default())]
+        document_template: DocumentTemplate,
         /// Print {"movie_id", "title", "document"} as JSON
         #[arg(long)]
         json: bool,
@@ -148,6 +155,13 @@ struct SearchArgs {
     /// Which retrievers answer: embeddings, BM25 keywords, or both fused
     #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
     mode: SearchMode,
+    /// Take the query literally: no "movies like X" answered as similar, no boost of the
+    /// decades and genres it names
+    #[arg(long)]
+    no_intent: bool,
+    /// Weight of the pseudo-relevance feedback through the rating graph (0 turns it off)
+    #[arg(long, value_name = "W", default_value_t = FEEDBACK_WEIGHT)]
+    feedback: f32,
     #[command(flatten)]
     rank: RankArgs,
 }
@@ -349,8 +363,19 @@ fn run(cli: Cli) -> Result<()> {
         ..BuildOptions::default()
     };
     match cli.command {
-        Command::Build { seed, json } => {
-            let manifest = build(&paths, &BuildOptions { seed, ..options })?;
+        Command::Build {
+            seed,
+            document_template,
+            json,
+        } => {
+            let manifest = build(
+                &paths,
+                &BuildOptions {
+                    seed,
+                    document_template,
+                    ..options
+                },
+            )?;
             if json {
                 print_json(&manifest)
             } else {
@@ -378,6 +403,8 @@ fn run(cli: Cli) -> Result<()> {
                 stack: args.rank.person.stack,
                 mode: args.mode,
                 fusion: Fusion::default(),
+                intent: !args.no_intent,
+                feedback: args.feedback,
             };
             // Refuse a bad request before building a missing index for it.
             request.validate()?;
@@ -484,8 +511,13 @@ fn run(cli: Cli) -> Result<()> {
                 print(&output.text)
             }
         }
-        Command::Docs { movie, json } => {
-            let (title, document) = reelrank::documents::document_of(&paths.data, movie)?;
+        Command::Docs {
+            movie,
+            document_template,
+            json,
+        } => {
+            let (title, document) =
+                reelrank::documents::document_of(&paths.data, movie, document_template)?;
             if json {
                 print_json(&serde_json::json!({
                     "movie_id": movie,

@@ -8,7 +8,7 @@ use crate::ann::{FlatIndex, HnswParams};
 use crate::catalog::catalog_of;
 use crate::config::Paths;
 use crate::data::{split_year, Dataset};
-use crate::documents::{build_documents, ranked_tags};
+use crate::documents::{build_documents, ranked_tags, DocumentTemplate};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::{ms, pause_point, FileFingerprint};
@@ -31,6 +31,8 @@ pub struct BuildOptions {
     pub progress: bool,
     /// Seed of the serving stack.
     pub seed: u64,
+    /// How each movie's document is written.
+    pub document_template: DocumentTemplate,
 }
 
 impl Default for BuildOptions {
@@ -39,6 +41,7 @@ impl Default for BuildOptions {
             hnsw: HnswParams::default(),
             progress: false,
             seed: DEFAULT_SEED,
+            document_template: DocumentTemplate::default(),
         }
     }
 }
@@ -101,7 +104,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     );
 
     let t = Instant::now();
-    let documents = build_documents(&dataset);
+    let documents = build_documents(&dataset, options.document_template);
     timings.insert("documents".to_string(), ms(t));
 
     let t = Instant::now();
@@ -176,6 +179,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             normalized: true,
         },
         hnsw: options.hnsw,
+        document_template: options.document_template,
         dataset: DatasetRecord {
             dir: paths.data.display().to_string(),
             files: dataset_files,
@@ -212,7 +216,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
 }
 
 /// The keyword index of the dataset's movies: titles, genres and deduplicated tags.
-fn keyword_index(dataset: &Dataset) -> Result<KeywordIndex> {
+pub fn keyword_index(dataset: &Dataset) -> Result<KeywordIndex> {
     let mut tags: Vec<Vec<&str>> = vec![Vec::new(); dataset.movies.len()];
     for tag in &dataset.tags {
         if let Some(list) = tags.get_mut(tag.movie as usize) {

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use build::{build, build_if_missing, BuildOptions, DEFAULT_SEED};
+pub use build::{build, build_if_missing, keyword_index, BuildOptions, DEFAULT_SEED};
 pub use person::{MovieRef, PersonSpec, ProfileRating};
-pub use recommend::{Response, DEFAULT_PERSONAL_WEIGHT};
+pub use recommend::{NamedMovie, Response, SearchIntent, DEFAULT_PERSONAL_WEIGHT};
 
 use crate::ann::{top_by, FlatIndex, Hit};
 use crate::config::Paths;
@@ -22,7 +22,11 @@ pub use crate::embed::{check_query, MAX_QUERY_CHARS};
 use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
-use crate::rank::fusion::{fuse, keyword_only, semantic_only, Fusion, Relevant};
+use crate::intent::{self, QueryIntent, DECADE_BOOST, GENRE_BOOST};
+use crate::rank::fusion::{
+    add_feedback, fuse, keyword_only, semantic_only, Fusion, Relevant, FEEDBACK_DOCS,
+    FEEDBACK_NEIGHBOURS, FEEDBACK_WEIGHT,
+};
 use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
 use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
 use crate::store::{IndexFile, MovieIndex};
@@ -37,6 +41,9 @@ pub const MAX_CANDIDATES: usize = 10_000;
 /// instead of walking the graph (a graph walk through mostly filtered-out nodes is slow and
 /// can miss matches).
 const EXACT_FILTER_SHARE: f64 = 0.1;
+
+/// Keyword hits looked at to find the movie a "movies like X" query names.
+const LIKE_LOOKUP: usize = 20;
 
 /// Default number of results.
 pub const DEFAULT_K: usize = 10;
@@ -94,6 +101,24 @@ pub struct SearchRequest {
     /// How a hybrid search fuses its two candidate lists.
     #[serde(default)]
     pub fusion: Fusion,
+    /// Apply the query rules (see [`crate::intent`]): "movies like X" answered like
+    /// `similar`, decade and genre words boosting their movies.
+    #[serde(default = "default_true")]
+    pub intent: bool,
+    /// Weight of the pseudo-relevance feedback through the rating graph (0: none; see
+    /// [`add_feedback`]).
+    #[serde(default = "default_feedback")]
+    pub feedback: f32,
+}
+
+/// serde's default of [`SearchRequest::feedback`].
+fn default_feedback() -> f32 {
+    FEEDBACK_WEIGHT
+}
+
+/// serde's default of a flag that is on unless said otherwise.
+fn default_true() -> bool {
+    true
 }
 
 impl SearchRequest {
@@ -112,6 +137,8 @@ impl SearchRequest {
             stack: None,
             mode: SearchMode::default(),
             fusion: Fusion::default(),
+            intent: true,
+            feedback: FEEDBACK_WEIGHT,
         }
     }
 
@@ -120,6 +147,7 @@ impl SearchRequest {
     pub fn validate(&self) -> Result<()> {
         check_query(&self.query)?;
         check_ranking(self.k, self.candidates, self.alpha, self.personal_weight)?;
+        check_weight("--feedback", f64::from(self.feedback))?;
         self.person.validate()
     }
 }
@@ -273,22 +301,37 @@ pub struct Engine {
 impl Engine {
     /// Opens the index at `paths.index`, refusing it if its format, model or dataset differ.
     pub fn open(paths: &Paths) -> Result<Engine> {
-        Engine::with_index(open_index(paths)?, paths)
+        Engine::load(paths, &|| open_index(paths))
     }
 
     /// Opens the index, building it first if there is none.
     pub fn open_or_build(paths: &Paths, options: &BuildOptions) -> Result<Engine> {
-        Engine::with_index(open_or_build_index(paths, options)?, paths)
+        Engine::load(paths, &|| open_or_build_index(paths, options))
     }
 
-    /// Loads the encoder for an opened index, refusing the index if it was built with other
-    /// model weights.
-    fn with_index(index: MovieIndex, paths: &Paths) -> Result<Engine> {
+    /// Loads the encoder while `open` opens the index, then refuses the index if it was built
+    /// with other model weights. The two loads (~130 ms each on ml-latest-small) share nothing,
+    /// and a fresh process answering one query spends most of its time in them.
+    fn load(paths: &Paths, open: &(dyn Fn() -> Result<MovieIndex> + Sync)) -> Result<Engine> {
         let files = model_files(&paths.model)?;
-        let encoder = Encoder::load(&files)?;
+        let (index, encoder) = std::thread::scope(|scope| {
+            let encoder = scope.spawn(|| Encoder::load(&files));
+            let index = open().and_then(|index| {
+                index
+                    .manifest()
+                    .check_weights(&paths.index, &files.weights)?;
+                Ok(index)
+            });
+            (index, encoder.join())
+        });
+        let encoder = encoder.map_err(|_| Error::ModelInvalid {
+            path: files.weights.clone(),
+            message: "the encoder's loading thread panicked".into(),
+        })??;
+        let index = index?;
         index
             .manifest()
-            .check_model(&paths.index, &files.weights, encoder.dim())?;
+            .check_dim(&paths.index, &files.weights, encoder.dim())?;
         Ok(Engine {
             index,
             encoder,
@@ -367,9 +410,21 @@ impl Engine {
         let total = Instant::now();
         request.validate()?;
         self.check_filters(&request.filters)?;
+        let query = request.query.trim();
+        let intent = if request.intent {
+            intent::parse(query)
+        } else {
+            QueryIntent::default()
+        };
+        if let Some(position) = intent
+            .like
+            .as_deref()
+            .and_then(|t| self.named_movie(query, t))
+        {
+            return self.search_like(request, position, total);
+        }
         let person = self.person(&request.person)?;
         let personal = self.personal(person.as_ref(), request.stack)?;
-        let query = request.query.trim();
         let rated = personal
             .map(|(stack, person, _)| rated_movies(stack, person))
             .unwrap_or_default();
@@ -396,8 +451,12 @@ impl Engine {
         };
 
         let mut retrieval = None;
+        let boosted = |mut relevant: Vec<Relevant>| {
+            self.boost(&intent, &mut relevant);
+            relevant
+        };
         let relevant: Vec<Relevant> = if request.mode == SearchMode::Keyword {
-            keyword_only(&keyword)
+            boosted(keyword_only(&keyword))
         } else {
             let t = Instant::now();
             let vector = self.encoder.embed(query)?;
@@ -411,10 +470,33 @@ impl Engine {
             );
             retrieval = Some(how);
             let semantic = nearest_unseen(&self.index, &vector, &hits, &rated, None, keep);
+            let similarity = |m: u32| self.index.similarity(&vector, m as usize);
+            let with_feedback = |mut relevant: Vec<Relevant>| -> Result<Vec<Relevant>> {
+                if request.feedback > 0.0 {
+                    let stack = self.stack()?;
+                    let admit = |m: u32| {
+                        !rated.contains(&m)
+                            && allowed
+                                .as_deref()
+                                .is_none_or(|a| a.get(m as usize).copied().unwrap_or(false))
+                    };
+                    add_feedback(
+                        &mut relevant,
+                        FEEDBACK_DOCS,
+                        request.feedback,
+                        &|m| stack.co_rated(m, FEEDBACK_NEIGHBOURS),
+                        &similarity,
+                        &admit,
+                    );
+                }
+                Ok(relevant)
+            };
             let relevant = if request.mode == SearchMode::Semantic {
-                semantic_only(&semantic, "semantic")
+                let relevant = with_feedback(semantic_only(&semantic, "semantic"))?;
+                top_by(boosted(relevant), keep, |r| {
+                    (f64::from(r.relevance), r.movie as usize)
+                })
             } else {
-                let similarity = |m: u32| self.index.similarity(&vector, m as usize);
                 let title_query = self.index.keyword().title_query(query);
                 let title_match = |m: u32| title_query.score(m);
                 let fused = fuse(
@@ -427,7 +509,10 @@ impl Engine {
                 // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters
                 // only by beating a semantic one, so stage two (a person's taste above all)
                 // never reaches for an off-topic movie.
-                top_by(fused, keep, |r| (f64::from(r.relevance), r.movie as usize))
+                let fused = with_feedback(fused)?;
+                top_by(boosted(fused), keep, |r| {
+                    (f64::from(r.relevance), r.movie as usize)
+                })
             };
             timings.insert("retrieve".to_string(), ms(t));
             relevant
@@ -443,9 +528,86 @@ impl Engine {
         response.query = Some(request.query.clone());
         response.retrieval = retrieval;
         response.mode = Some(request.mode.name());
+        if !intent.decades.is_empty() || !intent.genres.is_empty() {
+            response.intent = Some(SearchIntent {
+                similar_to: None,
+                decades: intent.decades,
+                genres: intent.genres,
+            });
+        }
         response.timings_ms.extend(timings);
         response.timings_ms.insert("total".to_string(), ms(total));
         Ok(response)
+    }
+
+    /// The movie a "movies like X" query names by `title` (the text after "like"): among the
+    /// keyword hits whose title holds every word of it, the closest title, then the most rated.
+    /// None when nothing fits, or when the whole `query` is itself a title ("Like Water for
+    /// Chocolate").
+    fn named_movie(&self, query: &str, title: &str) -> Option<usize> {
+        let keyword = self.index.keyword();
+        let catalog = &self.index.catalog().movies;
+        let whole = keyword.title_query(query);
+        let hits = keyword.search(query, LIKE_LOOKUP, None).ok()?;
+        if hits.iter().any(|h| whole.score(h.position) >= 1.0) {
+            return None;
+        }
+        let named = keyword.title_query(title);
+        let hits = keyword.search(title, LIKE_LOOKUP, None).ok()?;
+        hits.iter()
+            .filter(|h| named.covered_by(h.position))
+            .max_by(|a, b| {
+                let key = |p: u32| (named.score(p), catalog[p as usize].rating_count);
+                let (ka, kb) = (key(a.position), key(b.position));
+                ka.0.total_cmp(&kb.0)
+                    .then(ka.1.cmp(&kb.1))
+                    .then(b.position.cmp(&a.position))
+            })
+            .map(|h| h.position as usize)
+    }
+
+    /// A "movies like X" search answered as `similar` for the movie at `position`.
+    fn search_like(
+        &self,
+        request: &SearchRequest,
+        position: usize,
+        total: Instant,
+    ) -> Result<Response> {
+        let movie = &self.index.catalog().movies[position].movie;
+        let mut response = self.similar(&SimilarRequest {
+            movie: MovieRef::Id(movie.id),
+            k: request.k,
+            candidates: request.candidates,
+            filters: request.filters.clone(),
+            alpha: request.alpha,
+            person: request.person.clone(),
+            personal_weight: request.personal_weight,
+            stack: request.stack,
+        })?;
+        response.query = Some(request.query.clone());
+        response.mode = Some(request.mode.name());
+        response.intent = Some(SearchIntent {
+            similar_to: Some(NamedMovie {
+                movie_id: movie.id,
+                title: movie.title.clone(),
+            }),
+            decades: Vec::new(),
+            genres: Vec::new(),
+        });
+        response.timings_ms.insert("total".to_string(), ms(total));
+        Ok(response)
+    }
+
+    /// Adds the decade and genre boosts of `intent` to each candidate's relevance.
+    fn boost(&self, intent: &QueryIntent, relevant: &mut [Relevant]) {
+        if intent.decades.is_empty() && intent.genres.is_empty() {
+            return;
+        }
+        let catalog = &self.index.catalog().movies;
+        for r in relevant {
+            let movie = &catalog[r.movie as usize].movie;
+            r.relevance += intent.boost(movie.year, &movie.genres, DECADE_BOOST, GENRE_BOOST);
+        }
     }
 
     /// Movies like one movie: its embedding neighbours by the search blend, or for a person

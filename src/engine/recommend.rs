@@ -47,8 +47,35 @@ pub struct Response {
     /// Which retrievers answered a query: "semantic", "keyword" or "hybrid" (search only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<&'static str>,
+    /// What the query rules read in a query and how they changed its answer (search only,
+    /// when a rule matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent: Option<SearchIntent>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
+}
+
+/// The query rules that shaped a search's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchIntent {
+    /// The movie a "movies like …" query named: the answer is that of `similar` for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similar_to: Option<NamedMovie>,
+    /// Decades named (first years): their movies were boosted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decades: Vec<u16>,
+    /// Genres named: their movies were boosted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub genres: Vec<&'static str>,
+}
+
+/// A movie by id and title.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedMovie {
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// Title with year.
+    pub title: String,
 }
 
 /// A description of `person` for responses.
@@ -143,6 +170,7 @@ pub fn recommend_filtered(
         results,
         retrieval: None,
         mode: None,
+        intent: None,
         timings_ms: timings,
     }
 }
@@ -325,6 +353,7 @@ pub fn rank_relevant(
         results,
         retrieval: None,
         mode: None,
+        intent: None,
         timings_ms: timings,
     }
 }

@@ -95,11 +95,18 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
             ));
         }
         let engine = Engine::open_or_build(paths, options)?;
-        let rows = search::evaluate_search(&engine, &request.queries, &search::default_variants())?;
+        let template = engine.index().manifest().document_template;
+        let variants = search::default_variants(template);
+        let rows = search::evaluate_search(&engine, &request.queries, &variants)?;
         return Ok(EvalOutput {
-            text: report::search_table(&rows),
+            text: format!(
+                "documents: {} template\n{}",
+                template.name(),
+                report::search_table(&rows)
+            ),
             json: serde_json::json!({
                 "protocol": "search",
+                "document_template": template,
                 "k": search::SEARCH_K,
                 "queries": request.queries.display().to_string(),
                 "rows": rows,

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, SearchMode, SearchRequest};
+use crate::documents::DocumentTemplate;
+use crate::engine::{Engine, SearchMode, SearchRequest, DEFAULT_QUERY_CANDIDATES};
 use crate::error::{Error, Result};
 use crate::eval::metrics::{ranking_metrics, reciprocal_rank};
-use crate::rank::fusion::Fusion;
+use crate::rank::fusion::{Fusion, FEEDBACK_WEIGHT};
 
 /// The navigational set's file name.
 pub const NAVIGATIONAL_FILE: &str = "navigational.jsonl";
@@ -62,32 +63,81 @@ pub struct SearchVariant {
     pub mode: SearchMode,
     /// The fusion (hybrid only).
     pub fusion: Fusion,
+    /// Exact scan instead of HNSW.
+    pub exact: bool,
+    /// Stage-one candidates.
+    pub candidates: usize,
+    /// The query rules on.
+    pub intent: bool,
+    /// Weight of the rating-graph feedback.
+    pub feedback: f32,
 }
 
-/// The variants compared by default: each mode, and hybrid by reciprocal rank fusion.
-pub fn default_variants() -> Vec<SearchVariant> {
-    vec![
+impl SearchVariant {
+    /// A variant of `mode` with the engine's defaults otherwise.
+    pub fn of(name: &'static str, mode: SearchMode) -> SearchVariant {
         SearchVariant {
-            name: "semantic",
-            mode: SearchMode::Semantic,
+            name,
+            mode,
             fusion: Fusion::default(),
-        },
+            exact: false,
+            candidates: DEFAULT_QUERY_CANDIDATES,
+            intent: true,
+            feedback: FEEDBACK_WEIGHT,
+        }
+    }
+
+    /// The same variant under another name.
+    pub fn with_name(self, name: &'static str) -> SearchVariant {
+        SearchVariant { name, ..self }
+    }
+
+    /// The same variant under another name, without the query rules and the feedback.
+    pub fn literal(self, name: &'static str) -> SearchVariant {
         SearchVariant {
-            name: "keyword",
-            mode: SearchMode::Keyword,
-            fusion: Fusion::default(),
-        },
+            name,
+            intent: false,
+            feedback: 0.0,
+            ..self
+        }
+    }
+}
+
+/// Notebook 004's recipe (on an index built with `--document-template seed`): semantic only,
+/// brute force, its 50 candidates, `0.7·similarity + 0.3·WR/5`.
+pub fn seed_recipe() -> SearchVariant {
+    SearchVariant {
+        exact: true,
+        candidates: 50,
+        ..SearchVariant::of("semantic", SearchMode::Semantic).literal("seed recipe")
+    }
+}
+
+/// The variants compared on an index whose documents follow `template`: each mode taking the
+/// query literally (no rules, no feedback), hybrid by reciprocal rank fusion, hybrid with the
+/// query rules, hybrid as served (rules and feedback), and on a seed-template index the seed's
+/// own recipe.
+pub fn default_variants(template: DocumentTemplate) -> Vec<SearchVariant> {
+    let mut variants = Vec::new();
+    if template == DocumentTemplate::Seed {
+        variants.push(seed_recipe());
+    }
+    let hybrid = SearchVariant::of("hybrid", SearchMode::Hybrid);
+    variants.extend([
+        SearchVariant::of("semantic", SearchMode::Semantic).literal("semantic"),
+        SearchVariant::of("keyword", SearchMode::Keyword).literal("keyword"),
         SearchVariant {
-            name: "hybrid (rrf)",
-            mode: SearchMode::Hybrid,
             fusion: Fusion::Rrf,
+            ..hybrid.literal("hybrid rrf")
         },
+        hybrid.literal("hybrid literal"),
         SearchVariant {
-            name: "hybrid",
-            mode: SearchMode::Hybrid,
-            fusion: Fusion::default(),
+            feedback: 0.0,
+            ..hybrid.with_name("hybrid rules")
         },
-    ]
+        hybrid,
+    ]);
+    variants
 }
 
 /// The metrics of one variant on one half of one set.
@@ -164,6 +214,10 @@ pub fn evaluate_search(
                     request.k = SEARCH_K;
                     request.mode = variant.mode;
                     request.fusion = variant.fusion;
+                    request.exact = variant.exact;
+                    request.candidates = variant.candidates;
+                    request.intent = variant.intent;
+                    request.feedback = variant.feedback;
                     let ranked: Vec<bool> = engine
                         .search(&request)?
                         .results

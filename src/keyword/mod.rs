@@ -293,23 +293,36 @@ impl TitleQuery<'_> {
     /// larger count. 1 for "the matrix" → "Matrix, The" or "se7en" → "Seven (a.k.a. Se7en)";
     /// ½ for "the matrix" → "Matrix Reloaded, The"; near 0 for a description.
     pub fn score(&self, position: u32) -> f32 {
-        if self.words.is_empty() {
-            return 0.0;
-        }
-        let Some(variants) = self.index.title_words(position) else {
-            return 0.0;
-        };
-        variants
-            .iter()
-            .map(|words| {
-                let matched = self
-                    .words
-                    .iter()
-                    .filter(|q| words.iter().any(|t| word_matches(q, t)))
-                    .count();
-                matched as f32 / self.words.len().max(words.len()) as f32
-            })
+        self.matches(position)
+            .map(|(matched, title_words)| matched as f32 / self.words.len().max(title_words) as f32)
             .fold(0.0, f32::max)
+    }
+
+    /// Whether every word of the query is in one variant of the title of `position` ("star
+    /// wars" is in "Star Wars: Episode IV - A New Hope"); false for a query of no content word.
+    pub fn covered_by(&self, position: u32) -> bool {
+        !self.words.is_empty()
+            && self
+                .matches(position)
+                .any(|(matched, _)| matched == self.words.len())
+    }
+
+    /// For each variant of the title of `position`: how many query words it matches, and its
+    /// own number of words.
+    fn matches(&self, position: u32) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let variants = if self.words.is_empty() {
+            None
+        } else {
+            self.index.title_words(position)
+        };
+        variants.into_iter().flatten().map(|words| {
+            let matched = self
+                .words
+                .iter()
+                .filter(|q| words.iter().any(|t| word_matches(q, t)))
+                .count();
+            (matched, words.len())
+        })
     }
 }
 
@@ -662,6 +675,12 @@ mod tests {
         );
         assert_eq!(index.title_query("").score(0), 0.0);
         assert_eq!(index.title_query("matrix").score(99), 0.0);
+        // Coverage: every query word in the title, whatever else the title says.
+        assert!(index.title_query("matrix").covered_by(1));
+        assert!(index.title_query("the matrix reloaded").covered_by(1));
+        assert!(!index.title_query("matrix revolutions").covered_by(1));
+        assert!(!index.title_query("the").covered_by(0), "no content word");
+        assert!(!index.title_query("matrix").covered_by(99));
     }
 
     #[test]

@@ -202,6 +202,32 @@ impl ItemKnn {
         self.users.get(user).map(|u| self.user_rows[u].as_slice())
     }
 
+    /// The `n` movies most often rated together with `item`, best first: their rating cosine
+    /// shrunk by the number of people who rated both, `cos · c / (c + shrink)`, so that two
+    /// movies one person rated are not each other's nearest neighbours (Koren 2008).
+    pub fn neighbours(&self, item: u32, n: usize, shrink: f32) -> Vec<(u32, f32)> {
+        let item = item as usize;
+        if item >= self.item_columns.len() {
+            return Vec::new();
+        }
+        let mut dots = vec![0f32; self.item_columns.len()];
+        let mut co_raters = vec![0u32; self.item_columns.len()];
+        for &(user, r_ui) in &self.item_columns[item] {
+            for &(j, r_uj) in &self.user_rows[user as usize] {
+                dots[j as usize] += r_ui * r_uj;
+                co_raters[j as usize] += 1;
+            }
+        }
+        let scored: Vec<(u32, f32)> = (0..dots.len())
+            .filter(|&j| j != item && co_raters[j] > 0)
+            .map(|j| {
+                let c = co_raters[j] as f32;
+                (j as u32, self.cosine(dots[j], item, j) * c / (c + shrink))
+            })
+            .collect();
+        crate::ann::top_by(scored, n, |&(j, s)| (f64::from(s), j as usize))
+    }
+
     /// The exact cosine similarity of two items (for tests and explanations).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
         let mut acc = vec![0f32; self.item_columns.len()];
@@ -304,6 +330,21 @@ mod tests {
         assert!((model.similarity(0, 1) - cos01).abs() < 1e-6);
         let cos02 = 20.0 / ((41f32).sqrt() * (17f32).sqrt());
         assert!((model.similarity(0, 2) - cos02).abs() < 1e-6);
+    }
+
+    #[test]
+    fn neighbours_are_shrunk_by_co_raters() {
+        let model = ItemKnn::fit(&train(), 4, 40);
+        // m0 and m1 share two raters, m0 and m2 one.
+        let cos01 = model.similarity(0, 1) * 2.0 / 3.0;
+        let cos02 = model.similarity(0, 2) * 1.0 / 2.0;
+        let neighbours = model.neighbours(0, 5, 1.0);
+        assert_eq!(neighbours.len(), 2, "m3 was rated by nobody who rated m0");
+        assert_eq!(neighbours[0].0, 1);
+        assert!((neighbours[0].1 - cos01).abs() < 1e-6);
+        assert!((neighbours[1].1 - cos02).abs() < 1e-6);
+        assert_eq!(model.neighbours(0, 1, 1.0).len(), 1);
+        assert!(model.neighbours(99, 5, 1.0).is_empty());
     }
 
     #[test]

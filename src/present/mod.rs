@@ -92,10 +92,20 @@ pub fn results_table(results: &[RankedMovie]) -> String {
 /// Ranked results as an aligned table, under a line naming the person and the ranker when
 /// they were ranked for a person.
 pub fn response_table(response: &Response) -> String {
-    let heading = match (&response.person, response.stack) {
+    let mut heading = match (&response.person, response.stack) {
         (Some(person), Some(stack)) => format!("for {person} · ranked by {stack}\n"),
         _ => String::new(),
     };
+    if let Some(intent) = &response.intent {
+        if let Some(movie) = &intent.similar_to {
+            heading.push_str(&format!("movies like {}\n", movie.title));
+        }
+        let mut boosts: Vec<String> = intent.decades.iter().map(|d| format!("{d}s")).collect();
+        boosts.extend(intent.genres.iter().map(|g| g.to_string()));
+        if !boosts.is_empty() {
+            heading.push_str(&format!("boosted: {}\n", boosts.join(", ")));
+        }
+    }
     format!("{heading}{}", results_table(&response.results))
 }
 

@@ -12,6 +12,13 @@ pub const RRF_K: f32 = 60.0;
 /// chosen on the tuning halves of `tests/queries/` (see the README's search quality table).
 pub const KEYWORD_WEIGHT: f32 = 0.2;
 
+/// Candidates whose co-rated neighbours [`add_feedback`] follows.
+pub const FEEDBACK_DOCS: usize = 10;
+/// Co-rated neighbours taken from each of them.
+pub const FEEDBACK_NEIGHBOURS: usize = 20;
+/// Weight of the feedback against the relevance.
+pub const FEEDBACK_WEIGHT: f32 = 0.0;
+
 /// How the two ranked lists combine.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +143,72 @@ pub fn fuse(
     fused
 }
 
+/// Pseudo-relevance feedback through the rating graph: each of the first `docs` candidates
+/// (by relevance) lends its co-rated neighbours (`neighbours`, best first, similarities in
+/// [0, 1]) the candidate's cosine times the neighbours' similarity; a movie's feedback is the
+/// sum over lenders divided by the lenders' summed cosine. Each candidate's relevance gains
+/// `weight` times its feedback; neighbours not yet candidates join (source "co-rated") with
+/// their cosine from `similarity`, if `admit` lets them.
+pub fn add_feedback(
+    relevant: &mut Vec<Relevant>,
+    docs: usize,
+    weight: f32,
+    neighbours: &dyn Fn(u32) -> Vec<(u32, f32)>,
+    similarity: &dyn Fn(u32) -> f32,
+    admit: &dyn Fn(u32) -> bool,
+) {
+    if weight <= 0.0 || relevant.is_empty() {
+        return;
+    }
+    let mut order: Vec<usize> = (0..relevant.len()).collect();
+    order.sort_by(|&a, &b| {
+        relevant[b]
+            .relevance
+            .total_cmp(&relevant[a].relevance)
+            .then(relevant[a].movie.cmp(&relevant[b].movie))
+    });
+    let lenders: Vec<(u32, f32)> = order
+        .iter()
+        .take(docs)
+        .map(|&i| {
+            (
+                relevant[i].movie,
+                relevant[i].similarity.unwrap_or(0.0).max(0.0),
+            )
+        })
+        .collect();
+    let total: f32 = lenders.iter().map(|l| l.1).sum();
+    if total <= 0.0 {
+        return;
+    }
+    let mut feedback: HashMap<u32, f32> = HashMap::new();
+    for &(lender, cosine) in &lenders {
+        for (movie, similarity) in neighbours(lender) {
+            *feedback.entry(movie).or_default() += cosine * similarity / total;
+        }
+    }
+    for r in relevant.iter_mut() {
+        if let Some(f) = feedback.remove(&r.movie) {
+            r.relevance += weight * f;
+        }
+    }
+    let mut joining: Vec<(u32, f32)> = feedback
+        .into_iter()
+        .filter(|&(movie, _)| admit(movie))
+        .collect();
+    joining.sort_by_key(|&(movie, _)| movie);
+    for (movie, f) in joining {
+        let cosine = similarity(movie);
+        relevant.push(Relevant {
+            movie,
+            relevance: cosine + weight * f,
+            similarity: Some(cosine),
+            bm25: None,
+            sources: vec!["co-rated"],
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +228,43 @@ mod tests {
         assert_eq!(by_movie[&1].bm25, None);
         let first_in_both = fuse(&[(7, 0.5)], &[(7, 3.0)], &|_| 0.0, &|_| 0.0, Fusion::Rrf);
         assert!((first_in_both[0].relevance - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn feedback_lifts_what_the_first_hits_are_rated_with() {
+        let candidate = |movie: u32, cosine: f32| Relevant {
+            movie,
+            relevance: cosine,
+            similarity: Some(cosine),
+            bm25: None,
+            sources: vec!["semantic"],
+        };
+        let mut relevant = vec![candidate(1, 0.6), candidate(2, 0.4), candidate(3, 0.2)];
+        // The first two lend: 1 → {3: 0.5, 9: 1.0}, 2 → {9: 0.5}; 3 is not among the lenders.
+        let neighbours = |m: u32| match m {
+            1 => vec![(3, 0.5), (9, 1.0)],
+            2 => vec![(9, 0.5)],
+            _ => vec![(8, 1.0)],
+        };
+        add_feedback(&mut relevant, 2, 0.5, &neighbours, &|_| 0.1, &|m| m != 7);
+        let by_movie: HashMap<u32, &Relevant> = relevant.iter().map(|r| (r.movie, r)).collect();
+        assert_eq!(relevant.len(), 4, "9 joins, 8 lent by no lender");
+        let f3 = 0.6 * 0.5 / 1.0;
+        let f9 = (0.6 * 1.0 + 0.4 * 0.5) / 1.0;
+        assert!((by_movie[&3].relevance - (0.2 + 0.5 * f3)).abs() < 1e-6);
+        assert!((by_movie[&9].relevance - (0.1 + 0.5 * f9)).abs() < 1e-6);
+        assert_eq!(by_movie[&9].sources, vec!["co-rated"]);
+        assert_eq!(by_movie[&1].relevance, 0.6, "nobody lends to 1");
+        // A movie the admission refuses (rated, filtered out) does not join.
+        let mut relevant = vec![candidate(1, 0.6)];
+        add_feedback(&mut relevant, 2, 0.5, &|_| vec![(7, 1.0)], &|_| 0.1, &|m| {
+            m != 7
+        });
+        assert_eq!(relevant.len(), 1);
+        // Weight 0 changes nothing.
+        let mut relevant = vec![candidate(1, 0.6)];
+        add_feedback(&mut relevant, 2, 0.0, &neighbours, &|_| 0.1, &|_| true);
+        assert_eq!(relevant, vec![candidate(1, 0.6)]);
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::store::{MovieIndex, STACK_FILE};
 /// Inverse L2 penalty of the logistic stacks (the seeds' C).
 pub const LOGISTIC_C: f64 = 1.0;
 
+/// Shrinkage of [`ServingStack::co_rated`]: a pair rated by this many people keeps half its
+/// cosine.
+pub const CO_RATED_SHRINK: f32 = 10.0;
+
 /// The feature rows of meta_train (every feature of [`ALL_FEATURES`]) with their labels, and
 /// the same rows ordered by user for the tree stacks (LambdaRank needs each user's rows
 /// together).
@@ -290,6 +294,12 @@ impl ServingStack {
             models: &self.models,
             statistics: &self.statistics,
         }
+    }
+
+    /// The `n` movies most often rated together with `movie` (shrunk rating cosine, best
+    /// first): the rating graph's neighbours, for pseudo-relevance feedback.
+    pub fn co_rated(&self, movie: u32, n: usize) -> Vec<(u32, f32)> {
+        self.models.item_knn.neighbours(movie, n, CO_RATED_SHRINK)
     }
 
     /// The share of users who rated `movie` in the training ratings.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::files::{IndexFile, INDEX_FILES};
 use crate::ann::HnswParams;
 use crate::data::Skipped;
+use crate::documents::DocumentTemplate;
 use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
 
@@ -80,6 +81,10 @@ pub struct Manifest {
     pub model: ModelRecord,
     /// HNSW parameters.
     pub hnsw: HnswParams,
+    /// How each movie's document was written (manifests before it existed used the labelled
+    /// template).
+    #[serde(default)]
+    pub document_template: DocumentTemplate,
     /// The source dataset.
     pub dataset: DatasetRecord,
     /// Sizes.
@@ -173,18 +178,38 @@ impl Manifest {
 
     /// Checks that the model weights at `weights` are those the index was built with.
     pub fn check_model(&self, dir: &Path, weights: &Path, dim: usize) -> Result<()> {
-        if !self.model.weights.matches(weights)? || self.model.dim != dim {
-            return Err(Error::IndexIncompatible {
-                path: dir.to_path_buf(),
-                reason: format!(
-                    "it was built with model {} (weights sha256 {}), not with {}",
-                    self.model.id,
-                    self.model.weights.sha256,
-                    weights.display()
-                ),
-            });
+        self.check_weights(dir, weights)?;
+        self.check_dim(dir, weights, dim)
+    }
+
+    /// The dimension half of [`Manifest::check_model`]: the loaded model's output size.
+    pub fn check_dim(&self, dir: &Path, weights: &Path, dim: usize) -> Result<()> {
+        if self.model.dim != dim {
+            return Err(self.other_model(dir, weights));
         }
         Ok(())
+    }
+
+    /// The weights half of [`Manifest::check_model`]: size and mtime, or the sha256 when the
+    /// mtime differs (a copied model), equal to those recorded.
+    pub fn check_weights(&self, dir: &Path, weights: &Path) -> Result<()> {
+        if !self.model.weights.matches(weights)? {
+            return Err(self.other_model(dir, weights));
+        }
+        Ok(())
+    }
+
+    /// The error of an index opened with other model weights than it was built with.
+    fn other_model(&self, dir: &Path, weights: &Path) -> Error {
+        Error::IndexIncompatible {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "it was built with model {} (weights sha256 {}), not with {}",
+                self.model.id,
+                self.model.weights.sha256,
+                weights.display()
+            ),
+        }
     }
 
     /// Checks that the dataset directory `data` holds the files the index was built from. A

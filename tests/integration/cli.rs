@@ -100,6 +100,11 @@ fn usage_errors_name_the_flag() {
         .failure()
         .stderr(predicate::str::contains("query is empty"));
     reelrank()
+        .args(["search", "war", "--feedback", "1.5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--feedback"));
+    reelrank()
         .args(["build", "--model", "/nonexistent/model"])
         .arg("--data")
         .arg(data.path())
@@ -154,6 +159,25 @@ fn docs_prints_the_document() {
         .assert()
         .success()
         .stdout("Toy Story (1995). Genres: Adventure, Animation, Children, Comedy, Fantasy. Tags: pixar, toys.\n");
+    reelrank()
+        .args(["docs", "--movie", "1", "--document-template", "seed"])
+        .arg("--data")
+        .arg(data.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "Toy Story (1995) Adventure|Animation|Children|Comedy|Fantasy ",
+        ));
+    reelrank()
+        .args(["docs", "--movie", "1", "--document-template", "prose"])
+        .arg("--data")
+        .arg(data.path())
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("--document-template")
+                .and(predicate::str::contains("labelled")),
+        );
     reelrank()
         .args(["docs", "--movie", "42"])
         .arg("--data")

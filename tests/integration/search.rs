@@ -1,6 +1,7 @@
 //! Search quality and HNSW recall on the real ml-latest-small index.
 
-use reelrank::engine::{SearchMode, SearchRequest};
+use reelrank::documents::DocumentTemplate;
+use reelrank::engine::{MovieRef, SearchMode, SearchRequest, SimilarRequest};
 use reelrank::eval::search::{default_variants, evaluate_search, SearchQuality};
 use reelrank::rank::{Filters, YearRange};
 use reelrank::Error;
@@ -260,7 +261,8 @@ fn row<'a>(rows: &'a [SearchQuality], set: &str, half: &str, variant: &str) -> &
 #[test]
 fn judged_query_sets_hybrid_beats_semantic() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queries");
-    let rows = evaluate_search(real_engine(), &dir, &default_variants()).expect("evaluate");
+    let variants = default_variants(DocumentTemplate::default());
+    let rows = evaluate_search(real_engine(), &dir, &variants).expect("evaluate");
     for half in ["tune", "held-out"] {
         let nav = row(&rows, "navigational", half, "hybrid");
         assert!(nav.queries >= 25 && nav.hit_at_1 >= 0.9, "{nav:?}");
@@ -275,4 +277,91 @@ fn judged_query_sets_hybrid_beats_semantic() {
             "{hybrid:?} {semantic:?}"
         );
     }
+}
+
+#[test]
+fn a_query_naming_a_movie_to_start_from_answers_like_similar() {
+    let engine = real_engine();
+    let search = engine
+        .search(&SearchRequest::new("Movies like The Matrix"))
+        .expect("search");
+    let named = search
+        .intent
+        .as_ref()
+        .and_then(|i| i.similar_to.as_ref())
+        .expect("a movie to start from");
+    assert_eq!(named.title, "Matrix, The (1999)");
+    let similar = engine
+        .similar(&SimilarRequest::new(MovieRef::Id(named.movie_id)))
+        .expect("similar");
+    let ids = |r: &reelrank::engine::Response| -> Vec<u32> {
+        r.results.iter().map(|m| m.movie_id).collect()
+    };
+    assert_eq!(ids(&search), ids(&similar));
+    assert!(!ids(&search).contains(&named.movie_id));
+    // A typo and another opening name the same movie; the most rated of equally named wins.
+    let typo = engine
+        .search(&SearchRequest::new("something similar to the matrx"))
+        .expect("search");
+    assert_eq!(ids(&typo), ids(&similar));
+    let titanic = engine
+        .search(&SearchRequest::new("films like titanic"))
+        .expect("search");
+    let named = titanic.intent.and_then(|i| i.similar_to).expect("named");
+    assert_eq!(named.title, "Titanic (1997)");
+    // A title that opens with "like" is a title, not a rule; so is an unknown name.
+    let title = engine
+        .search(&SearchRequest::new("like mike"))
+        .expect("search");
+    assert!(title.intent.is_none());
+    assert_eq!(title.results[0].title, "Like Mike (2002)");
+    let unknown = engine
+        .search(&SearchRequest::new("movies like qwzxv"))
+        .expect("search");
+    assert!(unknown.intent.is_none());
+    // Taken literally, the query is a plain search.
+    let mut literal = SearchRequest::new("movies like the matrix");
+    literal.intent = false;
+    let literal = engine.search(&literal).expect("search");
+    assert!(literal.intent.is_none());
+    assert_ne!(ids(&literal), ids(&similar));
+}
+
+#[test]
+fn decade_and_genre_words_boost_their_movies() {
+    let engine = real_engine();
+    let share = |request: &SearchRequest| {
+        let response = engine.search(request).expect("search");
+        let matching = response
+            .results
+            .iter()
+            .filter(|r| {
+                r.year.is_some_and(|y| (1990..2000).contains(&y))
+                    && r.genres.iter().any(|g| g == "Sci-Fi")
+                    && r.genres.iter().any(|g| g == "Comedy")
+            })
+            .count();
+        (response, matching)
+    };
+    let request = SearchRequest::new("90s sci-fi comedies");
+    let (boosted, with_rules) = share(&request);
+    let intent = boosted.intent.expect("rules read");
+    assert_eq!(intent.decades, vec![1990]);
+    assert_eq!(intent.genres, vec!["Sci-Fi", "Comedy"]);
+    let mut literal = request.clone();
+    literal.intent = false;
+    let (plain, without_rules) = share(&literal);
+    assert!(plain.intent.is_none());
+    assert!(
+        with_rules > without_rules && with_rules >= 5,
+        "{with_rules} vs {without_rules} of 10 are 90s sci-fi comedies"
+    );
+    // The boosts are soft: an explicit filter still rules.
+    let mut filtered = request.clone();
+    filtered.filters.years = Some(YearRange::parse("1980..1989").expect("range"));
+    let response = engine.search(&filtered).expect("search");
+    assert!(response
+        .results
+        .iter()
+        .all(|r| r.year.is_some_and(|y| (1980..1990).contains(&y))));
 }
