@@ -38,6 +38,9 @@ pub struct Catalog {
     /// movieId → position, derived from `movies`.
     #[serde(skip)]
     positions: HashMap<u32, u32>,
+    /// The most ratings any movie has, derived from `movies`.
+    #[serde(skip)]
+    max_count: u32,
 }
 
 /// What the catalogue file stores (the movieId map is rebuilt on load).
@@ -61,11 +64,24 @@ impl Catalog {
             .enumerate()
             .map(|(p, e)| (e.movie.id, p as u32))
             .collect();
+        let max_count = movies.iter().map(|e| e.rating_count).max().unwrap_or(0);
         Catalog {
             popularity,
             movies,
             positions,
+            max_count,
         }
+    }
+
+    /// How widely known the movie at `position` is, in [0, 1]: `ln(1 + ratings)` over that of
+    /// the most rated movie. Unlike the weighted rating, it tells a famous film from an obscure
+    /// one of the same mean (two movies called "Titanic").
+    pub fn familiarity(&self, position: usize) -> f32 {
+        let count = self.movies.get(position).map_or(0, |e| e.rating_count);
+        if self.max_count == 0 {
+            return 0.0;
+        }
+        (f64::from(count).ln_1p() / f64::from(self.max_count).ln_1p()) as f32
     }
 
     /// The catalogue position of a MovieLens movieId.
@@ -91,4 +107,37 @@ pub fn catalog_of(dataset: &Dataset) -> Catalog {
         })
         .collect();
     Catalog::new(params, movies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Movie;
+
+    #[test]
+    fn familiarity_is_the_log_share_of_the_most_rated() {
+        let entry = |id: u32, rating_count: u32| CatalogEntry {
+            movie: Movie {
+                id,
+                title: format!("Movie {id}"),
+                year: None,
+                genres: Vec::new(),
+                imdb_id: None,
+                tmdb_id: None,
+            },
+            rating_count,
+            mean_rating: None,
+            weighted_rating: 3.0,
+        };
+        let params = PopularityParams { m: 1.0, c: 3.0 };
+        let catalog = Catalog::new(params, vec![entry(1, 99), entry(2, 9), entry(3, 0)]);
+        assert_eq!(catalog.familiarity(0), 1.0);
+        assert!(
+            (catalog.familiarity(1) - 0.5).abs() < 1e-6,
+            "ln 10 / ln 100"
+        );
+        assert_eq!(catalog.familiarity(2), 0.0);
+        assert_eq!(catalog.familiarity(7), 0.0, "out of the catalogue");
+        assert_eq!(Catalog::new(params, vec![entry(1, 0)]).familiarity(0), 0.0);
+    }
 }

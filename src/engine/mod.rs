@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::fsutil::ms;
 use crate::intent::{self, QueryIntent, DECADE_BOOST, GENRE_BOOST};
 use crate::rank::fusion::{
-    add_feedback, fuse, keyword_only, semantic_only, Fusion, Relevant, FEEDBACK_DOCS,
-    FEEDBACK_NEIGHBOURS, FEEDBACK_WEIGHT,
+    add_feedback, familiar_title_match, fuse, keyword_only, semantic_only, Fusion, Relevant,
+    FEEDBACK_DOCS, FEEDBACK_NEIGHBOURS, FEEDBACK_WEIGHT,
 };
 use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
 use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
@@ -122,7 +122,7 @@ fn default_true() -> bool {
 }
 
 impl SearchRequest {
-    /// A request with the default settings (k 10, 100 candidates, alpha 0.7, HNSW, no filter,
+    /// A request with the default settings (k 10, 100 candidates, alpha 0.6, HNSW, no filter,
     /// nobody).
     pub fn new(query: impl Into<String>) -> SearchRequest {
         SearchRequest {
@@ -498,7 +498,10 @@ impl Engine {
                 })
             } else {
                 let title_query = self.index.keyword().title_query(query);
-                let title_match = |m: u32| title_query.score(m);
+                let catalog = self.index.catalog();
+                let title_match = |m: u32| {
+                    familiar_title_match(title_query.score(m), catalog.familiarity(m as usize))
+                };
                 let fused = fuse(
                     &semantic,
                     &keyword,

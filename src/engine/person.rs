@@ -179,6 +179,8 @@ fn normalize(title: &str) -> String {
     let lower = title.to_lowercase();
     // "City of Lost Children, The (Cité des enfants perdus, La)": keep the part before '('.
     let main = lower.split('(').next().unwrap_or("").trim();
+    // MovieLens' trailing articles, German and Spanish included. Not the keyword index's
+    // article list: that one drops words from title matching, where "die" is English.
     let main = [
         "the", "a", "an", "les", "la", "le", "l'", "der", "die", "das", "el",
     ]

@@ -219,7 +219,7 @@ pub fn search_table(rows: &[crate::eval::search::SearchQuality]) -> String {
     let columns = [
         Column::new("set", 12, false),
         Column::new("half", 8, false),
-        Column::new("mode", 14, false),
+        Column::new("mode", 16, false),
         Column::new("queries", 7, true),
         Column::new("Hit@1", 6, true),
         Column::new("MRR@10", 6, true),

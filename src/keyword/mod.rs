@@ -204,13 +204,26 @@ pub fn title_text(title: &str) -> String {
 const ARTICLES: [&str; 7] = ["the", "a", "an", "le", "la", "les", "l"];
 
 /// The title variants of a searchable title: the main title and each one in parentheses
-/// ("7 (se7en)" → "7", "se7en").
+/// ("7 (se7en)" → "7", "se7en"), and a numbered sequel's name without its subtitle ("home
+/// alone 2: lost in new york" → "home alone 2"), as people type it.
 fn title_variants(title: &str) -> Vec<&str> {
-    title
+    let mut variants: Vec<&str> = title
         .split(['(', ')'])
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .collect()
+        .collect();
+    let sequels: Vec<&str> = variants
+        .iter()
+        .filter_map(|v| v.split_once(':'))
+        .map(|(head, _)| head.trim_end())
+        .filter(|head| {
+            head.rsplit(' ')
+                .next()
+                .is_some_and(|last| !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    variants.extend(sequels);
+    variants
 }
 
 /// The edit distance allowed for a query word of `len` characters (Meilisearch's rule).
@@ -251,11 +264,12 @@ struct Packed {
     files: BTreeMap<String, Vec<u8>>,
 }
 
-/// The distinct words of `text` (numbers normalised), articles left out.
+/// The distinct words of `text` (numbers normalised), articles and "part" left out ("back to
+/// the future 2" names "Back to the Future Part II" in full).
 fn content_words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = plain_words(&normalize_numbers(text))
         .into_iter()
-        .filter(|w| !ARTICLES.contains(&String::as_str(w)))
+        .filter(|w| !ARTICLES.contains(&String::as_str(w)) && w != "part")
         .collect();
     words.sort_unstable();
     words.dedup();
@@ -657,8 +671,15 @@ mod tests {
             ("Seven (a.k.a. Se7en)", &[], &[]),
             ("Silence of the Lambs, The", &[], &[]),
             ("Titanic", &[], &[]),
+            ("Back to the Future Part II", &[], &[]),
         ]);
         assert_eq!(index.title_query("the matrix").score(0), 1.0);
+        assert_eq!(index.title_query("back to the future 2").score(5), 1.0);
+        assert_eq!(
+            index.title_query("back to the future part two").score(5),
+            1.0
+        );
+        assert_eq!(index.title_query("back to the future").score(5), 0.75);
         assert_eq!(index.title_query("the matrix").score(1), 0.5);
         assert_eq!(index.title_query("se7en").score(2), 1.0);
         assert_eq!(index.title_query("silence of the lamb").score(3), 1.0);
@@ -688,6 +709,15 @@ mod tests {
         assert_eq!(normalize_numbers("Rocky III: Part Two"), "rocky 3: part 2");
         assert_eq!(title_text("Seven (a.k.a. Se7en)"), "7 (  se7en)");
         assert_eq!(title_variants("7 (  se7en)"), vec!["7", "se7en"]);
+        assert_eq!(
+            title_variants("home alone 2: lost in new york"),
+            vec!["home alone 2: lost in new york", "home alone 2"]
+        );
+        assert_eq!(
+            title_variants("star wars: episode 4 - a new hope"),
+            vec!["star wars: episode 4 - a new hope"],
+            "no number before the colon: no shorter name"
+        );
         let key = title_key;
         assert_eq!(key("Matrix, The"), Some("matrix".to_string()));
         assert_eq!(key("the  MATRIX"), Some("matrix".to_string()));

@@ -12,6 +12,29 @@ pub const RRF_K: f32 = 60.0;
 /// chosen on the tuning halves of `tests/queries/` (see the README's search quality table).
 pub const KEYWORD_WEIGHT: f32 = 0.2;
 
+/// Share of the title match that depends on how familiar the movie is (see
+/// [`familiar_title_match`]); chosen on the tuning halves of `tests/queries/`.
+pub const TITLE_FAMILIARITY: f32 = 0.4;
+
+/// What a title named exactly (every word of the query, and nothing else, in one of the
+/// movie's titles) adds to its title match: "jaws 2" names "Jaws 2" exactly and "Jaws" only in
+/// part, and the sequel must win over the better-known, better-rated original; chosen on the
+/// tuning halves of `tests/queries/`.
+pub const EXACT_TITLE_BONUS: f32 = 1.0;
+
+/// The title match a fusion uses: `title_match · (1 − f + f·familiarity)`, with f
+/// [`TITLE_FAMILIARITY`], so that of two movies a query names equally well ("titanic": 1953
+/// and 1997; "the shinning": "The Shining" and "The Thinning"), the widely known one wins;
+/// plus [`EXACT_TITLE_BONUS`] for a title named exactly.
+pub fn familiar_title_match(title_match: f32, familiarity: f32) -> f32 {
+    let exact = if title_match >= 1.0 {
+        EXACT_TITLE_BONUS
+    } else {
+        0.0
+    };
+    title_match * (1.0 - TITLE_FAMILIARITY + TITLE_FAMILIARITY * familiarity) + exact
+}
+
 /// Candidates whose co-rated neighbours [`add_feedback`] follows.
 pub const FEEDBACK_DOCS: usize = 10;
 /// Co-rated neighbours taken from each of them.
@@ -228,6 +251,18 @@ mod tests {
         assert_eq!(by_movie[&1].bm25, None);
         let first_in_both = fuse(&[(7, 0.5)], &[(7, 3.0)], &|_| 0.0, &|_| 0.0, Fusion::Rrf);
         assert!((first_in_both[0].relevance - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn familiar_and_exact_titles_match_more() {
+        let f = TITLE_FAMILIARITY;
+        // Equal matches: the familiar movie's is higher.
+        assert!(familiar_title_match(0.5, 1.0) > familiar_title_match(0.5, 0.2));
+        assert!((familiar_title_match(0.5, 0.0) - 0.5 * (1.0 - f)).abs() < 1e-6);
+        // An exact title beats a famous partial one ("jaws 2": Jaws 2 over Jaws).
+        assert!(familiar_title_match(1.0, 0.3) > familiar_title_match(0.5, 1.0) + 0.5);
+        assert!((familiar_title_match(1.0, 1.0) - (1.0 + EXACT_TITLE_BONUS)).abs() < 1e-6);
+        assert_eq!(familiar_title_match(0.0, 1.0), 0.0);
     }
 
     #[test]

@@ -13,8 +13,10 @@ use crate::error::{Error, Result};
 use crate::fsutil::FileFingerprint;
 
 /// Version of the on-disk layout; bumped whenever a file changes meaning. 4: generations under
-/// one root with a `CURRENT` pointer, a format marker and a crc32 per file.
-pub const FORMAT_VERSION: u32 = 6;
+/// one root with a `CURRENT` pointer, a format marker and a crc32 per file. 7: the documents
+/// follow the seed template by default, and numbered sequels' names without their subtitle are
+/// title keys of `keyword.bin`.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.
@@ -81,9 +83,7 @@ pub struct Manifest {
     pub model: ModelRecord,
     /// HNSW parameters.
     pub hnsw: HnswParams,
-    /// How each movie's document was written (manifests before it existed used the labelled
-    /// template).
-    #[serde(default)]
+    /// How each movie's document was written.
     pub document_template: DocumentTemplate,
     /// The source dataset.
     pub dataset: DatasetRecord,
