@@ -6,6 +6,7 @@
 
 pub mod bias;
 pub mod content_ridge;
+pub mod ease;
 pub mod embedding_profile;
 pub mod gbdt;
 pub mod genre;
@@ -23,6 +24,7 @@ pub use crate::catalog::{history_stats, movie_stats, user_stats, RatingStats};
 
 pub use bias::Bias;
 pub use content_ridge::ContentRidge;
+pub use ease::Ease;
 pub use genre::GenreContent;
 pub use item_knn::ItemKnn;
 pub use matrix_factorization::{MatrixFactorization, MfConfig};
@@ -39,6 +41,15 @@ pub struct Interactions {
 }
 
 impl Interactions {
+    /// Ratings from (userId, catalogue position, rating) triples.
+    pub fn of(triples: &[(u32, u32, f32)]) -> Interactions {
+        Interactions {
+            user: triples.iter().map(|t| t.0).collect(),
+            movie: triples.iter().map(|t| t.1).collect(),
+            rating: triples.iter().map(|t| t.2).collect(),
+        }
+    }
+
     /// The ratings at `rows`.
     pub fn from_rows(ratings: &Ratings, rows: &[usize]) -> Interactions {
         Interactions {

@@ -12,6 +12,11 @@ use crate::ann::Hit;
 /// profiles on their taste (three Pixar likes: 9 animated films of 10, against 5 at 150).
 pub const DEFAULT_CANDIDATES: usize = 300;
 
+/// Twelfths of a budget for the taste vector's neighbours.
+const SHARE_PROFILE: usize = 4;
+/// Twelfths of a budget for item-kNN affinity (EASE takes the rest).
+const SHARE_ITEM_KNN: usize = 4;
+
 /// How many candidates each source proposes (before overlaps and rated movies are removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CandidateBudget {
@@ -19,6 +24,8 @@ pub struct CandidateBudget {
     pub profile: usize,
     /// Movies with the highest item-kNN affinity (summed cosine to the liked movies).
     pub item_knn: usize,
+    /// Movies with the highest EASE score for the history.
+    pub ease: usize,
     /// Most popular movies (weighted rating of the training ratings).
     pub popular: usize,
 }
@@ -29,8 +36,9 @@ impl CandidateBudget {
     /// out the personal ones, see README).
     pub fn for_total(n: usize) -> CandidateBudget {
         CandidateBudget {
-            profile: n / 2,
-            item_knn: n / 2,
+            profile: n * SHARE_PROFILE / 12,
+            item_knn: n * SHARE_ITEM_KNN / 12,
+            ease: n * (12 - SHARE_PROFILE - SHARE_ITEM_KNN) / 12,
             popular: n,
         }
     }
@@ -85,6 +93,15 @@ pub fn candidates(
     }
     for movie in models.top_affinity(history, budget.item_knn, &keep) {
         candidates.add(movie, "item_knn");
+    }
+    for (movie, _) in models
+        .models
+        .ease
+        .top_for_history(history, budget.ease, &keep)
+        .into_iter()
+        .filter(|&(_, score)| score > 0.0)
+    {
+        candidates.add(movie, "ease");
     }
     if !candidates.order.is_empty() {
         return candidates;

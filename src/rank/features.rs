@@ -11,8 +11,8 @@ use crate::data::{mean_release_year, Dataset, Movie, LIKED_THRESHOLD};
 use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::{
-    content_ridge, history_stats, Bias, ContentRidge, GenreContent, Interactions, ItemKnn,
-    MatrixFactorization, MfConfig, RatingStats, Scorer,
+    content_ridge, ease, history_stats, Bias, ContentRidge, Ease, GenreContent, Interactions,
+    ItemKnn, MatrixFactorization, MfConfig, RatingStats, Scorer,
 };
 
 /// One input of a stack.
@@ -28,6 +28,8 @@ pub enum Feature {
     GenreContent,
     /// ContentRidge score.
     ContentRidge,
+    /// EASE score (implicit: how strongly the user's history points at the movie).
+    Ease,
     /// Cosine between the movie's embedding and the user's liked-movie embedding profile.
     EmbeddingSimilarity,
     /// The user's number of ratings (0 when cold).
@@ -56,6 +58,7 @@ impl Feature {
             Feature::MatrixFactorization => "score_mf",
             Feature::GenreContent => "score_genre",
             Feature::ContentRidge => "score_content_ridge",
+            Feature::Ease => "score_ease",
             Feature::EmbeddingSimilarity => "embedding_similarity",
             Feature::UserRatingCount => "user_n_ratings",
             Feature::UserMeanRating => "user_mean_rating",
@@ -79,13 +82,14 @@ pub enum Person {
 }
 
 /// The base models' scores, in report order.
-pub const BASE_SCORES: [Feature; 6] = [
+pub const BASE_SCORES: [Feature; 7] = [
     Feature::Bias,
     Feature::ItemKnn,
     Feature::MatrixFactorization,
     Feature::GenreContent,
     Feature::ContentRidge,
     Feature::EmbeddingSimilarity,
+    Feature::Ease,
 ];
 
 /// The seed 000 stack: the four base scores.
@@ -108,17 +112,17 @@ pub const USER_ITEM_STATISTICS: [Feature; 4] = [
 pub const SEED_001_FEATURES: [Feature; 8] = joined(SEED_000_FEATURES, USER_ITEM_STATISTICS);
 
 /// Every base score and the user/item statistics.
-const SCORES_AND_STATISTICS: [Feature; 10] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
+const SCORES_AND_STATISTICS: [Feature; 11] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
 
 /// Every feature of the rating stacks.
-pub const ALL_FEATURES: [Feature; 12] = joined(
+pub const ALL_FEATURES: [Feature; 13] = joined(
     SCORES_AND_STATISTICS,
     [Feature::WeightedRating, Feature::ReleaseYear],
 );
 
 /// The candidate ranker's features: every feature of the rating stacks and the top-N
 /// affinity.
-pub const CANDIDATE_FEATURES: [Feature; 13] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
+pub const CANDIDATE_FEATURES: [Feature; 14] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
 
 /// The features of `a` followed by those of `b`; `N` must be `A + B` (checked when the
 /// constant is evaluated, so a wrong length does not compile).
@@ -155,6 +159,8 @@ pub struct BaseModels {
     pub content_ridge: ContentRidge,
     /// Embedding taste profiles over the index's movie vectors.
     pub embedding: EmbeddingProfile,
+    /// EASE over the most-rated movies.
+    pub ease: Ease,
     /// Milliseconds spent fitting each model (not saved).
     #[serde(skip)]
     pub fit_ms: Vec<(&'static str, f64)>,
@@ -199,6 +205,15 @@ impl BaseModels {
         let t = std::time::Instant::now();
         let embedding = EmbeddingProfile::fit(train, vectors, LIKED_THRESHOLD);
         timed("fit_embedding_profile", t);
+        let t = std::time::Instant::now();
+        let ease = Ease::fit(
+            train,
+            n_movies,
+            ease::DEFAULT_LAMBDA,
+            ease::DEFAULT_MAX_ITEMS,
+            ease::DEFAULT_KEPT_WEIGHTS,
+        );
+        timed("fit_ease", t);
         BaseModels {
             bias,
             item_knn,
@@ -206,6 +221,7 @@ impl BaseModels {
             genre,
             content_ridge,
             embedding,
+            ease,
             fit_ms,
         }
     }
@@ -219,6 +235,7 @@ impl BaseModels {
             Feature::GenreContent => &self.genre,
             Feature::ContentRidge => &self.content_ridge,
             Feature::EmbeddingSimilarity => &self.embedding,
+            Feature::Ease => &self.ease,
             _ => return None,
         })
     }

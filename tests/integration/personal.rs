@@ -281,6 +281,11 @@ fn the_two_stage_pipeline_beats_popularity_on_the_full_catalogue() {
     let p = popularity["Precision@10"].as_f64().expect("p");
     assert!((0.08..0.16).contains(&p), "Popularity P@10 {p}");
     assert!(two_stage["NDCG@10"].as_f64() > popularity["NDCG@10"].as_f64());
+    // The learned pipeline beats its strongest single source, which beats item-kNN top-N.
+    let ndcg = |row: &serde_json::Value| row["NDCG@10"].as_f64().expect("ndcg");
+    let ease = row("Ease");
+    assert!(ndcg(&two_stage) > ndcg(&ease), "{two_stage} vs {ease}");
+    assert!(ndcg(&ease) > ndcg(&row("ItemKnnTopN")));
     let recall = json["candidate_recall"].as_array().expect("recall");
     let values: Vec<f64> = recall
         .iter()

@@ -1,0 +1,290 @@
+//! EASE (Steck 2019, "Embarrassingly Shallow Autoencoders for Sparse Data"): an item-item
+//! weight matrix in closed form, `B = I − P·diag(1/diag(P))` with `P = (XᵀX + λI)⁻¹` over the
+//! binary user×item matrix X (who rated what), the diagonal forced to zero. A user's score
+//! for item j is `Σ_{i ∈ history} B_ij`.
+//!
+//! The dense items×items inverse is cubic in the items (ml-latest's 86k movies would need a
+//! ~30 GB matrix), so EASE covers the [`DEFAULT_MAX_ITEMS`] most-rated movies; the others
+//! score 0 and are left to the other candidate sources. Each row of B keeps its
+//! [`DEFAULT_KEPT_WEIGHTS`] largest weights (by magnitude), which keeps the serving stack small.
+
+use faer::linalg::solvers::DenseSolveCore;
+use faer::{Mat, Side};
+use serde::{Deserialize, Serialize};
+
+use super::{Interactions, Scorer, UserIndex};
+
+/// λ, the L2 weight on B (Steck's ML-20M value is 500; chosen on ml-latest-small's full
+/// protocol, see the README).
+pub const DEFAULT_LAMBDA: f64 = 300.0;
+/// Movies EASE covers: the most rated. 3,000 covers ~88 % of ml-latest-small's ratings; the
+/// inverse takes ~1 s and n² f64 = 72 MB while fitting.
+pub const DEFAULT_MAX_ITEMS: usize = 3000;
+/// Weights kept per row of B.
+pub const DEFAULT_KEPT_WEIGHTS: usize = 300;
+
+/// A fitted EASE model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ease {
+    /// Catalogue position → dense item index (u32::MAX: not covered).
+    dense: Vec<u32>,
+    /// Dense item index → catalogue position.
+    items: Vec<u32>,
+    /// Per dense item i: the kept (dense j, B_ij), largest |B_ij| first.
+    rows: Vec<Vec<(u32, f32)>>,
+    users: UserIndex,
+    /// Per dense user: the dense items they rated.
+    histories: Vec<Vec<u32>>,
+}
+
+/// Marks a catalogue position EASE does not cover.
+const UNCOVERED: u32 = u32::MAX;
+
+impl Ease {
+    /// Fits on `train` over a catalogue of `n_movies`: the `max_items` most-rated movies,
+    /// L2 weight `lambda`, `kept` weights per row.
+    pub fn fit(
+        train: &Interactions,
+        n_movies: usize,
+        lambda: f64,
+        max_items: usize,
+        kept: usize,
+    ) -> Ease {
+        let stats = train.movie_stats(n_movies);
+        let mut by_count: Vec<u32> = (0..n_movies as u32)
+            .filter(|&m| stats[m as usize].count > 0)
+            .collect();
+        // Most rated first; ties to the lower position, so the cover is deterministic.
+        by_count.sort_by(|&a, &b| {
+            stats[b as usize]
+                .count
+                .cmp(&stats[a as usize].count)
+                .then(a.cmp(&b))
+        });
+        by_count.truncate(max_items);
+        let items = by_count;
+        let mut dense = vec![UNCOVERED; n_movies];
+        for (i, &m) in items.iter().enumerate() {
+            dense[m as usize] = i as u32;
+        }
+
+        let users = UserIndex::new(&train.user);
+        let mut histories: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
+        for (&u, &m) in train.user.iter().zip(&train.movie) {
+            let d = dense.get(m as usize).copied().unwrap_or(UNCOVERED);
+            if d != UNCOVERED {
+                if let Some(user) = users.get(u) {
+                    histories[user].push(d);
+                }
+            }
+        }
+        for history in &mut histories {
+            history.sort_unstable();
+            history.dedup();
+        }
+
+        let n = items.len();
+        // G = XᵀX + λI, accumulated from each user's co-rated pairs (X is sparse).
+        let mut gram = vec![0f64; n * n];
+        for history in &histories {
+            for &i in history {
+                let row = &mut gram[i as usize * n..(i as usize + 1) * n];
+                for &j in history {
+                    row[j as usize] += 1.0;
+                }
+            }
+        }
+        let g = Mat::from_fn(n, n, |i, j| {
+            gram[i * n + j] + if i == j { lambda } else { 0.0 }
+        });
+        drop(gram);
+        // G is symmetric positive definite for λ > 0, so the Cholesky factorisation exists.
+        let p = match g.llt(Side::Lower) {
+            Ok(llt) => llt.inverse(),
+            Err(_) => Mat::zeros(n, n),
+        };
+        let rows = (0..n)
+            .map(|i| {
+                let mut row: Vec<(u32, f32)> = (0..n)
+                    .filter(|&j| j != i && p[(j, j)] != 0.0)
+                    .map(|j| (j as u32, (-p[(i, j)] / p[(j, j)]) as f32))
+                    .collect();
+                let keep = kept.min(row.len());
+                if keep < row.len() {
+                    row.select_nth_unstable_by(keep, |a, b| {
+                        b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0))
+                    });
+                    row.truncate(keep);
+                }
+                row.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+                row
+            })
+            .collect();
+        Ease {
+            dense,
+            items,
+            rows,
+            users,
+            histories,
+        }
+    }
+
+    /// Number of movies covered.
+    pub fn covered(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The scores over the dense items of a history of dense items.
+    fn dense_scores(&self, history: &[u32]) -> Vec<f32> {
+        let mut scores = vec![0f32; self.items.len()];
+        for &i in history {
+            for &(j, b) in &self.rows[i as usize] {
+                scores[j as usize] += b;
+            }
+        }
+        scores
+    }
+
+    /// The score of catalogue position `movie` in dense scores.
+    fn lookup(&self, scores: &[f32], movie: u32) -> f32 {
+        match self.dense.get(movie as usize) {
+            Some(&d) if d != UNCOVERED => scores[d as usize],
+            _ => 0.0,
+        }
+    }
+
+    /// The dense items of a history of (catalogue position, rating).
+    fn dense_history(&self, history: &[(u32, f32)]) -> Vec<u32> {
+        let mut items: Vec<u32> = history
+            .iter()
+            .filter_map(|&(m, _)| self.dense.get(m as usize).copied())
+            .filter(|&d| d != UNCOVERED)
+            .collect();
+        items.sort_unstable();
+        items.dedup();
+        items
+    }
+
+    /// The `n` best-scored covered movies for a history, those `keep` refuses left out (best
+    /// first; ties to the lower position): a candidate source.
+    pub fn top_for_history(
+        &self,
+        history: &[(u32, f32)],
+        n: usize,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let scores = self.dense_scores(&self.dense_history(history));
+        let scored: Vec<(u32, f32)> = self
+            .items
+            .iter()
+            .zip(&scores)
+            .map(|(&m, &s)| (m, s))
+            .filter(|&(m, _)| keep(m))
+            .collect();
+        crate::ann::top_by(scored, n, |&(m, s)| (f64::from(s), m as usize))
+    }
+}
+
+impl Scorer for Ease {
+    fn name(&self) -> &'static str {
+        "Ease"
+    }
+
+    fn score_one(&self, user: u32, movie: u32) -> f32 {
+        self.score(&[user], &[movie])[0]
+    }
+
+    /// One user's dense scores are computed once for a run of pairs of that user.
+    fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(movies.len());
+        let mut current: Option<(u32, Vec<f32>)> = None;
+        for (&user, &movie) in users.iter().zip(movies) {
+            if current.as_ref().is_none_or(|(u, _)| *u != user) {
+                let history = self
+                    .users
+                    .get(user)
+                    .map(|u| self.histories[u].as_slice())
+                    .unwrap_or(&[]);
+                current = Some((user, self.dense_scores(history)));
+            }
+            let scores = current.as_ref().map(|(_, s)| s.as_slice()).unwrap_or(&[]);
+            out.push(self.lookup(scores, movie));
+        }
+        out
+    }
+
+    fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        let scores = self.dense_scores(&self.dense_history(history));
+        movies.iter().map(|&m| self.lookup(&scores, m)).collect()
+    }
+
+    fn predicts_ratings(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Users 1 and 2 rated movies 0 and 1 together; user 3 rated 1 and 2; movie 3 is unrated.
+    fn train() -> Interactions {
+        Interactions::of(&[
+            (1, 0, 5.0),
+            (1, 1, 4.0),
+            (2, 0, 3.0),
+            (2, 1, 4.0),
+            (3, 1, 5.0),
+            (3, 2, 2.0),
+        ])
+    }
+
+    #[test]
+    fn closed_form_by_hand() {
+        // Items by count: 1 (3 raters), 0 (2), 2 (1). G = XᵀX + λI with λ = 1:
+        //   [[4, 2, 1], [2, 3, 0], [1, 0, 2]] over dense (1, 0, 2).
+        let ease = Ease::fit(&train(), 4, 1.0, 10, 10);
+        assert_eq!(ease.covered(), 3);
+        let g = [[4.0, 2.0, 1.0], [2.0, 3.0, 0.0], [1.0, 0.0, 2.0]];
+        // Inverse by the adjugate: det = 4·6 − 2·4 + 1·(−3) = 13.
+        let det: f64 = 13.0;
+        let adj = [[6.0, -4.0, -3.0], [-4.0, 7.0, 2.0], [-3.0, 2.0, 8.0]];
+        let p = |i: usize, j: usize| adj[i][j] / det;
+        for (i, row) in g.iter().enumerate() {
+            let identity: Vec<f64> = (0..3)
+                .map(|j| (0..3).map(|k| row[k] * p(k, j)).sum())
+                .collect();
+            for (j, v) in identity.iter().enumerate() {
+                assert!((v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+        let b = |i: usize, j: usize| -p(i, j) / p(j, j);
+        // User 3 rated dense 0 (movie 1) and dense 2 (movie 2): score of movie 0 (dense 1).
+        let expected = b(0, 1) + b(2, 1);
+        let got = ease.score(&[3], &[0])[0];
+        assert!(
+            (f64::from(got) - expected).abs() < 1e-6,
+            "{got} vs {expected}"
+        );
+        // The same through a folded-in history, and an uncovered movie scores 0.
+        let folded = ease.score_history(&[(1, 5.0), (2, 2.0)], &[0, 3]);
+        assert!((folded[0] - got).abs() < 1e-7);
+        assert_eq!(folded[1], 0.0);
+        // Unknown users score 0 everywhere.
+        assert_eq!(ease.score(&[99, 99], &[0, 1]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn cover_and_kept_weights_are_bounded() {
+        let ease = Ease::fit(&train(), 4, 1.0, 2, 1);
+        assert_eq!(ease.covered(), 2, "the two most-rated movies");
+        assert!(ease.rows.iter().all(|r| r.len() <= 1));
+        assert_eq!(
+            ease.score_history(&[(2, 5.0)], &[0, 1, 2]),
+            vec![0.0, 0.0, 0.0]
+        );
+        let top = ease.top_for_history(&[(0, 5.0)], 5, &|m| m != 0);
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].0, 1);
+    }
+}
