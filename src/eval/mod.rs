@@ -37,7 +37,7 @@ pub struct EvalRequest {
     pub protocol: Protocol,
     /// Seed of the split, of MF and of the Random row.
     pub seed: u64,
-    /// Several split seeds (seed protocol only): one run each, then mean ± std.
+    /// Several split seeds (seed and full protocols): one run each, then mean ± std.
     pub seeds: Vec<u64>,
     /// A split file to reuse instead of a seeded split.
     pub split: Option<PathBuf>,
@@ -76,12 +76,6 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
                 RATING_RANGE.start(),
                 RATING_RANGE.end()
             ),
-        ));
-    }
-    if request.protocol == Protocol::Full && !request.seeds.is_empty() {
-        return Err(bad(
-            "--seeds",
-            "runs the seed protocol only; run --protocol full once per --seed".into(),
         ));
     }
     if request.protocol == Protocol::Full && request.report.is_some() {
@@ -125,6 +119,20 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
         seed,
         ..EvalConfig::default()
     };
+    if !request.seeds.is_empty() && request.protocol == Protocol::Full {
+        let reports: Vec<_> = request
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let split = Split::seeded(dataset.ratings.len(), seed);
+                full::evaluate_full_protocol(&dataset, &split, &index, &config(seed))
+            })
+            .collect();
+        return Ok(EvalOutput {
+            text: report::full_seeds_table(&reports),
+            json: report::full_seeds_json(&reports),
+        });
+    }
     if !request.seeds.is_empty() {
         let reports: Vec<_> = request
             .seeds

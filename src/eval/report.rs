@@ -271,51 +271,81 @@ pub struct MetricSummary {
     pub std: f64,
 }
 
-/// Per model and metric, the mean and standard deviation over runs with different split seeds
-/// (models in the order of the first run).
-pub fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<MetricSummary>)> {
-    let Some(first) = reports.first() else {
-        return Vec::new();
-    };
-    let k = first.config.k;
-    first
+/// One run's rows: each model with its named metrics.
+type NamedRows = Vec<(String, Vec<(String, f64)>)>;
+
+/// The rows of a seed-protocol run: the five ranking metrics and the NDCG gap closed.
+fn seed_rows(report: &EvalReport) -> NamedRows {
+    let k = report.config.k;
+    report
         .models
         .iter()
-        .map(|model| {
-            let rows: Vec<&super::ModelResult> = reports
+        .map(|m| {
+            let mut metrics = m.metrics.named(k).to_vec();
+            metrics.push(("NDCG gap closed".into(), m.ndcg_gap_closed));
+            (m.model.clone(), metrics)
+        })
+        .collect()
+}
+
+/// The rows of a full-protocol run: the five ranking metrics.
+fn full_rows(report: &FullReport) -> NamedRows {
+    let k = report.config.k;
+    report
+        .models
+        .iter()
+        .map(|m| (m.model.clone(), m.metrics.named(k).to_vec()))
+        .collect()
+}
+
+/// Per model and metric, the mean and standard deviation over runs with different split seeds
+/// (models and metrics in the order of the first run).
+fn summarize(runs: &[NamedRows]) -> Vec<(String, Vec<MetricSummary>)> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|(model, metrics)| {
+            let rows: Vec<&Vec<(String, f64)>> = runs
                 .iter()
-                .filter_map(|r| r.models.iter().find(|m| m.model == model.model))
+                .filter_map(|run| run.iter().find(|(m, _)| m == model).map(|(_, v)| v))
                 .collect();
-            let mut metrics: Vec<MetricSummary> = (0..5)
-                .map(|i| {
-                    let values: Vec<f64> = rows.iter().map(|m| m.metrics.named(k)[i].1).collect();
+            let summaries = metrics
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    let values: Vec<f64> =
+                        rows.iter().filter_map(|r| r.get(i)).map(|v| v.1).collect();
                     let (mean, std) = mean_std(&values);
                     MetricSummary {
-                        name: model.metrics.named(k)[i].0.clone(),
+                        name: name.clone(),
                         mean,
                         std,
                     }
                 })
                 .collect();
-            let gaps: Vec<f64> = rows.iter().map(|m| m.ndcg_gap_closed).collect();
-            let (mean, std) = mean_std(&gaps);
-            metrics.push(MetricSummary {
-                name: "NDCG gap closed".into(),
-                mean,
-                std,
-            });
-            (model.model.clone(), metrics)
+            (model.clone(), summaries)
         })
         .collect()
 }
 
-/// The multi-seed summary as aligned text.
-pub fn seeds_table(reports: &[EvalReport]) -> String {
-    let summary = seeds_summary(reports);
-    let seeds: Vec<String> = reports.iter().map(|r| r.config.seed.to_string()).collect();
+/// Per model and metric of the seed protocol, the mean and standard deviation over runs with
+/// different split seeds.
+pub fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<MetricSummary>)> {
+    summarize(&reports.iter().map(seed_rows).collect::<Vec<_>>())
+}
+
+/// A multi-seed summary as aligned text.
+fn summary_table(
+    protocol: &str,
+    seeds: &[u64],
+    summary: &[(String, Vec<MetricSummary>)],
+) -> String {
+    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let mut out = format!(
-        "protocol seed · {} split seeds ({}) · mean ± std\n",
-        reports.len(),
+        "protocol {protocol} · {} split seeds ({}) · mean ± std\n",
+        seeds.len(),
         seeds.join(", ")
     );
     let Some((_, first)) = summary.first() else {
@@ -340,9 +370,14 @@ pub fn seeds_table(reports: &[EvalReport]) -> String {
     out
 }
 
-/// The multi-seed JSON: every run, and the summary.
-pub fn seeds_json(reports: &[EvalReport]) -> serde_json::Value {
-    let summary: Vec<serde_json::Value> = seeds_summary(reports)
+/// A multi-seed JSON: every run, and the summary.
+fn summary_json(
+    protocol: &str,
+    seeds: &[u64],
+    summary: Vec<(String, Vec<MetricSummary>)>,
+    runs: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let summary: Vec<serde_json::Value> = summary
         .into_iter()
         .map(|(model, metrics)| {
             let mut row = serde_json::Map::new();
@@ -354,16 +389,74 @@ pub fn seeds_json(reports: &[EvalReport]) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "protocol": "seed",
-        "seeds": reports.iter().map(|r| r.config.seed).collect::<Vec<_>>(),
+        "protocol": protocol,
+        "seeds": seeds,
         "summary": summary,
-        "runs": reports.iter().map(EvalReport::to_json).collect::<Vec<_>>(),
+        "runs": runs,
     })
+}
+
+/// The seed protocol's multi-seed summary as aligned text.
+pub fn seeds_table(reports: &[EvalReport]) -> String {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    summary_table("seed", &seeds, &seeds_summary(reports))
+}
+
+/// The seed protocol's multi-seed JSON: every run, and the summary.
+pub fn seeds_json(reports: &[EvalReport]) -> serde_json::Value {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    let runs = reports.iter().map(EvalReport::to_json).collect();
+    summary_json("seed", &seeds, seeds_summary(reports), runs)
+}
+
+/// The full protocol's multi-seed summary as aligned text.
+pub fn full_seeds_table(reports: &[FullReport]) -> String {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    let summary = summarize(&reports.iter().map(full_rows).collect::<Vec<_>>());
+    summary_table("full", &seeds, &summary)
+}
+
+/// The full protocol's multi-seed JSON: every run, and the summary.
+pub fn full_seeds_json(reports: &[FullReport]) -> serde_json::Value {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    let summary = summarize(&reports.iter().map(full_rows).collect::<Vec<_>>());
+    let runs = reports.iter().map(FullReport::to_json).collect();
+    summary_json("full", &seeds, summary, runs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_follow_the_first_run_and_match_models_by_name() {
+        let run = |a: f64, b: f64| -> NamedRows {
+            vec![
+                (
+                    "A".into(),
+                    vec![("NDCG@10".into(), a), ("MAP@10".into(), a / 2.0)],
+                ),
+                (
+                    "B".into(),
+                    vec![("NDCG@10".into(), b), ("MAP@10".into(), b / 2.0)],
+                ),
+            ]
+        };
+        let mut second = run(0.3, 0.5);
+        second.reverse();
+        let summary = summarize(&[run(0.1, 0.7), second]);
+        assert_eq!(summary.len(), 2);
+        assert_eq!(summary[0].0, "A");
+        let ndcg = &summary[0].1[0];
+        assert_eq!(ndcg.name, "NDCG@10");
+        assert!((ndcg.mean - 0.2).abs() < 1e-12);
+        assert!((ndcg.std - 2f64.sqrt() / 10.0).abs() < 1e-12, "sample std of 0.1 and 0.3");
+        assert!(
+            (summary[1].1[1].mean - 0.3).abs() < 1e-12,
+            "B's MAP: (0.35 + 0.25) / 2"
+        );
+        assert!(summarize(&[]).is_empty());
+    }
 
     #[test]
     fn mean_and_sample_std() {

@@ -217,11 +217,16 @@ fn several_seeds_give_mean_and_std() {
     let std = bias["NDCG@10"]["std"].as_f64().expect("std");
     assert!((mean - (per_run[0] + per_run[1]) / 2.0).abs() < 1e-12);
     assert!((std - (per_run[0] - per_run[1]).abs() / 2f64.sqrt()).abs() < 1e-12);
-    // The full protocol takes one seed a run; asking it for several is refused, not ignored.
-    evaluate(&["--seeds", "42,7", "--protocol", "full"])
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains(
-            "--seeds: runs the seed protocol only",
-        ));
+    // Only the seed protocol writes a report, with one seed or several: refused, not ignored.
+    evaluate(&[
+        "--seeds",
+        "42,7",
+        "--protocol",
+        "full",
+        "--report",
+        "unused",
+    ])
+    .assert()
+    .failure()
+    .stderr(predicates::str::contains("--report"));
 }

@@ -266,7 +266,37 @@ fn similar_finds_titles_forgivingly() {
 
 #[test]
 fn the_two_stage_pipeline_beats_popularity_on_the_full_catalogue() {
-    let json = json_output(cli().args(["evaluate", "--protocol", "full", "--json"]));
+    let all = json_output(cli().args([
+        "evaluate",
+        "--protocol",
+        "full",
+        "--seeds",
+        "42,7",
+        "--json",
+    ]));
+    assert_eq!(all["protocol"], "full");
+    assert_eq!(all["seeds"], serde_json::json!([42, 7]));
+    let runs = all["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    let summary = all["summary"].as_array().expect("summary");
+    let two_stage_mean = summary
+        .iter()
+        .find(|m| m["model"] == "TwoStage")
+        .and_then(|m| m["NDCG@10"]["mean"].as_f64())
+        .expect("TwoStage summary");
+    let per_run: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            r["models"]
+                .as_array()
+                .and_then(|ms| ms.iter().find(|m| m["model"] == "TwoStage"))
+                .and_then(|m| m["NDCG@10"].as_f64())
+                .expect("TwoStage row")
+        })
+        .collect();
+    assert!((two_stage_mean - (per_run[0] + per_run[1]) / 2.0).abs() < 1e-12);
+    let json = &runs[0];
+    assert_eq!(json["seed"], 42);
     let row = |name: &str| {
         json["models"]
             .as_array()
