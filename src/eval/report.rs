@@ -450,7 +450,10 @@ mod tests {
         let ndcg = &summary[0].1[0];
         assert_eq!(ndcg.name, "NDCG@10");
         assert!((ndcg.mean - 0.2).abs() < 1e-12);
-        assert!((ndcg.std - 2f64.sqrt() / 10.0).abs() < 1e-12, "sample std of 0.1 and 0.3");
+        assert!(
+            (ndcg.std - 2f64.sqrt() / 10.0).abs() < 1e-12,
+            "sample std of 0.1 and 0.3"
+        );
         assert!(
             (summary[1].1[1].mean - 0.3).abs() < 1e-12,
             "B's MAP: (0.35 + 0.25) / 2"

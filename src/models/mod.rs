@@ -13,6 +13,7 @@ pub mod genre;
 pub mod item_knn;
 pub mod logistic;
 pub mod matrix_factorization;
+pub mod rp3beta;
 
 use std::collections::HashMap;
 
@@ -28,6 +29,7 @@ pub use ease::Ease;
 pub use genre::GenreContent;
 pub use item_knn::ItemKnn;
 pub use matrix_factorization::{MatrixFactorization, MfConfig};
+pub use rp3beta::Rp3Beta;
 
 /// Ratings a model is fit on, column-wise.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,8 +11,8 @@ use crate::data::{mean_release_year, Dataset, Movie, LIKED_THRESHOLD};
 use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::{
-    content_ridge, ease, history_stats, Bias, ContentRidge, Ease, GenreContent, Interactions,
-    ItemKnn, MatrixFactorization, MfConfig, RatingStats, Scorer,
+    content_ridge, ease, history_stats, rp3beta, Bias, ContentRidge, Ease, GenreContent,
+    Interactions, ItemKnn, MatrixFactorization, MfConfig, RatingStats, Rp3Beta, Scorer,
 };
 
 /// One input of a stack.
@@ -30,6 +30,8 @@ pub enum Feature {
     ContentRidge,
     /// EASE score (implicit: how strongly the user's history points at the movie).
     Ease,
+    /// RP3β score (a random walk from the user's history, popularity-penalised).
+    Rp3Beta,
     /// Cosine between the movie's embedding and the user's liked-movie embedding profile.
     EmbeddingSimilarity,
     /// The user's number of ratings (0 when cold).
@@ -59,6 +61,7 @@ impl Feature {
             Feature::GenreContent => "score_genre",
             Feature::ContentRidge => "score_content_ridge",
             Feature::Ease => "score_ease",
+            Feature::Rp3Beta => "score_rp3beta",
             Feature::EmbeddingSimilarity => "embedding_similarity",
             Feature::UserRatingCount => "user_n_ratings",
             Feature::UserMeanRating => "user_mean_rating",
@@ -82,7 +85,7 @@ pub enum Person {
 }
 
 /// The base models' scores, in report order.
-pub const BASE_SCORES: [Feature; 7] = [
+pub const BASE_SCORES: [Feature; 8] = [
     Feature::Bias,
     Feature::ItemKnn,
     Feature::MatrixFactorization,
@@ -90,6 +93,7 @@ pub const BASE_SCORES: [Feature; 7] = [
     Feature::ContentRidge,
     Feature::EmbeddingSimilarity,
     Feature::Ease,
+    Feature::Rp3Beta,
 ];
 
 /// The seed 000 stack: the four base scores.
@@ -112,17 +116,17 @@ pub const USER_ITEM_STATISTICS: [Feature; 4] = [
 pub const SEED_001_FEATURES: [Feature; 8] = joined(SEED_000_FEATURES, USER_ITEM_STATISTICS);
 
 /// Every base score and the user/item statistics.
-const SCORES_AND_STATISTICS: [Feature; 11] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
+const SCORES_AND_STATISTICS: [Feature; 12] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
 
 /// Every feature of the rating stacks.
-pub const ALL_FEATURES: [Feature; 13] = joined(
+pub const ALL_FEATURES: [Feature; 14] = joined(
     SCORES_AND_STATISTICS,
     [Feature::WeightedRating, Feature::ReleaseYear],
 );
 
 /// The candidate ranker's features: every feature of the rating stacks and the top-N
 /// affinity.
-pub const CANDIDATE_FEATURES: [Feature; 14] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
+pub const CANDIDATE_FEATURES: [Feature; 15] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
 
 /// The features of `a` followed by those of `b`; `N` must be `A + B` (checked when the
 /// constant is evaluated, so a wrong length does not compile).
@@ -161,6 +165,8 @@ pub struct BaseModels {
     pub embedding: EmbeddingProfile,
     /// EASE over the most-rated movies.
     pub ease: Ease,
+    /// RP3β over the whole catalogue.
+    pub rp3beta: Rp3Beta,
     /// Milliseconds spent fitting each model (not saved).
     #[serde(skip)]
     pub fit_ms: Vec<(&'static str, f64)>,
@@ -214,6 +220,14 @@ impl BaseModels {
             ease::DEFAULT_KEPT_WEIGHTS,
         );
         timed("fit_ease", t);
+        let t = std::time::Instant::now();
+        let rp3beta = Rp3Beta::fit(
+            train,
+            n_movies,
+            rp3beta::DEFAULT_BETA,
+            rp3beta::DEFAULT_KEPT_WEIGHTS,
+        );
+        timed("fit_rp3beta", t);
         BaseModels {
             bias,
             item_knn,
@@ -222,6 +236,7 @@ impl BaseModels {
             content_ridge,
             embedding,
             ease,
+            rp3beta,
             fit_ms,
         }
     }
@@ -236,6 +251,7 @@ impl BaseModels {
             Feature::ContentRidge => &self.content_ridge,
             Feature::EmbeddingSimilarity => &self.embedding,
             Feature::Ease => &self.ease,
+            Feature::Rp3Beta => &self.rp3beta,
             _ => return None,
         })
     }

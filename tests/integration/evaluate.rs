@@ -166,7 +166,7 @@ fn cli_json_and_report() {
     assert_eq!(json["k"], 5);
     assert_eq!(json["seed"], 7);
     let models = json["models"].as_array().expect("models");
-    assert_eq!(models.len(), 19);
+    assert_eq!(models.len(), 20);
     for key in [
         "model",
         "HitRate@5",
