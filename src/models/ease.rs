@@ -12,7 +12,7 @@ use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, Scorer, UserIndex};
+use super::{score_by_user_runs, Interactions, RatedMovies, Scorer};
 
 /// λ, the L2 weight on B (Steck's ML-20M value is 500; chosen on ml-latest-small's full
 /// protocol, see the README).
@@ -32,9 +32,8 @@ pub struct Ease {
     items: Vec<u32>,
     /// Per dense item i: the kept (dense j, B_ij), largest |B_ij| first.
     rows: Vec<Vec<(u32, f32)>>,
-    users: UserIndex,
-    /// Per dense user: the dense items they rated.
-    histories: Vec<Vec<u32>>,
+    /// The dense items each training user rated.
+    rated: RatedMovies,
 }
 
 /// Marks a catalogue position EASE does not cover.
@@ -68,25 +67,14 @@ impl Ease {
             dense[m as usize] = i as u32;
         }
 
-        let users = UserIndex::new(&train.user);
-        let mut histories: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
-        for (&u, &m) in train.user.iter().zip(&train.movie) {
-            let d = dense.get(m as usize).copied().unwrap_or(UNCOVERED);
-            if d != UNCOVERED {
-                if let Some(user) = users.get(u) {
-                    histories[user].push(d);
-                }
-            }
-        }
-        for history in &mut histories {
-            history.sort_unstable();
-            history.dedup();
-        }
+        let rated = RatedMovies::new(train, |m| {
+            dense.get(m as usize).copied().filter(|&d| d != UNCOVERED)
+        });
 
         let n = items.len();
         // G = XᵀX + λI, accumulated from each user's co-rated pairs (X is sparse).
         let mut gram = vec![0f64; n * n];
-        for history in &histories {
+        for history in rated.rows() {
             for &i in history {
                 let row = &mut gram[i as usize * n..(i as usize + 1) * n];
                 for &j in history {
@@ -124,8 +112,7 @@ impl Ease {
             dense,
             items,
             rows,
-            users,
-            histories,
+            rated,
         }
     }
 
@@ -196,21 +183,12 @@ impl Scorer for Ease {
 
     /// One user's dense scores are computed once for a run of pairs of that user.
     fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(movies.len());
-        let mut current: Option<(u32, Vec<f32>)> = None;
-        for (&user, &movie) in users.iter().zip(movies) {
-            if current.as_ref().is_none_or(|(u, _)| *u != user) {
-                let history = self
-                    .users
-                    .get(user)
-                    .map(|u| self.histories[u].as_slice())
-                    .unwrap_or(&[]);
-                current = Some((user, self.dense_scores(history)));
-            }
-            let scores = current.as_ref().map(|(_, s)| s.as_slice()).unwrap_or(&[]);
-            out.push(self.lookup(scores, movie));
-        }
-        out
+        score_by_user_runs(
+            users,
+            movies,
+            |user| self.dense_scores(self.rated.of(user)),
+            |scores, movie| self.lookup(scores, movie),
+        )
     }
 
     fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {

@@ -167,6 +167,65 @@ impl UserIndex {
     }
 }
 
+/// What each training user rated, as implicit feedback: the user side of EASE and RP3β.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RatedMovies {
+    users: UserIndex,
+    /// Per dense user: the (mapped) movies they rated, sorted, each once.
+    rows: Vec<Vec<u32>>,
+}
+
+impl RatedMovies {
+    /// The movies of `train` by user, each mapped by `map` (those it maps to `None` left out).
+    pub fn new(train: &Interactions, map: impl Fn(u32) -> Option<u32>) -> RatedMovies {
+        let users = UserIndex::new(&train.user);
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
+        for (&u, &m) in train.user.iter().zip(&train.movie) {
+            if let (Some(user), Some(item)) = (users.get(u), map(m)) {
+                rows[user].push(item);
+            }
+        }
+        for row in &mut rows {
+            row.sort_unstable();
+            row.dedup();
+        }
+        RatedMovies { users, rows }
+    }
+
+    /// What the userId `user` rated (nothing for an unknown user).
+    pub fn of(&self, user: u32) -> &[u32] {
+        self.users
+            .get(user)
+            .map_or(&[][..], |u| self.rows[u].as_slice())
+    }
+
+    /// Every user's row, by dense user index.
+    pub fn rows(&self) -> &[Vec<u32>] {
+        &self.rows
+    }
+}
+
+/// Scores the pairs `(users[i], movies[i])` of a model whose user side is a whole score
+/// vector (EASE, RP3β): `scores_of(user)` is computed once for each run of pairs of one user,
+/// and `lookup(scores, movie)` reads a movie's score from it.
+pub fn score_by_user_runs(
+    users: &[u32],
+    movies: &[u32],
+    scores_of: impl Fn(u32) -> Vec<f32>,
+    lookup: impl Fn(&[f32], u32) -> f32,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(movies.len());
+    let mut current: Option<(u32, Vec<f32>)> = None;
+    for (&user, &movie) in users.iter().zip(movies) {
+        if current.as_ref().is_none_or(|(u, _)| *u != user) {
+            current = Some((user, scores_of(user)));
+        }
+        let scores = current.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+        out.push(lookup(scores, movie));
+    }
+    out
+}
+
 /// A fitted model that scores (user, movie) pairs.
 pub trait Scorer: Send + Sync {
     /// The model's name in reports ("Bias", "ItemKnn", …).

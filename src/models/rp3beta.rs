@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, Scorer, UserIndex};
+use super::{score_by_user_runs, Interactions, RatedMovies, Scorer};
 
 /// β, the popularity penalty: 0.2 ranked best alone on split seed 1 of the full protocol (0,
 /// 0.2, 0.3, 0.4, 0.6, 0.8 tried; ml-latest-small's movies have few ratings each, and larger
@@ -20,27 +20,21 @@ pub const DEFAULT_KEPT_WEIGHTS: usize = 100;
 pub struct Rp3Beta {
     /// Per catalogue position i: the kept (j, W_ij), largest first.
     rows: Vec<Vec<(u32, f32)>>,
-    users: UserIndex,
-    /// Per dense user: the movies they rated.
-    histories: Vec<Vec<u32>>,
+    /// The movies each training user rated.
+    rated: RatedMovies,
 }
 
 impl Rp3Beta {
     /// Fits on `train` over a catalogue of `n_movies` with popularity penalty `beta`, `kept`
     /// weights per item.
     pub fn fit(train: &Interactions, n_movies: usize, beta: f32, kept: usize) -> Rp3Beta {
-        let users = UserIndex::new(&train.user);
-        let mut histories: Vec<Vec<u32>> = vec![Vec::new(); users.len()];
+        let rated = RatedMovies::new(train, |m| ((m as usize) < n_movies).then_some(m));
+        let histories = rated.rows();
         let mut raters: Vec<Vec<u32>> = vec![Vec::new(); n_movies];
-        for (&u, &m) in train.user.iter().zip(&train.movie) {
-            if let (Some(user), Some(column)) = (users.get(u), raters.get_mut(m as usize)) {
-                histories[user].push(m);
-                column.push(user as u32);
+        for (user, history) in histories.iter().enumerate() {
+            for &m in history {
+                raters[m as usize].push(user as u32);
             }
-        }
-        for list in histories.iter_mut().chain(raters.iter_mut()) {
-            list.sort_unstable();
-            list.dedup();
         }
         let penalty: Vec<f32> = raters
             .iter()
@@ -90,11 +84,7 @@ impl Rp3Beta {
                 row
             })
             .collect();
-        Rp3Beta {
-            rows,
-            users,
-            histories,
-        }
+        Rp3Beta { rows, rated }
     }
 
     /// The scores over the catalogue of a history of catalogue positions.
@@ -136,21 +126,12 @@ impl Scorer for Rp3Beta {
 
     /// One user's scores are computed once for a run of pairs of that user.
     fn score(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(movies.len());
-        let mut current: Option<(u32, Vec<f32>)> = None;
-        for (&user, &movie) in users.iter().zip(movies) {
-            if current.as_ref().is_none_or(|(u, _)| *u != user) {
-                let history = self
-                    .users
-                    .get(user)
-                    .map(|u| self.histories[u].clone())
-                    .unwrap_or_default();
-                current = Some((user, self.all_scores(history)));
-            }
-            let scores = current.as_ref().map(|(_, s)| s.as_slice()).unwrap_or(&[]);
-            out.push(scores.get(movie as usize).copied().unwrap_or(0.0));
-        }
-        out
+        score_by_user_runs(
+            users,
+            movies,
+            |user| self.all_scores(self.rated.of(user).iter().copied()),
+            |scores, movie| scores.get(movie as usize).copied().unwrap_or(0.0),
+        )
     }
 
     fn score_history(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
