@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use reelrank::data::split::SplitBy;
 use reelrank::data::LIKED_THRESHOLD;
 use reelrank::documents::DocumentTemplate;
 use reelrank::engine::{
@@ -281,6 +282,9 @@ struct EvaluateArgs {
     /// A split to reuse: CSV userId,movieId,set with set in {base, meta, test}
     #[arg(long, value_name = "FILE")]
     split: Option<PathBuf>,
+    /// How the seeded split picks its test part: a random 20 %, or each user's latest 20 %
+    #[arg(long, value_enum, default_value_t = SplitBy::Random, conflicts_with = "split")]
+    split_by: SplitBy,
     /// Cut-off of the ranking metrics
     #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     k: u16,
@@ -499,6 +503,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: args.seed,
                 seeds: args.seeds,
                 split: args.split,
+                split_by: args.split_by,
                 report: args.report,
                 k: usize::from(args.k),
                 threshold: args.threshold,

@@ -34,6 +34,19 @@ fn sorted(mut rows: Vec<usize>) -> Vec<usize> {
     rows
 }
 
+/// How the test part is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitBy {
+    /// A seeded shuffle of every rating (the seeds' protocol).
+    #[default]
+    Random,
+    /// Each user's latest ratings by timestamp: a recommender predicts the future from the
+    /// past. Per user rather than one global cut, so that every test user has a history and
+    /// the test set is not dominated by the few users active at the end.
+    Time,
+}
+
 /// Which part of the split a rating row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +109,44 @@ impl Split {
             meta,
             test: sorted(test.to_vec()),
             source: format!("seed {seed}"),
+        }
+    }
+
+    /// The split of `split_by`: [`Split::seeded`], or [`Split::by_time`].
+    pub fn new(ratings: &Ratings, split_by: SplitBy, seed: u64) -> Split {
+        match split_by {
+            SplitBy::Random => Split::seeded(ratings.len(), seed),
+            SplitBy::Time => Split::by_time(ratings, seed),
+        }
+    }
+
+    /// The time split: each user's latest [`TEST_SHARE`] of ratings (rounded up; ties in time
+    /// by row order) is the test part; the rest is cut into base_train and meta_train by the
+    /// seeded shuffle of [`Split::seeded`].
+    pub fn by_time(ratings: &Ratings, seed: u64) -> Split {
+        let mut by_user: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (row, &user) in ratings.user.iter().enumerate() {
+            by_user.entry(user).or_default().push(row);
+        }
+        let mut users: Vec<u32> = by_user.keys().copied().collect();
+        users.sort_unstable();
+        let mut test = Vec::new();
+        let mut train_full = Vec::new();
+        for user in users {
+            let mut rows = by_user.remove(&user).unwrap_or_default();
+            rows.sort_by_key(|&row| (ratings.timestamp[row], row));
+            let n_test = (rows.len() as f64 * TEST_SHARE).ceil() as usize;
+            let (past, future) = rows.split_at(rows.len() - n_test.min(rows.len()));
+            train_full.extend_from_slice(past);
+            test.extend_from_slice(future);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (base, meta) = base_and_meta(sorted(train_full), &mut rng);
+        Split {
+            base,
+            meta,
+            test: sorted(test),
+            source: format!("time, seed {seed}"),
         }
     }
 
@@ -239,8 +290,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn time_split_holds_out_each_users_latest_ratings() {
+        // User 1: 5 ratings (1 held out), user 2: 10 ratings (2 held out), interleaved rows.
+        let user1 = [50, 10, 40, 20, 30];
+        let user2 = [5, 95, 15, 85, 25, 75, 35, 65, 45, 55];
+        let mut ratings = Ratings::default();
+        for (i, &t) in user2.iter().enumerate() {
+            if let Some(&t1) = user1.get(i) {
+                ratings.user.push(1);
+                ratings.timestamp.push(t1);
+            }
+            ratings.user.push(2);
+            ratings.timestamp.push(t);
+        }
+        ratings.movie = (0..ratings.user.len() as u32).collect();
+        ratings.rating = vec![4.0; ratings.user.len()];
+        let split = Split::by_time(&ratings, 42);
+        let held: Vec<(u32, i64)> = split
+            .test
+            .iter()
+            .map(|&r| (ratings.user[r], ratings.timestamp[r]))
+            .collect();
+        assert_eq!(held, vec![(1, 50), (2, 95), (2, 85)], "in row order");
+        let mut all = [split.base.clone(), split.meta.clone(), split.test.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..15).collect::<Vec<_>>(), "a partition of every row");
+        assert_eq!(
+            split.meta.len(),
+            3,
+            "a fifth of train_full's 12 rows, rounded up"
+        );
+        assert_eq!(Split::by_time(&ratings, 42), split, "reproducible");
+        assert_eq!(
+            Split::by_time(&ratings, 7).test,
+            split.test,
+            "the seed cuts base/meta only"
+        );
+        assert_eq!(
+            Split::new(&ratings, SplitBy::Time, 42).source,
+            "time, seed 42"
+        );
+    }
+
+    #[test]
     fn seeded_split_is_a_reproducible_partition() {
         let split = Split::seeded(1000, 42);
+        assert_eq!(
+            Split::new(&Ratings::default(), SplitBy::Random, 42).source,
+            "seed 42"
+        );
         assert_eq!(
             (split.base.len(), split.meta.len(), split.test.len()),
             (640, 160, 200)

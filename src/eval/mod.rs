@@ -13,7 +13,7 @@ use std::time::Instant;
 pub use protocol::{evaluate_seed_protocol, EvalConfig, EvalReport, ModelResult};
 
 use crate::config::Paths;
-use crate::data::split::Split;
+use crate::data::split::{Split, SplitBy};
 use crate::data::{Dataset, RATING_RANGE};
 use crate::engine::{open_or_build_index, BuildOptions, Engine};
 use crate::error::{Error, Result};
@@ -41,6 +41,8 @@ pub struct EvalRequest {
     pub seeds: Vec<u64>,
     /// A split file to reuse instead of a seeded split.
     pub split: Option<PathBuf>,
+    /// How a seeded split chooses its test part.
+    pub split_by: SplitBy,
     /// Where to write the report files (seed protocol only).
     pub report: Option<PathBuf>,
     /// Cut-off of the ranking metrics.
@@ -124,7 +126,7 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
             .seeds
             .iter()
             .map(|&seed| {
-                let split = Split::seeded(dataset.ratings.len(), seed);
+                let split = Split::new(&dataset.ratings, request.split_by, seed);
                 full::evaluate_full_protocol(&dataset, &split, &index, &config(seed))
             })
             .collect();
@@ -138,7 +140,7 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
             .seeds
             .iter()
             .map(|&seed| {
-                let split = Split::seeded(dataset.ratings.len(), seed);
+                let split = Split::new(&dataset.ratings, request.split_by, seed);
                 evaluate_seed_protocol(&dataset, &split, index.flat(), &config(seed))
             })
             .collect();
@@ -149,7 +151,7 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     }
     let split = match &request.split {
         Some(file) => Split::read(file, &dataset)?,
-        None => Split::seeded(dataset.ratings.len(), request.seed),
+        None => Split::new(&dataset.ratings, request.split_by, request.seed),
     };
     match request.protocol {
         Protocol::Full => {

@@ -217,6 +217,11 @@ fn several_seeds_give_mean_and_std() {
     let std = bias["NDCG@10"]["std"].as_f64().expect("std");
     assert!((mean - (per_run[0] + per_run[1]) / 2.0).abs() < 1e-12);
     assert!((std - (per_run[0] - per_run[1]).abs() / 2f64.sqrt()).abs() < 1e-12);
+    // A time split and a split file are two answers to one question: refused together.
+    evaluate(&["--split-by", "time", "--split", "split.csv"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--split-by"));
     // Only the seed protocol writes a report, with one seed or several: refused, not ignored.
     evaluate(&[
         "--seeds",
