@@ -22,7 +22,7 @@ use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::store::MovieIndex;
 
 /// Candidate-set sizes whose recall is reported.
-pub const CANDIDATE_SIZES: [usize; 3] = [100, 200, 500];
+pub const CANDIDATE_SIZES: [usize; 4] = [100, 200, 300, 500];
 
 /// One ranker's mean metrics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
