@@ -42,6 +42,12 @@ pub const MAX_CANDIDATES: usize = 10_000;
 /// can miss matches).
 const EXACT_FILTER_SHARE: f64 = 0.1;
 
+/// Below this many movies stage one scans every vector instead of walking the HNSW graph: at
+/// ml-latest-small's 9,742 the scan took 0.83 ms a query against 2.35 ms for the graph at ef
+/// 400 (recall@10 0.999), and it is exact. The scan grows linearly with the catalogue, the
+/// graph walk about logarithmically, so larger catalogues (ML-latest's 86k) take the graph.
+pub const GRAPH_FROM_MOVIES: usize = 20_000;
+
 /// Keyword hits looked at to find the movie a "movies like X" query names.
 const LIKE_LOOKUP: usize = 20;
 
@@ -296,6 +302,8 @@ pub struct Engine {
     stack: OnceLock<ServingStack>,
     /// Where saved profiles are looked up (`--profiles`).
     profiles: PathBuf,
+    /// Catalogues from this size walk the HNSW graph; smaller ones are scanned exactly.
+    graph_from: usize,
 }
 
 impl Engine {
@@ -337,7 +345,15 @@ impl Engine {
             encoder,
             stack: OnceLock::new(),
             profiles: PathBuf::from(person::DEFAULT_PROFILES_DIR),
+            graph_from: GRAPH_FROM_MOVIES,
         })
+    }
+
+    /// Walks the HNSW graph for catalogues of `movies` or more instead of
+    /// [`GRAPH_FROM_MOVIES`] (0: always, unless a request asks for the exact scan).
+    pub fn with_graph_from(mut self, movies: usize) -> Engine {
+        self.graph_from = movies;
+        self
     }
 
     /// Looks saved profiles up in `dir` instead of `profiles/`.
@@ -757,6 +773,7 @@ impl Engine {
         exact: bool,
     ) -> (Vec<Hit>, &'static str) {
         let flat = self.index.flat();
+        let exact = exact || flat.len() < self.graph_from;
         let Some(allowed) = allowed else {
             if exact {
                 return (flat.search(vector, wanted, &|_| true), "exact");

@@ -290,8 +290,13 @@ fn word_matches(query: &str, title: &str) -> bool {
     if short.len() >= 3 && long.starts_with(short) && long.len() - short.len() <= 2 {
         return true;
     }
-    let distance = usize::from(fuzzy_distance(query.chars().count()));
-    distance > 0 && strsim::osa_distance(query, title) <= distance
+    let query_len = query.chars().count();
+    let distance = usize::from(fuzzy_distance(query_len));
+    // Words whose lengths differ by more than the distance cannot be within it: skip the
+    // edit-distance computation, which is most of a title match's cost.
+    distance > 0
+        && query_len.abs_diff(title.chars().count()) <= distance
+        && strsim::osa_distance(query, title) <= distance
 }
 
 /// A query's content words, to score how well it names titles (see [`TitleQuery::score`]).

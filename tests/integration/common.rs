@@ -157,3 +157,16 @@ pub fn real_engine() -> &'static Engine {
         Engine::open(&paths).expect("open the real index")
     })
 }
+
+/// The real index opened again, walking the HNSW graph at any catalogue size (ml-latest-small
+/// is small enough for the exact scan by default).
+pub fn real_graph_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        real_engine();
+        let paths = paths(&real_data(), &real_index_root());
+        Engine::open(&paths)
+            .expect("open the real index")
+            .with_graph_from(0)
+    })
+}

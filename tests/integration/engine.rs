@@ -9,7 +9,7 @@ use reelrank::onboard::{onboard_profile, OnboardConfig};
 use reelrank::rank::{Filters, YearRange};
 use reelrank::Error;
 
-use crate::common::{json_output, real_engine, reelrank, tempdir, tiny};
+use crate::common::{json_output, real_engine, real_graph_engine, reelrank, tempdir, tiny};
 
 fn cli() -> assert_cmd::Command {
     crate::common::real_cli()
@@ -145,8 +145,17 @@ fn recommend_and_similar_take_the_search_filters() {
 #[test]
 fn filtered_retrieval_returns_every_match_it_is_asked_for() {
     // The graph-walk fallback itself is unit-tested with a stand-in graph in src/engine.
-    let engine = real_engine();
+    let engine = real_graph_engine();
     let vector = engine.encoder().embed("a tense chase").expect("embed");
+    // At ml-latest-small's size the default engine scans exactly, filtered or not.
+    let thriller = Filters {
+        genres: vec!["Thriller".into()],
+        years: None,
+    };
+    assert_eq!(
+        real_engine().retrieve(&vector, 20, &thriller, false).1,
+        "exact"
+    );
     for (genre, path) in [("Thriller", "hnsw"), ("Documentary", "exact")] {
         let filters = Filters {
             genres: vec![genre.into()],

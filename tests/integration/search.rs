@@ -6,7 +6,7 @@ use reelrank::eval::search::{default_variants, evaluate_search, SearchQuality};
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::Error;
 
-use crate::common::real_engine;
+use crate::common::{real_engine, real_graph_engine};
 
 fn titles(request: &SearchRequest) -> Vec<(String, Vec<String>)> {
     real_engine()
@@ -130,11 +130,15 @@ fn filters_apply_before_the_cut() {
 #[test]
 fn hnsw_and_exact_agree_on_the_top_results() {
     let mut request = SearchRequest::new("a boy wizard goes to a school of magic");
-    let approximate = real_engine().search(&request).expect("search");
-    request.exact = true;
+    let approximate = real_graph_engine().search(&request).expect("search");
+    // Below GRAPH_FROM_MOVIES the default engine scans exactly without being asked.
     let exact = real_engine().search(&request).expect("search");
     assert_eq!(exact.retrieval, Some("exact"));
     assert_eq!(approximate.retrieval, Some("hnsw"));
+    request.exact = true;
+    let forced = real_graph_engine().search(&request).expect("search");
+    assert_eq!(forced.retrieval, Some("exact"));
+    assert_eq!(forced.results, exact.results);
     assert_eq!(approximate.results[..3], exact.results[..3]);
     assert!(
         exact
