@@ -286,28 +286,31 @@ mod tests {
     fn each_template_writes_what_it_says() {
         let toy = movie("Toy Story (1995)", &["Adventure", "Sci-Fi"]);
         let tags = ["pixar", "fun", "Pixar"];
-        let render = |t: DocumentTemplate| t.render(&toy, tags);
-        assert_eq!(
-            render(DocumentTemplate::Labelled),
-            "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, fun."
-        );
-        assert_eq!(
-            render(DocumentTemplate::Plain),
-            "Toy Story (1995). Adventure, Sci-Fi. pixar, fun."
-        );
-        assert_eq!(
-            render(DocumentTemplate::Seed),
-            "Toy Story (1995) Adventure|Sci-Fi pixar fun Pixar"
-        );
-        assert_eq!(
-            render(DocumentTemplate::TagCounts),
-            "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, pixar, fun."
-        );
-        assert_eq!(
-            render(DocumentTemplate::Sentence),
-            "Toy Story (1995): an adventure, science fiction film. Tags: pixar, fun."
-        );
-        assert_eq!(render(DocumentTemplate::Title), "Toy Story (1995)");
+        for (template, expected) in [
+            (
+                DocumentTemplate::Labelled,
+                "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, fun.",
+            ),
+            (
+                DocumentTemplate::Plain,
+                "Toy Story (1995). Adventure, Sci-Fi. pixar, fun.",
+            ),
+            (
+                DocumentTemplate::Seed,
+                "Toy Story (1995) Adventure|Sci-Fi pixar fun Pixar",
+            ),
+            (
+                DocumentTemplate::TagCounts,
+                "Toy Story (1995). Genres: Adventure, Sci-Fi. Tags: pixar, pixar, fun.",
+            ),
+            (
+                DocumentTemplate::Sentence,
+                "Toy Story (1995): an adventure, science fiction film. Tags: pixar, fun.",
+            ),
+            (DocumentTemplate::Title, "Toy Story (1995)"),
+        ] {
+            assert_eq!(template.render(&toy, tags), expected, "{}", template.name());
+        }
         assert_eq!(
             DocumentTemplate::Sentence.render(&movie("Heat", &["Crime"]), []),
             "Heat: a crime film."

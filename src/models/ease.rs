@@ -12,7 +12,7 @@ use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
 use serde::{Deserialize, Serialize};
 
-use super::{score_by_user_runs, Interactions, RatedMovies, Scorer};
+use super::{score_by_user_runs, top_positive, Interactions, RatedMovies, Scorer};
 
 /// λ, the L2 weight on B (Steck's ML-20M value is 500; chosen on ml-latest-small's full
 /// protocol, see the README).
@@ -73,23 +73,22 @@ impl Ease {
 
         let n = items.len();
         // G = XᵀX + λI, accumulated from each user's co-rated pairs (X is sparse).
-        let mut gram = vec![0f64; n * n];
+        let mut g = Mat::<f64>::from_fn(n, n, |i, j| if i == j { lambda } else { 0.0 });
         for history in rated.rows() {
             for &i in history {
-                let row = &mut gram[i as usize * n..(i as usize + 1) * n];
                 for &j in history {
-                    row[j as usize] += 1.0;
+                    g[(i as usize, j as usize)] += 1.0;
                 }
             }
         }
-        let g = Mat::from_fn(n, n, |i, j| {
-            gram[i * n + j] + if i == j { lambda } else { 0.0 }
-        });
-        drop(gram);
-        // G is symmetric positive definite for λ > 0, so the Cholesky factorisation exists.
+        // G is symmetric positive definite for λ > 0, so the Cholesky factorisation exists;
+        // should rounding break it, EASE scores nothing rather than stopping the build.
         let p = match g.llt(Side::Lower) {
             Ok(llt) => llt.inverse(),
-            Err(_) => Mat::zeros(n, n),
+            Err(error) => {
+                tracing::warn!("EASE: no Cholesky factorisation of XᵀX + λI ({error:?})");
+                Mat::zeros(n, n)
+            }
         };
         let rows = (0..n)
             .map(|i| {
@@ -152,23 +151,16 @@ impl Ease {
         items
     }
 
-    /// The `n` best-scored covered movies for a history, those `keep` refuses left out (best
-    /// first; ties to the lower position): a candidate source.
+    /// The `n` covered movies with the highest positive score for a history, those `keep`
+    /// refuses left out (best first; ties to the lower position): a candidate source.
     pub fn top_for_history(
         &self,
         history: &[(u32, f32)],
         n: usize,
         keep: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)> {
+    ) -> Vec<u32> {
         let scores = self.dense_scores(&self.dense_history(history));
-        let scored: Vec<(u32, f32)> = self
-            .items
-            .iter()
-            .zip(&scores)
-            .map(|(&m, &s)| (m, s))
-            .filter(|&(m, _)| keep(m))
-            .collect();
-        crate::ann::top_by(scored, n, |&(m, s)| (f64::from(s), m as usize))
+        top_positive(self.items.iter().copied().zip(scores), n, keep)
     }
 }
 
@@ -261,8 +253,6 @@ mod tests {
             ease.score_history(&[(2, 5.0)], &[0, 1, 2]),
             vec![0.0, 0.0, 0.0]
         );
-        let top = ease.top_for_history(&[(0, 5.0)], 5, &|m| m != 0);
-        assert_eq!(top.len(), 1);
-        assert_eq!(top[0].0, 1);
+        assert_eq!(ease.top_for_history(&[(0, 5.0)], 5, &|m| m != 0), vec![1]);
     }
 }

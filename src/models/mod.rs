@@ -167,6 +167,23 @@ impl UserIndex {
     }
 }
 
+/// The `n` movies with the highest positive score in `scored` ((movie, score)) that `keep`
+/// lets through, best first (ties: lower position): a candidate source's proposals.
+pub fn top_positive(
+    scored: impl IntoIterator<Item = (u32, f32)>,
+    n: usize,
+    keep: &dyn Fn(u32) -> bool,
+) -> Vec<u32> {
+    let scored: Vec<(u32, f32)> = scored
+        .into_iter()
+        .filter(|&(m, s)| s > 0.0 && keep(m))
+        .collect();
+    crate::ann::top_by(scored, n, |&(m, s)| (f64::from(s), m as usize))
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect()
+}
+
 /// What each training user rated, as implicit feedback: the user side of EASE and RP3β.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RatedMovies {

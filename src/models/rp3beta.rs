@@ -97,22 +97,6 @@ impl Rp3Beta {
         }
         scores
     }
-
-    /// The `n` best-scored movies for a history, those `keep` refuses left out (best first;
-    /// ties to the lower position): a candidate source.
-    pub fn top_for_history(
-        &self,
-        history: &[(u32, f32)],
-        n: usize,
-        keep: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)> {
-        let scores = self.all_scores(history.iter().map(|&(m, _)| m));
-        let scored: Vec<(u32, f32)> = (0..scores.len() as u32)
-            .zip(scores)
-            .filter(|&(m, s)| s > 0.0 && keep(m))
-            .collect();
-        crate::ann::top_by(scored, n, |&(m, s)| (f64::from(s), m as usize))
-    }
 }
 
 impl Scorer for Rp3Beta {
@@ -180,10 +164,8 @@ mod tests {
         assert_eq!(scores[1], 0.0);
         let folded = model.score_history(&[(2, 5.0)], &[0]);
         assert!((folded[0] - scores[0]).abs() < 1e-7);
-        // Kept weights bound each row; the source leaves out what `keep` refuses.
+        // Kept weights bound each row.
         let pruned = Rp3Beta::fit(&train, 4, beta, 1);
         assert!(pruned.rows.iter().all(|r| r.len() <= 1));
-        let top = model.top_for_history(&[(0, 5.0)], 5, &|m| m != 1);
-        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![2]);
     }
 }

@@ -94,12 +94,10 @@ pub fn candidates(
     for movie in models.top_affinity(history, budget.item_knn, &keep) {
         candidates.add(movie, "item_knn");
     }
-    for (movie, _) in models
+    for movie in models
         .models
         .ease
         .top_for_history(history, budget.ease, &keep)
-        .into_iter()
-        .filter(|&(_, score)| score > 0.0)
     {
         candidates.add(movie, "ease");
     }

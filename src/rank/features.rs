@@ -11,8 +11,9 @@ use crate::data::{mean_release_year, Dataset, Movie, LIKED_THRESHOLD};
 use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::{
-    content_ridge, ease, history_stats, rp3beta, Bias, ContentRidge, Ease, GenreContent,
-    Interactions, ItemKnn, MatrixFactorization, MfConfig, RatingStats, Rp3Beta, Scorer,
+    content_ridge, ease, history_stats, rp3beta, top_positive, Bias, ContentRidge, Ease,
+    GenreContent, Interactions, ItemKnn, MatrixFactorization, MfConfig, RatingStats, Rp3Beta,
+    Scorer,
 };
 
 /// One input of a stack.
@@ -401,15 +402,7 @@ impl<'a> FeatureBuilder<'a> {
             .models
             .item_knn
             .affinity(history, &all, LIKED_THRESHOLD);
-        let scored: Vec<(u32, f32)> = all
-            .into_iter()
-            .zip(affinity)
-            .filter(|&(m, a)| a > 0.0 && keep(m))
-            .collect();
-        top_by(scored, n, |&(m, a)| (f64::from(a), m as usize))
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect()
+        top_positive(all.into_iter().zip(affinity), n, keep)
     }
 
     /// The `n` movies with the highest weighted rating over the training ratings among those
