@@ -487,52 +487,40 @@ impl Engine {
             retrieval = Some(how);
             let semantic = nearest_unseen(&self.index, &vector, &hits, &rated, None, keep);
             let similarity = |m: u32| self.index.similarity(&vector, m as usize);
-            let with_feedback = |mut relevant: Vec<Relevant>| -> Result<Vec<Relevant>> {
-                if request.feedback > 0.0 {
-                    let stack = self.stack()?;
-                    let admit = |m: u32| {
-                        !rated.contains(&m)
-                            && allowed
-                                .as_deref()
-                                .is_none_or(|a| a.get(m as usize).copied().unwrap_or(false))
-                    };
-                    add_feedback(
-                        &mut relevant,
-                        FEEDBACK_DOCS,
-                        request.feedback,
-                        &|m| stack.co_rated(m, FEEDBACK_NEIGHBOURS),
-                        &similarity,
-                        &admit,
-                    );
-                }
-                Ok(relevant)
-            };
-            let relevant = if request.mode == SearchMode::Semantic {
-                let relevant = with_feedback(semantic_only(&semantic, "semantic"))?;
-                top_by(boosted(relevant), keep, |r| {
-                    (f64::from(r.relevance), r.movie as usize)
-                })
+            let mut relevant = if request.mode == SearchMode::Semantic {
+                semantic_only(&semantic, "semantic")
             } else {
                 let title_query = self.index.keyword().title_query(query);
                 let catalog = self.index.catalog();
                 let title_match = |m: u32| {
                     familiar_title_match(title_query.score(m), catalog.familiarity(m as usize))
                 };
-                let fused = fuse(
+                fuse(
                     &semantic,
                     &keyword,
                     &similarity,
                     &title_match,
                     request.fusion,
-                );
-                // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters
-                // only by beating a semantic one, so stage two (a person's taste above all)
-                // never reaches for an off-topic movie.
-                let fused = with_feedback(fused)?;
-                top_by(boosted(fused), keep, |r| {
-                    (f64::from(r.relevance), r.movie as usize)
-                })
+                )
             };
+            if request.feedback > 0.0 {
+                let stack = self.stack()?;
+                let mask = allowed.as_deref().map(Vec::as_slice);
+                add_feedback(
+                    &mut relevant,
+                    FEEDBACK_DOCS,
+                    request.feedback,
+                    &|m| stack.co_rated(m, FEEDBACK_NEIGHBOURS),
+                    &similarity,
+                    &|m| !rated.contains(&m) && allows(mask, m),
+                );
+            }
+            // Stage one keeps the `keep` most relevant of both lists: a keyword hit enters
+            // only by beating a semantic one, so stage two (a person's taste above all)
+            // never reaches for an off-topic movie.
+            let relevant = top_by(boosted(relevant), keep, |r| {
+                (f64::from(r.relevance), r.movie as usize)
+            });
             timings.insert("retrieve".to_string(), ms(t));
             relevant
         };
@@ -547,7 +535,7 @@ impl Engine {
         response.query = Some(request.query.clone());
         response.retrieval = retrieval;
         response.mode = Some(request.mode.name());
-        if !intent.decades.is_empty() || !intent.genres.is_empty() {
+        if intent.has_boosts() {
             response.intent = Some(SearchIntent {
                 similar_to: None,
                 decades: intent.decades,
@@ -619,7 +607,7 @@ impl Engine {
 
     /// Adds the decade and genre boosts of `intent` to each candidate's relevance.
     fn boost(&self, intent: &QueryIntent, relevant: &mut [Relevant]) {
-        if intent.decades.is_empty() && intent.genres.is_empty() {
+        if !intent.has_boosts() {
             return;
         }
         let catalog = &self.index.catalog().movies;
@@ -693,7 +681,7 @@ impl Engine {
             request.k,
             request.stack,
             &|v, n| self.retrieve_allowed(v, n, mask, false).0,
-            &|m| mask.is_none_or(|mask| mask.get(m as usize).copied().unwrap_or(false)),
+            &|m| allows(mask, m),
         ))
     }
 
@@ -780,7 +768,7 @@ impl Engine {
             }
             return (self.index.hnsw().search(vector, wanted, None), "hnsw");
         };
-        let allowed = |p: usize| allowed.get(p).copied().unwrap_or(false);
+        let allowed = |p: usize| allows(Some(allowed), p as u32);
         let graph = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| {
             self.index.hnsw().search(v, n, Some(keep))
         };
@@ -847,6 +835,11 @@ pub fn open_index(paths: &Paths) -> Result<MovieIndex> {
     let index = MovieIndex::open(&paths.index)?;
     index.manifest().check_dataset(&paths.index, &paths.data)?;
     Ok(index)
+}
+
+/// Whether the filter mask `allowed` (`None`: no filter) lets the movie at `position` through.
+fn allows(allowed: Option<&[bool]>, position: u32) -> bool {
+    allowed.is_none_or(|mask| mask.get(position as usize).copied().unwrap_or(false))
 }
 
 /// A graph search restricted to the movies a filter keeps.

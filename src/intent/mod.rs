@@ -27,9 +27,14 @@ pub struct QueryIntent {
 }
 
 impl QueryIntent {
+    /// Whether the query names decades or genres to boost.
+    pub fn has_boosts(&self) -> bool {
+        !self.decades.is_empty() || !self.genres.is_empty()
+    }
+
     /// Whether no rule matched.
     pub fn is_empty(&self) -> bool {
-        self.like.is_none() && self.decades.is_empty() && self.genres.is_empty()
+        self.like.is_none() && !self.has_boosts()
     }
 
     /// The boost of a movie released in `year` with `genres`: `decade_boost` if it is from a
