@@ -121,32 +121,29 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
         seed,
         ..EvalConfig::default()
     };
-    if !request.seeds.is_empty() && request.protocol == Protocol::Full {
-        let reports: Vec<_> = request
-            .seeds
-            .iter()
-            .map(|&seed| {
-                let split = Split::new(&dataset.ratings, request.split_by, seed);
-                full::evaluate_full_protocol(&dataset, &split, &index, &config(seed))
-            })
-            .collect();
-        return Ok(EvalOutput {
-            text: report::full_seeds_table(&reports),
-            json: report::full_seeds_json(&reports),
-        });
-    }
     if !request.seeds.is_empty() {
-        let reports: Vec<_> = request
-            .seeds
-            .iter()
-            .map(|&seed| {
-                let split = Split::new(&dataset.ratings, request.split_by, seed);
-                evaluate_seed_protocol(&dataset, &split, index.flat(), &config(seed))
-            })
-            .collect();
-        return Ok(EvalOutput {
-            text: report::seeds_table(&reports),
-            json: report::seeds_json(&reports),
+        let split = |seed: u64| Split::new(&dataset.ratings, request.split_by, seed);
+        let seeds = request.seeds.iter().copied();
+        return Ok(if request.protocol == Protocol::Full {
+            let reports: Vec<_> = seeds
+                .map(|seed| {
+                    full::evaluate_full_protocol(&dataset, &split(seed), &index, &config(seed))
+                })
+                .collect();
+            EvalOutput {
+                text: report::full_seeds_table(&reports),
+                json: report::full_seeds_json(&reports),
+            }
+        } else {
+            let reports: Vec<_> = seeds
+                .map(|seed| {
+                    evaluate_seed_protocol(&dataset, &split(seed), index.flat(), &config(seed))
+                })
+                .collect();
+            EvalOutput {
+                text: report::seeds_table(&reports),
+                json: report::seeds_json(&reports),
+            }
         });
     }
     let split = match &request.split {

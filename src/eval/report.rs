@@ -332,7 +332,7 @@ fn summarize(runs: &[NamedRows]) -> Vec<(String, Vec<MetricSummary>)> {
 
 /// Per model and metric of the seed protocol, the mean and standard deviation over runs with
 /// different split seeds.
-pub fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<MetricSummary>)> {
+fn seeds_summary(reports: &[EvalReport]) -> Vec<(String, Vec<MetricSummary>)> {
     summarize(&reports.iter().map(seed_rows).collect::<Vec<_>>())
 }
 

@@ -123,13 +123,18 @@ pub fn fuse(
     let mut slot: HashMap<u32, usize> = HashMap::with_capacity(semantic.len() + keyword.len());
     let rrf = |rank: usize| 1.0 / (RRF_K + rank as f32 + 1.0);
     let rrf_scale = (RRF_K + 1.0) / 2.0;
+    // A convex fusion's relevance; reciprocal rank fusion adds up ranks instead.
+    let convex = |movie: u32, cosine: f32| match fusion {
+        Fusion::Rrf => 0.0,
+        Fusion::Convex { keyword_weight } => {
+            (1.0 - keyword_weight) * cosine + keyword_weight * title_match(movie)
+        }
+    };
     for (rank, &(movie, cosine)) in semantic.iter().enumerate() {
         slot.insert(movie, fused.len());
         let relevance = match fusion {
             Fusion::Rrf => rrf(rank) * rrf_scale,
-            Fusion::Convex { keyword_weight } => {
-                (1.0 - keyword_weight) * cosine + keyword_weight * title_match(movie)
-            }
+            Fusion::Convex { .. } => convex(movie, cosine),
         };
         fused.push(Relevant {
             movie,
@@ -144,12 +149,7 @@ pub fn fuse(
             let cosine = similarity(movie);
             fused.push(Relevant {
                 movie,
-                relevance: match fusion {
-                    Fusion::Rrf => 0.0,
-                    Fusion::Convex { keyword_weight } => {
-                        (1.0 - keyword_weight) * cosine + keyword_weight * title_match(movie)
-                    }
-                },
+                relevance: convex(movie, cosine),
                 similarity: Some(cosine),
                 bm25: None,
                 sources: Vec::new(),
