@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::data::DEFAULT_DATA_DIR;
 use crate::embed::ModelSource;
+use crate::profiles::StoreUrl;
 
 /// The directory that holds indexes by default.
 pub const DEFAULT_INDEX_ROOT: &str = "indexes";
@@ -18,6 +19,8 @@ pub struct Paths {
     pub model: ModelSource,
     /// The index directory.
     pub index: PathBuf,
+    /// The profile database (`--store`): an SQLite file beside the index by default.
+    pub store: StoreUrl,
 }
 
 impl Paths {
@@ -30,8 +33,15 @@ impl Paths {
         Paths {
             data,
             model: ModelSource::from_option(model),
+            store: StoreUrl::beside(&index),
             index,
         }
+    }
+
+    /// The same locations with the profile database at `store` (`--store`).
+    pub fn with_store(mut self, store: StoreUrl) -> Paths {
+        self.store = store;
+        self
     }
 }
 

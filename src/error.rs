@@ -153,6 +153,15 @@ pub enum Error {
     #[error(transparent)]
     Keyword(#[from] crate::keyword::KeywordError),
 
+    /// The profile database failed or refused to open.
+    #[error("profile store {store}: {message}")]
+    Store {
+        /// The database (password hidden).
+        store: String,
+        /// What failed.
+        message: String,
+    },
+
     /// Drawing a chart failed.
     #[error("chart '{title}': {message}")]
     Chart {

@@ -9,13 +9,14 @@
 //! - [`data`]: MovieLens loading and validation (polars), splits;
 //! - [`documents`]: one text per movie (title, genres, tags);
 //! - [`embed`]: all-MiniLM-L6-v2 through candle;
+//! - [`profiles`]: the database of people's profiles and ratings (SQLite, PostgreSQL);
 //! - [`catalog`]: the movies of an index with their rating statistics and popularity;
 //! - [`store`]: the index on disk: generations, manifest, checksums, the build lock;
 //! - [`models`]: scores learned from ratings (bias, item-kNN, MF, content, logistic, trees);
 //! - [`rank`]: stage one's candidates and stage two's features, stacks and rankers;
 //! - [`engine`]: `build`, and the [`Engine`] answering search, recommend, similar, explain;
 //! - [`present`]: text tables, Markdown and SVG of plain data;
-//! - [`eval`], [`onboard`]: front ends of the library, as the CLI (`main.rs`) is.
+//! - [`eval`], [`onboard`], [`server`]: front ends of the library, as the CLI (`main.rs`) is.
 
 pub mod ann;
 pub mod catalog;
@@ -32,7 +33,9 @@ pub mod keyword;
 pub mod models;
 pub mod onboard;
 pub mod present;
+pub mod profiles;
 pub mod rank;
+pub mod server;
 pub mod store;
 
 pub use config::Paths;

@@ -16,9 +16,11 @@ use reelrank::engine::{
 };
 use reelrank::eval::Protocol;
 use reelrank::onboard::OnboardConfig;
+use reelrank::profiles::{ProfileStore, StoreUrl};
 use reelrank::rank::fusion::{Fusion, FEEDBACK_WEIGHT};
 use reelrank::rank::stack::StackKind;
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
+use reelrank::server::ServeOptions;
 use reelrank::{present, Paths};
 
 /// Semantic two-stage movie search over MovieLens.
@@ -43,6 +45,9 @@ struct Global {
     /// Index directory [default: indexes/<dataset directory name>]
     #[arg(long, global = true, env = "REELRANK_INDEX", value_name = "DIR")]
     index: Option<PathBuf>,
+    /// The profile database: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<index>.profiles.sqlite, beside the index]
+    #[arg(long, global = true, env = "REELRANK_STORE", value_name = "URL")]
+    store: Option<String>,
     /// Only print errors
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -100,6 +105,21 @@ enum Command {
     },
     /// Search movies by free text (builds the index first if there is none)
     Search(SearchArgs),
+    /// Serve the HTTP API (search, recommend, similar, movies, profiles, metrics), loading the
+    /// model, index and stack once
+    Serve {
+        /// Address to listen on (localhost unless told otherwise; port 0 picks a free one)
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Bearer token of the administrative endpoints (POST /v1/admin/reload); without one
+        /// they are refused
+        #[arg(long, env = "REELRANK_ADMIN_TOKEN", value_name = "TOKEN")]
+        admin_token: Option<String>,
+        /// Seconds between looks at the index's CURRENT pointer for a new generation (0: only
+        /// on POST /v1/admin/reload)
+        #[arg(long, default_value_t = reelrank::server::DEFAULT_WATCH.as_secs_f64(), value_name = "SECS")]
+        watch: f64,
+    },
     /// Print the embedding of a text
     Embed {
         /// The text to embed
@@ -217,7 +237,7 @@ struct PersonArgs {
     /// The new user's ratings: CSV with a movieId,rating header
     #[arg(long, value_name = "FILE")]
     ratings: Option<PathBuf>,
-    /// A saved profile: profiles/NAME.json, {"name", "ratings": [{"movie_id", "rating"}]}
+    /// A saved profile: NAME in the profile database (--store), else profiles/NAME.json
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
     #[command(flatten)]
@@ -361,7 +381,10 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
-    let paths = Paths::resolve(global.data, global.model, global.index);
+    let mut paths = Paths::resolve(global.data, global.model, global.index);
+    if let Some(url) = &global.store {
+        paths = paths.with_store(StoreUrl::parse(url)?);
+    }
     let options = BuildOptions {
         progress: !global.quiet,
         ..BuildOptions::default()
@@ -469,6 +492,26 @@ fn run(cli: Cli) -> Result<()> {
                 print(&present::explanation_text(&explanation))
             }
         }
+        Command::Serve {
+            addr,
+            admin_token,
+            watch,
+        } => {
+            if !(watch.is_finite() && watch >= 0.0) {
+                anyhow::bail!("--watch: {watch} is not a number of seconds ≥ 0");
+            }
+            if admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+                anyhow::bail!("--admin-token: use at least 16 characters");
+            }
+            reelrank::server::serve(ServeOptions {
+                addr,
+                paths,
+                build: options,
+                admin_token,
+                watch: (watch > 0.0).then(|| std::time::Duration::from_secs_f64(watch)),
+            })?;
+            Ok(())
+        }
         Command::Onboard { profile, profiles } => {
             if !std::io::stdin().is_terminal() {
                 anyhow::bail!(
@@ -477,9 +520,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             let engine = Engine::open_or_build(&paths, &options)?;
+            let store = ProfileStore::open(&paths.store)?;
             let stdin = std::io::stdin();
             reelrank::onboard::onboard_profile(
                 &engine,
+                &store,
                 &profiles.dir,
                 &profile,
                 &mut stdin.lock(),
@@ -536,10 +581,17 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Opens the engine (building the index first if there is none), reading saved profiles from
-/// the person's `--profiles` directory.
+/// Opens the engine (building the index first if there is none); a `--profile` is looked up
+/// in the profile database, then in the person's `--profiles` directory.
 fn open_engine(paths: &Paths, options: &BuildOptions, person: &PersonArgs) -> Result<Engine> {
-    Ok(Engine::open_or_build(paths, options)?.with_profiles_dir(&person.profiles.dir))
+    let engine = Engine::open_or_build(paths, options)?.with_profiles_dir(&person.profiles.dir);
+    if person.profile.is_none() {
+        return Ok(engine);
+    }
+    Ok(match ProfileStore::open_existing(&paths.store)? {
+        Some(store) => engine.with_profile_store(std::sync::Arc::new(store)),
+        None => engine,
+    })
 }
 
 fn print_response(response: &Response, json: bool) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `reelrank onboard`: the new-user flow of notebook 003 in a terminal. Phase one shows
 //! popular movies spread across genres to rate; phase two shows the first recommendations to
-//! refine; then the final recommendations are shown and the profile is saved, so that
-//! `--profile NAME` works with `search` and `recommend` afterwards.
+//! refine; then the final recommendations are shown and the profile is saved in the profile
+//! database, so that `--profile NAME` works with `search` and `recommend` afterwards.
 //!
 //! The flow reads lines from any [`BufRead`] and writes to any [`Write`]: the CLI passes the
 //! terminal, tests a script.
@@ -15,6 +15,7 @@ use crate::engine::recommend::recommend;
 use crate::engine::Response;
 use crate::error::{Error, Result};
 use crate::present::response_table;
+use crate::profiles::ProfileStore;
 use crate::rank::stack::{Person, ServingStack};
 use crate::store::MovieIndex;
 
@@ -220,43 +221,84 @@ fn rate_movies(
     Ok(false)
 }
 
-/// Runs [`onboard`] for the profile `name` under `dir` (created, or extended if it exists)
-/// with the engine's index and serving stack.
+/// Where onboarding keeps the profile it makes.
+pub enum ProfileHome<'a> {
+    /// The profile database (what the CLI uses).
+    Store(&'a ProfileStore),
+    /// A JSON file (`profiles/NAME.json`, the format before the database).
+    File(&'a Path),
+}
+
+impl ProfileHome<'_> {
+    /// Where it is, for messages.
+    fn describe(&self) -> String {
+        match self {
+            ProfileHome::Store(store) => store.url(),
+            ProfileHome::File(path) => path.display().to_string(),
+        }
+    }
+
+    /// Saves `profile` whole: each rating is one committed write of the database, or the
+    /// file is replaced atomically.
+    fn save(&self, profile: &Profile) -> Result<()> {
+        match self {
+            ProfileHome::Store(store) => {
+                store.ensure_profile(&profile.name)?;
+                for r in &profile.ratings {
+                    store.set_rating(&profile.name, r.movie_id, r.rating)?;
+                }
+                Ok(())
+            }
+            ProfileHome::File(path) => profile.save(path),
+        }
+    }
+}
+
+/// Runs [`onboard`] for the profile `name` of `store` (created, or extended if it exists
+/// there; a profile file of that name under `dir` is taken in if the store has none) with the
+/// engine's index and serving stack.
 pub fn onboard_profile(
     engine: &crate::engine::Engine,
+    store: &ProfileStore,
     dir: &Path,
     name: &str,
     input: &mut dyn BufRead,
     output: &mut dyn Write,
     config: &OnboardConfig,
 ) -> Result<Onboarded> {
-    let path = profile_path(dir, name)?;
-    let profile = if path.is_file() {
-        Profile::load(&path)?
-    } else {
-        Profile {
-            name: name.to_string(),
-            ratings: Vec::new(),
+    let ratings = match store.ratings(name)? {
+        Some(ratings) => ratings,
+        None => {
+            let path = profile_path(dir, name)?;
+            if path.is_file() {
+                Profile::load(&path)?.ratings
+            } else {
+                Vec::new()
+            }
         }
+    };
+    let profile = Profile {
+        name: name.to_string(),
+        ratings,
     };
     onboard(
         engine.index(),
         engine.stack()?,
         profile,
-        &path,
+        &ProfileHome::Store(store),
         input,
         output,
         config,
     )
 }
 
-/// Runs the flow for `profile` (new, or loaded to be extended) and saves it atomically to
-/// `path` at the end, whether the person finished or quit.
+/// Runs the flow for `profile` (new, or loaded to be extended) and saves it to `home` at the
+/// end, whether the person finished or quit.
 pub fn onboard(
     index: &MovieIndex,
     stack: &ServingStack,
     mut profile: Profile,
-    path: &Path,
+    home: &ProfileHome,
     input: &mut dyn BufRead,
     output: &mut dyn Write,
     config: &OnboardConfig,
@@ -269,7 +311,7 @@ pub fn onboard(
         profile.ratings.len()
     ))?;
     let rated = |ratings: &[ProfileRating]| -> Result<Vec<(u32, f32)>> {
-        history_of(catalog, ratings, &path.display().to_string())
+        history_of(catalog, ratings, &home.describe())
     };
     let exclude: HashSet<u32> = rated(&profile.ratings)?.iter().map(|h| h.0).collect();
     let pool = diverse_popular(index, stack, config, &exclude);
@@ -304,11 +346,11 @@ pub fn onboard(
         }
         Some(response)
     };
-    profile.save(path)?;
+    home.save(&profile)?;
     dialogue.say(&format!(
         "Saved {} ratings to {} (use --profile {} with search and recommend).",
         profile.ratings.len(),
-        path.display(),
+        home.describe(),
         profile.name
     ))?;
     Ok(Onboarded {

@@ -25,6 +25,8 @@ pub struct CatalogEntry {
     pub mean_rating: Option<f32>,
     /// IMDB weighted rating (C for unrated movies).
     pub weighted_rating: f32,
+    /// The text that was embedded for it (see [`crate::documents`]).
+    pub document: String,
 }
 
 /// The movies of an index, in vector order, with the popularity parameters.
@@ -90,8 +92,9 @@ impl Catalog {
     }
 }
 
-/// The catalogue of a dataset: every movie with its popularity statistics.
-pub fn catalog_of(dataset: &Dataset) -> Catalog {
+/// The catalogue of a dataset: every movie with its popularity statistics and its document
+/// (`documents` in movie order).
+pub fn catalog_of(dataset: &Dataset, documents: &[String]) -> Catalog {
     let ratings = &dataset.ratings;
     let stats = movie_stats(&ratings.movie, &ratings.rating, dataset.movies.len());
     let params = popularity_params(&stats);
@@ -99,8 +102,10 @@ pub fn catalog_of(dataset: &Dataset) -> Catalog {
         .movies
         .iter()
         .zip(&stats)
-        .map(|(movie, s)| CatalogEntry {
+        .zip(documents)
+        .map(|((movie, s), document)| CatalogEntry {
             movie: movie.clone(),
+            document: document.clone(),
             rating_count: s.count,
             mean_rating: (s.count > 0).then_some(s.mean as f32),
             weighted_rating: weighted_rating(f64::from(s.count), s.mean, params) as f32,
@@ -128,6 +133,7 @@ mod tests {
             rating_count,
             mean_rating: None,
             weighted_rating: 3.0,
+            document: String::new(),
         };
         let params = PopularityParams { m: 1.0, c: 3.0 };
         let catalog = Catalog::new(params, vec![entry(1, 99), entry(2, 9), entry(3, 0)]);

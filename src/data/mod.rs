@@ -111,6 +111,19 @@ pub struct Skipped {
     pub duplicate_ratings: usize,
 }
 
+/// What [`Dataset::add_people`] added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeopleAdded {
+    /// The userId of the first person added.
+    pub first_user: u32,
+    /// People with at least one rating added.
+    pub people: usize,
+    /// Ratings added.
+    pub ratings: usize,
+    /// Ratings dropped: unknown movie or rating out of range.
+    pub dropped: usize,
+}
+
 /// A loaded, validated MovieLens dataset.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -187,6 +200,38 @@ impl Dataset {
             tags[tag.movie as usize].push(tag.text.as_str());
         }
         tags
+    }
+
+    /// Adds people from outside the CSVs (the profiles of the online store) as new users,
+    /// numbered from one past the largest userId, in the order given; each gets its ratings of
+    /// movies the dataset holds (others are dropped). Returns the first new userId and how many
+    /// ratings were added and dropped.
+    pub fn add_people(&mut self, people: &[Vec<(u32, f32, i64)>]) -> PeopleAdded {
+        let first_user = self.ratings.user.iter().max().map_or(1, |&u| u + 1);
+        let mut added = PeopleAdded {
+            first_user,
+            people: 0,
+            ratings: 0,
+            dropped: 0,
+        };
+        for (offset, ratings) in people.iter().enumerate() {
+            let user = first_user + offset as u32;
+            let before = added.ratings;
+            for &(movie_id, rating, timestamp) in ratings {
+                match self.position(movie_id) {
+                    Some(position) if RATING_RANGE.contains(&rating) => {
+                        self.ratings.user.push(user);
+                        self.ratings.movie.push(position as u32);
+                        self.ratings.rating.push(rating);
+                        self.ratings.timestamp.push(timestamp);
+                        added.ratings += 1;
+                    }
+                    _ => added.dropped += 1,
+                }
+            }
+            added.people += usize::from(added.ratings > before);
+        }
+        added
     }
 
     /// The movie with this movieId.

@@ -1,8 +1,10 @@
 //! Sentence embeddings: model file resolution and the candle encoder.
 
+mod cache;
 mod encoder;
 mod model_files;
 
+pub use cache::{query_key, QueryCache, DEFAULT_QUERY_CACHE};
 pub use encoder::{embed_text, prefer_batch_parallelism, Embeddings, Encoder};
 pub use model_files::{hub_offline, model_files, ModelFiles, ModelSource, DEFAULT_MODEL_REPO};
 

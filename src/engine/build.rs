@@ -13,10 +13,11 @@ use crate::embed::{model_files, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::{ms, pause_point, FileFingerprint};
 use crate::keyword::{KeywordDoc, KeywordIndex};
+use crate::profiles::{ProfileStore, StoreUrl};
 use crate::rank::stack::ServingStack;
 use crate::store::{
-    BuildLock, Counts, DatasetRecord, Manifest, ModelRecord, MovieIndex, FORMAT_MARKER,
-    FORMAT_VERSION,
+    BuildLock, Counts, DatasetRecord, Manifest, ModelRecord, MovieIndex, PeopleRecord,
+    FORMAT_MARKER, FORMAT_VERSION,
 };
 
 /// Seed of the serving stack's meta split, MF and trees when none is given.
@@ -70,6 +71,39 @@ pub fn build_if_missing(paths: &Paths, options: &BuildOptions) -> Result<MovieIn
     MovieIndex::open(&paths.index)
 }
 
+/// Adds the profiles of the store at `url` (if there is one) to `dataset` as new users, in
+/// profile-id order: what people rated online trains the next index (the offline loop of the
+/// production design, notebook 002 §8.1).
+fn ingest_people(dataset: &mut Dataset, url: &StoreUrl) -> Result<Option<PeopleRecord>> {
+    let Some(store) = ProfileStore::open_existing(url)? else {
+        return Ok(None);
+    };
+    let mut people: Vec<Vec<(u32, f32, i64)>> = Vec::new();
+    let mut last: Option<String> = None;
+    for r in store.all_ratings()? {
+        if last.as_deref() != Some(r.profile.as_str()) {
+            people.push(Vec::new());
+            last = Some(r.profile.clone());
+        }
+        if let Some(ratings) = people.last_mut() {
+            ratings.push((r.movie_id, r.rating, r.rated_at_ms / 1000));
+        }
+    }
+    let added = dataset.add_people(&people);
+    tracing::info!(
+        "took in {} people of {} as users {}.. ({} ratings, {} of movies not in the data dropped)",
+        added.people,
+        store.url(),
+        added.first_user,
+        added.ratings,
+        added.dropped
+    );
+    Ok(Some(PeopleRecord {
+        store: store.url(),
+        added,
+    }))
+}
+
 fn build_locked(paths: &Paths, options: &BuildOptions, lock: BuildLock) -> Result<Manifest> {
     match build_generation(paths, options, &lock) {
         Ok(manifest) => Ok(manifest),
@@ -85,7 +119,8 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     let mut timings = BTreeMap::new();
 
     let t = Instant::now();
-    let dataset = Dataset::load(&paths.data)?;
+    let mut dataset = Dataset::load(&paths.data)?;
+    let people = ingest_people(&mut dataset, &paths.store)?;
     if dataset.ratings.is_empty() {
         // An index without ratings has no popularity and no stack: never let one replace a
         // working index.
@@ -129,7 +164,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     );
 
     let t = Instant::now();
-    let catalog = catalog_of(&dataset);
+    let catalog = catalog_of(&dataset, &documents);
     timings.insert("popularity".to_string(), ms(t));
 
     let t = Instant::now();
@@ -185,6 +220,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             files: dataset_files,
             skipped: dataset.skipped,
         },
+        people,
         counts: Counts {
             movies: dataset.movies.len(),
             ratings: dataset.ratings.len(),

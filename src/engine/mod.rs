@@ -19,10 +19,11 @@ pub use recommend::{NamedMovie, Response, SearchIntent, DEFAULT_PERSONAL_WEIGHT}
 use crate::ann::{top_by, FlatIndex, Hit};
 use crate::config::Paths;
 pub use crate::embed::{check_query, MAX_QUERY_CHARS};
-use crate::embed::{model_files, Encoder};
+use crate::embed::{model_files, Encoder, QueryCache, DEFAULT_QUERY_CACHE};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
 use crate::intent::{self, QueryIntent, DECADE_BOOST, GENRE_BOOST};
+use crate::profiles::ProfileStore;
 use crate::rank::fusion::{
     add_feedback, familiar_title_match, fuse, keyword_only, semantic_only, Fusion, Relevant,
     FEEDBACK_DOCS, FEEDBACK_NEIGHBOURS, FEEDBACK_WEIGHT,
@@ -275,6 +276,8 @@ pub struct MovieDetails {
     pub mean_rating: Option<f32>,
     /// IMDB weighted rating (0–5).
     pub weighted_rating: f32,
+    /// The text embedded for it.
+    pub document: String,
     /// IMDb page, from links.csv.
     pub imdb_url: Option<String>,
     /// TMDB page, from links.csv.
@@ -297,11 +300,16 @@ pub struct VerifyReport {
 /// A loaded index and encoder, ready to answer requests.
 pub struct Engine {
     index: MovieIndex,
-    encoder: Encoder,
+    /// Shared with the engines that [`Engine::reopen`] makes.
+    encoder: Arc<Encoder>,
+    /// Query embeddings, shared with reopened engines (same encoder, same vectors).
+    query_cache: Arc<QueryCache>,
     /// Loaded on first use: plain queries never need it.
     stack: OnceLock<ServingStack>,
-    /// Where saved profiles are looked up (`--profiles`).
+    /// Where saved profile files are looked up (`--profiles`).
     profiles: PathBuf,
+    /// The profile database, looked up before the files.
+    store: Option<Arc<ProfileStore>>,
     /// Catalogues from this size walk the HNSW graph; smaller ones are scanned exactly.
     graph_from: usize,
 }
@@ -342,11 +350,52 @@ impl Engine {
             .check_dim(&paths.index, &files.weights, encoder.dim())?;
         Ok(Engine {
             index,
-            encoder,
+            encoder: Arc::new(encoder),
+            query_cache: Arc::new(QueryCache::new(DEFAULT_QUERY_CACHE)),
             stack: OnceLock::new(),
             profiles: PathBuf::from(person::DEFAULT_PROFILES_DIR),
+            store: None,
             graph_from: GRAPH_FROM_MOVIES,
         })
+    }
+
+    /// The current generation of the same index as a new engine with this one's encoder,
+    /// query cache, profiles and settings, its serving stack loaded: what a server switches to
+    /// when a build publishes. Refused like [`Engine::open`] refuses a stale index.
+    pub fn reopen(&self, paths: &Paths) -> Result<Engine> {
+        let index = open_index(paths)?;
+        let weights = &self.encoder.files().weights;
+        index.manifest().check_weights(&paths.index, weights)?;
+        index
+            .manifest()
+            .check_dim(&paths.index, weights, self.encoder.dim())?;
+        let engine = Engine {
+            index,
+            encoder: Arc::clone(&self.encoder),
+            query_cache: Arc::clone(&self.query_cache),
+            stack: OnceLock::new(),
+            profiles: self.profiles.clone(),
+            store: self.store.clone(),
+            graph_from: self.graph_from,
+        };
+        engine.stack()?;
+        Ok(engine)
+    }
+
+    /// Looks profiles up in `store` before the files of the profiles directory.
+    pub fn with_profile_store(mut self, store: Arc<ProfileStore>) -> Engine {
+        self.store = Some(store);
+        self
+    }
+
+    /// The profile database, if one is attached.
+    pub fn profile_store(&self) -> Option<&ProfileStore> {
+        self.store.as_deref()
+    }
+
+    /// The query embedding cache's (hits, misses).
+    pub fn query_cache_stats(&self) -> (u64, u64) {
+        self.query_cache.stats()
     }
 
     /// Walks the HNSW graph for catalogues of `movies` or more instead of
@@ -389,7 +438,14 @@ impl Engine {
             return Ok(None);
         }
         let stack = self.stack()?;
-        person::resolve(&self.index, stack, spec, &self.profiles).map(Some)
+        person::resolve(
+            &self.index,
+            stack,
+            spec,
+            &self.profiles,
+            self.store.as_deref(),
+        )
+        .map(Some)
     }
 
     /// The catalogue position of a movie given by id or title.
@@ -410,6 +466,7 @@ impl Engine {
             rating_count: entry.rating_count,
             mean_rating: entry.mean_rating,
             weighted_rating: entry.weighted_rating,
+            document: entry.document.clone(),
             imdb_url: movie
                 .imdb_id
                 .as_ref()
@@ -475,7 +532,7 @@ impl Engine {
             boosted(keyword_only(&keyword))
         } else {
             let t = Instant::now();
-            let vector = self.encoder.embed(query)?;
+            let vector = self.query_cache.embed(&self.encoder, query)?;
             timings.insert("embed".to_string(), ms(t));
             let t = Instant::now();
             let (hits, how) = self.retrieve_allowed(

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::profiles::ProfileRating;
+use crate::profiles::ProfileStore;
 use crate::rank::stack::{Person, ServingStack};
 use crate::store::MovieIndex;
 
@@ -88,12 +90,14 @@ impl PersonSpec {
     }
 }
 
-/// Resolves `spec` (not empty) against `index`; profiles are read from `profiles`.
+/// Resolves `spec` (not empty) against `index`. A profile is looked up in `store` first, then
+/// as a JSON file under `profiles`.
 pub fn resolve(
     index: &MovieIndex,
     stack: &ServingStack,
     spec: &PersonSpec,
     profiles: &Path,
+    store: Option<&ProfileStore>,
 ) -> Result<Person> {
     let catalog = index.catalog();
     if let Some(user) = spec.user {
@@ -103,19 +107,31 @@ pub fn resolve(
     // Each source is checked on its own, so that an unknown movie names its file.
     let mut history: Vec<(u32, f32)> = Vec::new();
     if let Some(name) = &spec.profile {
-        let path = profile_path(profiles, name)?;
-        if !path.is_file() {
-            return Err(Error::InvalidArgument {
-                name: "--profile".into(),
-                message: format!(
-                    "{name}: no profile at {} (a JSON file {{\"name\", \"ratings\": \
-                     [{{\"movie_id\", \"rating\"}}]}})",
-                    path.display()
-                ),
-            });
-        }
-        let ratings = Profile::load(&path)?.ratings;
-        history.extend(history_of(catalog, &ratings, &path.display().to_string())?);
+        let stored = match store {
+            Some(store) => store.ratings(name)?.map(|r| (r, store.url())),
+            None => None,
+        };
+        let (ratings, source) = match stored {
+            Some(found) => found,
+            None => {
+                let path = profile_path(profiles, name)?;
+                if !path.is_file() {
+                    let store = store
+                        .map(|s| format!("no profile '{name}' in {} and ", s.url()))
+                        .unwrap_or_default();
+                    return Err(Error::InvalidArgument {
+                        name: "--profile".into(),
+                        message: format!(
+                            "{store}no profile file {} (a JSON file {{\"name\", \"ratings\": \
+                             [{{\"movie_id\", \"rating\"}}]}})",
+                            path.display()
+                        ),
+                    });
+                }
+                (Profile::load(&path)?.ratings, path.display().to_string())
+            }
+        };
+        history.extend(history_of(catalog, &ratings, &source)?);
     }
     if let Some(file) = &spec.ratings_file {
         let ratings = read_ratings_csv(file)?;
@@ -253,15 +269,6 @@ pub fn find_movie(catalog: &Catalog, text: &str, flag: &str) -> Result<usize> {
             many.iter().map(describe).collect::<Vec<_>>().join(", ")
         ))),
     }
-}
-
-/// One rating of a profile.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ProfileRating {
-    /// MovieLens movieId.
-    pub movie_id: u32,
-    /// 0.5..=5.0.
-    pub rating: f32,
 }
 
 /// A new user's saved ratings (`profiles/NAME.json`).

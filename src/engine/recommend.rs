@@ -51,6 +51,9 @@ pub struct Response {
     /// when a rule matched).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent: Option<SearchIntent>,
+    /// How many candidates stage one gave the ranker (recommend only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<usize>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -161,7 +164,6 @@ pub fn recommend_filtered(
         .collect();
     let results = top_results(index, scored, &candidates.sources, k);
     timings.insert("rerank".into(), ms(t));
-    timings.insert("candidate_count".into(), movies.len() as f64);
     timings.insert("total".into(), ms(total));
     Response {
         query: None,
@@ -171,6 +173,7 @@ pub fn recommend_filtered(
         retrieval: None,
         mode: None,
         intent: None,
+        candidates: Some(movies.len()),
         timings_ms: timings,
     }
 }
@@ -354,6 +357,7 @@ pub fn rank_relevant(
         retrieval: None,
         mode: None,
         intent: None,
+        candidates: None,
         timings_ms: timings,
     }
 }

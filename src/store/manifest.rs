@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::files::{IndexFile, INDEX_FILES};
 use crate::ann::HnswParams;
+use crate::data::PeopleAdded;
 use crate::data::Skipped;
 use crate::documents::DocumentTemplate;
 use crate::error::{Error, Result};
@@ -15,8 +16,8 @@ use crate::fsutil::FileFingerprint;
 /// Version of the on-disk layout; bumped whenever a file changes meaning. 4: generations under
 /// one root with a `CURRENT` pointer, a format marker and a crc32 per file. 7: the documents
 /// follow the seed template by default, and numbered sequels' names without their subtitle are
-/// title keys of `keyword.bin`.
-pub const FORMAT_VERSION: u32 = 7;
+/// title keys of `keyword.bin`. 8: the catalogue holds each movie's document.
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.
@@ -68,6 +69,16 @@ pub struct Counts {
     pub truncated_documents: usize,
 }
 
+/// The profiles of the online store that a build took in as users of the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeopleRecord {
+    /// The store (password hidden).
+    pub store: String,
+    /// Who was added, from which userId.
+    #[serde(flatten)]
+    pub added: PeopleAdded,
+}
+
 /// Everything recorded about an index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -87,6 +98,9 @@ pub struct Manifest {
     pub document_template: DocumentTemplate,
     /// The source dataset.
     pub dataset: DatasetRecord,
+    /// The people of the profile store added as users (absent: no store was found).
+    #[serde(default)]
+    pub people: Option<PeopleRecord>,
     /// Sizes.
     pub counts: Counts,
     /// The generation's own files (everything but the manifest): exactly [`INDEX_FILES`].

@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 
 pub use files::{IndexFile, CATALOG_FILE, INDEX_FILES, KEYWORD_FILE, STACK_FILE, VECTORS_FILE};
 pub use manifest::{
-    Counts, DatasetRecord, Manifest, ModelRecord, FORMAT_MARKER, FORMAT_VERSION, MANIFEST_FILE,
+    Counts, DatasetRecord, Manifest, ModelRecord, PeopleRecord, FORMAT_MARKER, FORMAT_VERSION,
+    MANIFEST_FILE,
 };
 
 use crate::ann::{dot, FlatIndex, HnswIndex, GRAPH_FILES};
@@ -111,6 +112,11 @@ impl MovieIndex {
                 }
             }
         }
+    }
+
+    /// The generation `CURRENT` names now (what the next open would read).
+    pub fn current_generation(root: &Path) -> Result<String> {
+        read_current(root)
     }
 
     fn open_generation(root: &Path, generation: String, reader: File) -> Result<MovieIndex> {

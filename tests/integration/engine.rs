@@ -217,8 +217,13 @@ fn onboarding_extends_an_existing_profile_without_asking_again() {
     .save(&path)
     .expect("save");
     let mut output = Vec::new();
+    let store = reelrank::profiles::ProfileStore::open(&reelrank::profiles::StoreUrl::Sqlite(
+        dir.path().join("people.sqlite"),
+    ))
+    .expect("store");
     onboard_profile(
         engine,
+        &store,
         dir.path(),
         "known",
         &mut "5\nq\n".as_bytes(),
@@ -232,7 +237,10 @@ fn onboarding_extends_an_existing_profile_without_asking_again() {
         .movie
         .title;
     assert!(!transcript.contains(title.as_str()), "asked again: {title}");
-    let saved = Profile::load(&path).expect("load");
-    assert_eq!(saved.ratings.len(), 2);
-    assert_eq!(saved.ratings[0].movie_id, already);
+    // The file's profile was taken into the database and extended there; the file is left
+    // as it was.
+    let saved = store.ratings("known").expect("read").expect("saved");
+    assert_eq!(saved.len(), 2);
+    assert_eq!(saved[0].movie_id, already);
+    assert_eq!(Profile::load(&path).expect("load").ratings.len(), 1);
 }

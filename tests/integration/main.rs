@@ -10,6 +10,7 @@ mod index;
 mod onboard;
 mod personal;
 mod search;
+mod server;
 mod stack;
 mod store;
 mod validation;

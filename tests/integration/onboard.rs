@@ -2,18 +2,24 @@
 //! `--profile` reads back, and a refusal without a terminal.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use reelrank::engine::person::{profile_path, Profile};
-use reelrank::onboard::{diverse_popular, onboard, OnboardConfig, Onboarded};
+use reelrank::engine::person::Profile;
+use reelrank::onboard::{diverse_popular, onboard, OnboardConfig, Onboarded, ProfileHome};
+use reelrank::profiles::{ProfileRating, ProfileStore, StoreUrl};
 
 use crate::common::{json_output, real_data, real_engine, real_index_dir, reelrank, tempdir};
 
-/// Runs the flow for a new profile `name` saved under `dir`, answering with `script`; returns
-/// the outcome, the transcript and the profile's path.
-fn run_script(script: &str, name: &str, dir: &Path) -> (Onboarded, String, PathBuf) {
+/// The profile database of a test directory.
+fn store_url(dir: &Path) -> StoreUrl {
+    StoreUrl::Sqlite(dir.join("people.sqlite"))
+}
+
+/// Runs the flow for a new profile `name` saved in the database under `dir`, answering with
+/// `script`; returns the outcome and the transcript.
+fn run_script(script: &str, name: &str, dir: &Path) -> (Onboarded, String) {
     let engine = real_engine();
-    let path = profile_path(dir, name).expect("path");
+    let store = ProfileStore::open(&store_url(dir)).expect("store");
     let profile = Profile {
         name: name.into(),
         ratings: Vec::new(),
@@ -23,13 +29,22 @@ fn run_script(script: &str, name: &str, dir: &Path) -> (Onboarded, String, PathB
         engine.index(),
         engine.stack().expect("stack"),
         profile,
-        &path,
+        &ProfileHome::Store(&store),
         &mut script.as_bytes(),
         &mut output,
         &OnboardConfig::default(),
     )
     .expect("onboard");
-    (outcome, String::from_utf8(output).expect("utf-8"), path)
+    (outcome, String::from_utf8(output).expect("utf-8"))
+}
+
+/// The ratings profile `name` has in the database under `dir`.
+fn stored(dir: &Path, name: &str) -> Vec<ProfileRating> {
+    ProfileStore::open(&store_url(dir))
+        .expect("store")
+        .ratings(name)
+        .expect("read")
+        .expect("the profile exists")
 }
 
 #[test]
@@ -64,15 +79,14 @@ fn a_scripted_session_saves_a_profile_that_recommend_reads() {
     let dir = tempdir();
     // Phase one: 5, 4, a typo (asked again), skip, 1, then next phase; phase two: rate the
     // first recommendation 4, then done.
-    let (outcome, transcript, path) =
-        run_script("5\n4\nsix\ns\n1\nd\n4\nd\n", "scripted", dir.path());
+    let (outcome, transcript) = run_script("5\n4\nsix\ns\n1\nd\n4\nd\n", "scripted", dir.path());
     assert!(transcript.contains("'six': answer 1-5"), "{transcript}");
     assert!(transcript.contains("Phase 2 of 2"), "{transcript}");
     let ratings: Vec<f32> = outcome.profile.ratings.iter().map(|r| r.rating).collect();
     assert_eq!(ratings, [5.0, 4.0, 1.0, 4.0]);
 
-    let saved = Profile::load(&path).expect("saved profile");
-    assert_eq!(saved, outcome.profile);
+    let saved = stored(dir.path(), "scripted");
+    assert_eq!(saved, outcome.profile.ratings);
     let final_ids: Vec<u64> = outcome
         .recommendations
         .expect("recommendations")
@@ -86,8 +100,11 @@ fn a_scripted_session_saves_a_profile_that_recommend_reads() {
             .arg(real_data())
             .arg("--index")
             .arg(real_index_dir())
-            .args(["recommend", "--profile", "scripted", "--profiles"])
-            .arg(dir.path())
+            .args(["recommend", "--profile", "scripted", "--store"])
+            .arg(format!(
+                "sqlite://{}",
+                dir.path().join("people.sqlite").display()
+            ))
             .arg("--json"),
     );
     let ids: Vec<u64> = json["results"]
@@ -97,11 +114,7 @@ fn a_scripted_session_saves_a_profile_that_recommend_reads() {
         .map(|r| r["movie_id"].as_u64().expect("id"))
         .collect();
     assert_eq!(ids, final_ids);
-    let rated: HashSet<u64> = saved
-        .ratings
-        .iter()
-        .map(|r| u64::from(r.movie_id))
-        .collect();
+    let rated: HashSet<u64> = saved.iter().map(|r| u64::from(r.movie_id)).collect();
     assert!(ids.iter().all(|id| !rated.contains(id)));
 }
 
@@ -109,9 +122,10 @@ fn a_scripted_session_saves_a_profile_that_recommend_reads() {
 fn quitting_keeps_what_was_rated_and_the_end_of_input_quits() {
     let dir = tempdir();
     for (script, expected) in [("3\nq\n", 1), ("4.5\n2\n", 2)] {
-        let (outcome, _, path) = run_script(script, "quitter", dir.path());
+        let name = format!("quitter{expected}");
+        let (outcome, _) = run_script(script, &name, dir.path());
         assert_eq!(outcome.profile.ratings.len(), expected, "{script:?}");
-        assert_eq!(Profile::load(&path).expect("saved").ratings.len(), expected);
+        assert_eq!(stored(dir.path(), &name).len(), expected);
     }
 }
 
@@ -119,11 +133,14 @@ fn quitting_keeps_what_was_rated_and_the_end_of_input_quits() {
 fn onboarding_without_a_terminal_fails_clearly() {
     let dir = tempdir();
     reelrank()
-        .args(["onboard", "--profile", "piped", "--profiles"])
-        .arg(dir.path())
+        .args(["onboard", "--profile", "piped", "--store"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("people.sqlite").display()
+        ))
         .write_stdin("5\n5\n")
         .assert()
         .failure()
         .stderr(predicates::str::contains("not a terminal"));
-    assert!(!dir.path().join("piped.json").exists());
+    assert!(!dir.path().join("people.sqlite").exists());
 }
