@@ -119,6 +119,9 @@ enum Command {
         /// on POST /v1/admin/reload)
         #[arg(long, default_value_t = reelrank::server::DEFAULT_WATCH.as_secs_f64(), value_name = "SECS")]
         watch: f64,
+        /// Query embeddings kept in memory (least recently used evicted; 0: embed every query)
+        #[arg(long, default_value_t = reelrank::embed::DEFAULT_QUERY_CACHE, value_name = "N")]
+        query_cache: usize,
     },
     /// Print the embedding of a text
     Embed {
@@ -496,6 +499,7 @@ fn run(cli: Cli) -> Result<()> {
             addr,
             admin_token,
             watch,
+            query_cache,
         } => {
             if !(watch.is_finite() && watch >= 0.0) {
                 anyhow::bail!("--watch: {watch} is not a number of seconds ≥ 0");
@@ -509,6 +513,7 @@ fn run(cli: Cli) -> Result<()> {
                 build: options,
                 admin_token,
                 watch: (watch > 0.0).then(|| std::time::Duration::from_secs_f64(watch)),
+                query_cache,
             })?;
             Ok(())
         }

@@ -11,7 +11,7 @@ use super::Encoder;
 use crate::error::Result;
 
 /// Queries kept by default: 4,096 × 384 floats ≈ 6 MB.
-pub const DEFAULT_QUERY_CACHE: NonZeroUsize = NonZeroUsize::new(4096).expect("non-zero");
+pub const DEFAULT_QUERY_CACHE: usize = 4096;
 
 /// The key of a query: lowercase, whitespace collapsed. all-MiniLM-L6-v2's tokenizer lowercases
 /// and splits on whitespace itself, so queries with the same key get the same embedding.
@@ -24,16 +24,17 @@ pub fn query_key(text: &str) -> String {
 
 /// Query embeddings, least recently used evicted first, with hit and miss counts.
 pub struct QueryCache {
-    entries: Mutex<LruCache<String, Arc<[f32]>>>,
+    /// None: caching is off (every query is embedded).
+    entries: Option<Mutex<LruCache<String, Arc<[f32]>>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl QueryCache {
-    /// A cache of at most `capacity` queries.
-    pub fn new(capacity: NonZeroUsize) -> QueryCache {
+    /// A cache of at most `capacity` queries (0: none kept).
+    pub fn new(capacity: usize) -> QueryCache {
         QueryCache {
-            entries: Mutex::new(LruCache::new(capacity)),
+            entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -43,8 +44,11 @@ impl QueryCache {
     /// The lock is not held while embedding, so two misses of one query may both embed it.
     pub fn embed(&self, encoder: &Encoder, text: &str) -> Result<Arc<[f32]>> {
         let key = query_key(text);
-        let cached = self
-            .entries
+        let Some(entries) = &self.entries else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(encoder.embed(&key)?.into());
+        };
+        let cached = entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
@@ -55,7 +59,7 @@ impl QueryCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let vector: Arc<[f32]> = encoder.embed(&key)?.into();
-        self.entries
+        entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .put(key, Arc::clone(&vector));
@@ -72,10 +76,9 @@ impl QueryCache {
 
     /// Queries held now.
     pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.entries.as_ref().map_or(0, |entries| {
+            entries.lock().unwrap_or_else(PoisonError::into_inner).len()
+        })
     }
 
     /// Whether no query is held.

@@ -382,6 +382,13 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Keeps at most `queries` query embeddings (0: embed every query) instead of
+    /// [`DEFAULT_QUERY_CACHE`].
+    pub fn with_query_cache(mut self, queries: usize) -> Engine {
+        self.query_cache = Arc::new(QueryCache::new(queries));
+        self
+    }
+
     /// Looks profiles up in `store` before the files of the profiles directory.
     pub fn with_profile_store(mut self, store: Arc<ProfileStore>) -> Engine {
         self.store = Some(store);

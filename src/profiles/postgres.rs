@@ -109,11 +109,7 @@ impl PostgresProfiles {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&fail)?;
         // Locks the profile's row: a concurrent delete of the profile waits for this write.
-        if tx
-            .query_opt("SELECT 1 FROM profiles WHERE id = $1 FOR SHARE", &[&id])
-            .map_err(&fail)?
-            .is_none()
-        {
+        if !profile_exists(&mut tx, id).map_err(&fail)? {
             return Ok(false);
         }
         tx.execute(
@@ -135,11 +131,7 @@ impl PostgresProfiles {
         let fail = self.fail("delete rating");
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&fail)?;
-        if tx
-            .query_opt("SELECT 1 FROM profiles WHERE id = $1 FOR SHARE", &[&id])
-            .map_err(&fail)?
-            .is_none()
-        {
+        if !profile_exists(&mut tx, id).map_err(&fail)? {
             return Ok(None);
         }
         let deleted = tx
@@ -171,6 +163,12 @@ impl PostgresProfiles {
             })
             .collect())
     }
+}
+
+/// Whether profile `id` exists, its row locked against deletion until the transaction ends.
+fn profile_exists(tx: &mut postgres::Transaction<'_>, id: &str) -> Result<bool, postgres::Error> {
+    tx.query_opt("SELECT 1 FROM profiles WHERE id = $1 FOR SHARE", &[&id])
+        .map(|row| row.is_some())
 }
 
 /// Applies the migrations not yet applied, in one transaction holding an advisory lock, so

@@ -84,12 +84,7 @@ impl SqliteProfiles {
         let mut connection = self.connection();
         // One read transaction: the profile and its ratings as of one moment.
         let tx = connection.transaction().map_err(&fail)?;
-        let exists = tx
-            .query_row("SELECT 1 FROM profiles WHERE id = ?1", [id], |_| Ok(()))
-            .optional()
-            .map_err(&fail)?
-            .is_some();
-        if !exists {
+        if !profile_exists(&tx, id).map_err(&fail)? {
             return Ok(None);
         }
         let mut statement = tx
@@ -117,12 +112,7 @@ impl SqliteProfiles {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&fail)?;
-        let exists = tx
-            .query_row("SELECT 1 FROM profiles WHERE id = ?1", [id], |_| Ok(()))
-            .optional()
-            .map_err(&fail)?
-            .is_some();
-        if !exists {
+        if !profile_exists(&tx, id).map_err(&fail)? {
             return Ok(false);
         }
         tx.execute(
@@ -146,12 +136,7 @@ impl SqliteProfiles {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&fail)?;
-        let exists = tx
-            .query_row("SELECT 1 FROM profiles WHERE id = ?1", [id], |_| Ok(()))
-            .optional()
-            .map_err(&fail)?
-            .is_some();
-        if !exists {
+        if !profile_exists(&tx, id).map_err(&fail)? {
             return Ok(None);
         }
         let deleted = tx
@@ -187,6 +172,14 @@ impl SqliteProfiles {
             .map_err(&fail)?;
         Ok(rows)
     }
+}
+
+/// Whether profile `id` exists, inside a transaction.
+fn profile_exists(connection: &Connection, id: &str) -> rusqlite::Result<bool> {
+    connection
+        .query_row("SELECT 1 FROM profiles WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map(|row| row.is_some())
 }
 
 fn schema_version(connection: &Connection) -> rusqlite::Result<i64> {

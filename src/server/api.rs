@@ -161,6 +161,35 @@ async fn profile_ratings(app: &Arc<AppState>, id: &str) -> Result<Vec<ProfileRat
         .ok_or_else(|| ApiError::not_found("profile", format!("no profile '{id}'")))
 }
 
+/// The ranking parameters search and similar share.
+struct Ranking {
+    k: usize,
+    candidates: usize,
+    alpha: f32,
+    personal_weight: f64,
+    stack: Option<StackKind>,
+    filters: Filters,
+}
+
+impl Ranking {
+    /// Reads `k`, `candidates`, `alpha`, `personal_weight`, `stack`, `genre` and `year`, with
+    /// the request's defaults for the weights (the engine checks the ranges).
+    fn of(params: &Params, alpha: f32, personal_weight: f64) -> Result<Ranking, ApiError> {
+        Ok(Ranking {
+            k: params.parsed("k", "a count")?.unwrap_or(DEFAULT_K),
+            candidates: params
+                .parsed("candidates", "a count")?
+                .unwrap_or(DEFAULT_QUERY_CANDIDATES),
+            alpha: params.parsed("alpha", "a number")?.unwrap_or(alpha),
+            personal_weight: params
+                .parsed("personal_weight", "a number")?
+                .unwrap_or(personal_weight),
+            stack: params.choice::<StackKind>("stack")?,
+            filters: filters(params)?,
+        })
+    }
+}
+
 const SEARCH_PARAMS: [&str; 14] = [
     "q",
     "k",
@@ -185,21 +214,13 @@ async fn search(
     let params = Params::parse(query.as_deref(), &SEARCH_PARAMS, &["genre"])?;
     let engine = app.engine();
     let mut request = SearchRequest::new(params.required("q")?);
-    request.k = params.parsed("k", "a count")?.unwrap_or(DEFAULT_K);
-    request.candidates = params
-        .parsed("candidates", "a count")?
-        .unwrap_or(DEFAULT_QUERY_CANDIDATES);
-    if let Some(alpha) = params.parsed("alpha", "a number")? {
-        request.alpha = alpha;
-    }
-    if let Some(weight) = params.parsed("personal_weight", "a number")? {
-        request.personal_weight = weight;
-    }
+    let ranking = Ranking::of(&params, request.alpha, request.personal_weight)?;
+    (request.k, request.candidates, request.alpha) = (ranking.k, ranking.candidates, ranking.alpha);
+    (request.personal_weight, request.stack) = (ranking.personal_weight, ranking.stack);
+    request.filters = ranking.filters;
     if let Some(weight) = params.parsed("feedback", "a number")? {
         request.feedback = weight;
     }
-    request.filters = filters(&params)?;
-    request.stack = params.choice::<StackKind>("stack")?;
     request.mode = params.choice::<SearchMode>("mode")?.unwrap_or_default();
     request.exact = params.parsed("exact", "true or false")?.unwrap_or(false);
     request.intent = params.parsed("intent", "true or false")?.unwrap_or(true);
@@ -248,18 +269,10 @@ async fn similar(
         }
     };
     let mut request = SimilarRequest::new(movie);
-    request.k = params.parsed("k", "a count")?.unwrap_or(DEFAULT_K);
-    request.candidates = params
-        .parsed("candidates", "a count")?
-        .unwrap_or(DEFAULT_QUERY_CANDIDATES);
-    if let Some(alpha) = params.parsed("alpha", "a number")? {
-        request.alpha = alpha;
-    }
-    if let Some(weight) = params.parsed("personal_weight", "a number")? {
-        request.personal_weight = weight;
-    }
-    request.filters = filters(&params)?;
-    request.stack = params.choice::<StackKind>("stack")?;
+    let ranking = Ranking::of(&params, request.alpha, request.personal_weight)?;
+    (request.k, request.candidates, request.alpha) = (ranking.k, ranking.candidates, ranking.alpha);
+    (request.personal_weight, request.stack) = (ranking.personal_weight, ranking.stack);
+    request.filters = ranking.filters;
     request.person = person(&app, &engine, &params).await?;
     let worker = Arc::clone(&engine);
     let response = blocking(move || worker.similar(&request)).await?;

@@ -57,6 +57,8 @@ pub struct ServeOptions {
     /// How often to look for a newly published generation (None: only on `POST
     /// /v1/admin/reload`).
     pub watch: Option<Duration>,
+    /// Query embeddings kept (0: none).
+    pub query_cache: usize,
 }
 
 /// What every handler shares.
@@ -108,7 +110,8 @@ impl AppState {
 pub fn serve(options: ServeOptions) -> Result<()> {
     let store = Arc::new(ProfileStore::open(&options.paths.store)?);
     tracing::info!("profiles in {}", store.url());
-    let engine = Engine::open_or_build(&options.paths, &options.build)?;
+    let engine = Engine::open_or_build(&options.paths, &options.build)?
+        .with_query_cache(options.query_cache);
     engine.stack()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,13 +153,18 @@ async fn run(options: ServeOptions, engine: Engine, store: Arc<ProfileStore>) ->
         .map_err(|e| Error::io("serve", e))
 }
 
-/// The whole application: routes, then (outermost first) request ids and tracing, JSON error
-/// bodies, panic catching, the body limit, the timeout and the concurrency limit.
+/// The whole application: the routes inside [`layers`].
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    layers(api::routes(state))
+}
+
+/// Around `routes` (outermost first): request ids and tracing, JSON error bodies, panic
+/// catching, the body limit, the timeout and the concurrency limit.
+fn layers(routes: Router) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     // Router::layer turns each layer's response body back into axum's, so the JSON error
     // middleware can sit between the limits and the request ids.
-    api::routes(Arc::clone(&state))
+    routes
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(error::panic_response))
@@ -225,4 +233,60 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn call(app: Router, uri: &str) -> (StatusCode, serde_json::Value, bool) {
+        let response = app
+            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let has_id = response.headers().contains_key("x-request-id");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+            has_id,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_its_request_id_and_the_next_request_is_served() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        async fn fine() -> &'static str {
+            "fine"
+        }
+        let app = layers(
+            Router::new()
+                .route("/boom", get(boom))
+                .route("/fine", get(fine)),
+        );
+        let (status, body, has_id) = call(app.clone(), "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(has_id);
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert!(
+            body["error"]["request_id"]
+                .as_str()
+                .is_some_and(|id| id.len() == 36),
+            "{body}"
+        );
+        let (status, _, _) = call(app.clone(), "/fine").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body, _) = call(app, "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["status"], 404, "{body}");
+    }
 }

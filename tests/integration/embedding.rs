@@ -127,3 +127,36 @@ fn similar_meanings_are_closer() {
         .expect("embed");
     assert!(dot(&cat, &kitten) > dot(&cat, &stocks) + 0.2);
 }
+
+/// The query cache's key (lowercase, whitespace collapsed) is safe: the model's tokenizer
+/// lowercases and splits on whitespace itself, so texts with one key embed identically.
+#[test]
+fn texts_with_one_cache_key_embed_identically() {
+    let encoder = encoder();
+    for text in [
+        "  The   Matrix\t",
+        "Space Travel AND futuristic  wars",
+        "Amélie à Paris",
+    ] {
+        let key = reelrank::embed::query_key(text);
+        assert_ne!(key, text);
+        let (a, b) = (
+            encoder.embed(text).expect("embed"),
+            encoder.embed(&key).expect("embed"),
+        );
+        assert!(dot(&a, &b) > 0.999_999, "{text:?} and {key:?} differ");
+    }
+    let cache = reelrank::embed::QueryCache::new(2);
+    let first = cache.embed(encoder, "The Matrix").expect("embed");
+    let again = cache.embed(encoder, "the  matrix").expect("embed");
+    assert_eq!(first, again);
+    assert_eq!(cache.stats(), (1, 1));
+    for text in ["a", "b", "c"] {
+        cache.embed(encoder, text).expect("embed");
+    }
+    assert_eq!(cache.len(), 2, "bounded");
+    let off = reelrank::embed::QueryCache::new(0);
+    off.embed(encoder, "x").expect("embed");
+    off.embed(encoder, "x").expect("embed");
+    assert_eq!((off.stats(), off.len()), ((0, 2), 0));
+}
