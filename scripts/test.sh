@@ -2,9 +2,10 @@
 # The test suite, as README.md and .ci/run run it: starts the services the tests need, then
 # `cargo test --release` (extra arguments are passed on, e.g. `scripts/test.sh server::`).
 #
-# PostgreSQL (for the two-replica test of `reelrank serve`) comes from Debian's packages: it is
-# installed if missing, and a private cluster is started in a temporary directory on a free
-# port, stopped again on exit. REELRANK_TEST_POSTGRES tells the tests where it is; a test that
+# Chromium and chromedriver (for the browser tests of the web page) are installed from Debian's
+# packages if missing. So is PostgreSQL (for the two-replica test of `reelrank serve`), of
+# which a private cluster is started in a temporary directory on a free port and stopped again
+# on exit. REELRANK_TEST_POSTGRES tells the tests where it is; a test that
 # needs it fails with a clear message when it is not set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,13 @@ if [ -z "${REELRANK_TEST_POSTGRES:-}" ]; then
         -c "CREATE DATABASE reelrank_test OWNER reelrank" >/dev/null
     export REELRANK_TEST_POSTGRES="postgres://reelrank:reelrank@127.0.0.1:$port/reelrank_test"
     echo "PostgreSQL for the tests: $REELRANK_TEST_POSTGRES" >&2
+fi
+
+# Headless Chromium and its driver, for the browser tests of the web page.
+if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium and chromium-driver" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 cargo test --release "$@"

@@ -92,6 +92,20 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Every genre some movie has, sorted.
+    pub fn genres(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .movies
+            .iter()
+            .flat_map(|e| e.movie.genres.iter().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
 /// The catalogue of a dataset: every movie with its popularity statistics and its document
 /// (`documents` in movie order).
 pub fn catalog_of(dataset: &Dataset, documents: &[String]) -> Catalog {

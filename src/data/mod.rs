@@ -58,6 +58,21 @@ pub struct Movie {
     pub tmdb_id: Option<u32>,
 }
 
+impl Movie {
+    /// The movie's IMDb page, from links.csv.
+    pub fn imdb_url(&self) -> Option<String> {
+        self.imdb_id
+            .as_ref()
+            .map(|id| format!("https://www.imdb.com/title/tt{id}/"))
+    }
+
+    /// The movie's TMDB page, from links.csv.
+    pub fn tmdb_url(&self) -> Option<String> {
+        self.tmdb_id
+            .map(|id| format!("https://www.themoviedb.org/movie/{id}"))
+    }
+}
+
 /// All ratings, column-wise; `movie` holds positions in [`Dataset::movies`], not movieIds.
 #[derive(Debug, Clone, Default)]
 pub struct Ratings {

@@ -474,13 +474,8 @@ impl Engine {
             mean_rating: entry.mean_rating,
             weighted_rating: entry.weighted_rating,
             document: entry.document.clone(),
-            imdb_url: movie
-                .imdb_id
-                .as_ref()
-                .map(|id| format!("https://www.imdb.com/title/tt{id}/")),
-            tmdb_url: movie
-                .tmdb_id
-                .map(|id| format!("https://www.themoviedb.org/movie/{id}")),
+            imdb_url: movie.imdb_url(),
+            tmdb_url: movie.tmdb_url(),
         })
     }
 
@@ -841,18 +836,9 @@ impl Engine {
 
     /// Refuses genres the catalogue does not know, listing the known ones.
     fn check_filters(&self, filters: &Filters) -> Result<()> {
-        let movies = &self.index.catalog().movies;
+        let all = self.index.catalog().genres();
         for genre in &filters.genres {
-            let known = movies
-                .iter()
-                .any(|e| e.movie.genres.iter().any(|g| g.eq_ignore_ascii_case(genre)));
-            if !known {
-                let mut all: Vec<&str> = movies
-                    .iter()
-                    .flat_map(|e| e.movie.genres.iter().map(String::as_str))
-                    .collect();
-                all.sort_unstable();
-                all.dedup();
+            if !all.iter().any(|g| g.eq_ignore_ascii_case(genre)) {
                 return Err(Error::InvalidArgument {
                     name: "--genre".into(),
                     message: format!("unknown genre '{genre}' (known: {})", all.join(", ")),

@@ -41,6 +41,12 @@ pub struct RankedMovie {
     /// BM25 score of a search result the keyword index found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bm25: Option<f32>,
+    /// IMDb page, from links.csv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imdb_url: Option<String>,
+    /// TMDB page, from links.csv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmdb_url: Option<String>,
 }
 
 impl RankedMovie {
@@ -65,6 +71,8 @@ impl RankedMovie {
             score,
             sources,
             bm25: None,
+            imdb_url: entry.movie.imdb_url(),
+            tmdb_url: entry.movie.tmdb_url(),
         }
     }
 }

@@ -13,12 +13,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::params::Params;
+use super::web;
 use super::{ApiError, AppState};
 use crate::engine::person::{DISLIKE_RATING, LIKE_RATING};
 use crate::engine::{
     Engine, MovieRef, PersonSpec, RecommendRequest, SearchMode, SearchRequest, SimilarRequest,
     DEFAULT_K, DEFAULT_QUERY_CANDIDATES,
 };
+use crate::onboard::{diverse_popular, OnboardConfig};
 use crate::profiles::{check_profile_id, check_rating_value, ProfileRating};
 use crate::rank::stack::StackKind;
 use crate::rank::{Filters, YearRange};
@@ -46,11 +48,16 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router {
             "/v1/profiles/{profile}/ratings/{movie}",
             put(set_rating).delete(delete_rating),
         )
+        .route("/v1/genres", get(genres))
+        .route("/v1/onboarding", get(onboarding))
         .route("/v1/admin/reload", post(reload))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(web::page))
+        .route("/app.js", get(web::script))
+        .route("/style.css", get(web::style))
         .route_layer(from_fn_with_state(Arc::clone(&state), observe))
         .fallback(no_route)
         .with_state(state)
@@ -330,6 +337,57 @@ async fn movie(
     Ok(Json(details).into_response())
 }
 
+async fn genres(State(app): State<Arc<AppState>>) -> Response {
+    let engine = app.engine();
+    Json(serde_json::json!({ "genres": engine.index().catalog().genres() })).into_response()
+}
+
+/// Most movies the onboarding row may ask for.
+const MAX_ONBOARDING: usize = 100;
+
+/// Popular movies across genres for a first visit to rate (notebook 003's phase one, as
+/// `reelrank onboard` shows them), leaving out what the profile rated.
+async fn onboarding(
+    State(app): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(query.as_deref(), &["k", "profile"], &[])?;
+    let k: usize = params.parsed("k", "a count")?.unwrap_or(24);
+    if !(1..=MAX_ONBOARDING).contains(&k) {
+        return Err(ApiError::invalid(
+            "k",
+            format!("{k} is not within 1..={MAX_ONBOARDING}"),
+        ));
+    }
+    let rated: Vec<u32> = match params.get("profile") {
+        Some(id) => profile_ratings(&app, id)
+            .await?
+            .iter()
+            .map(|r| r.movie_id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let engine = app.engine();
+    let worker = Arc::clone(&engine);
+    let movies = blocking(move || {
+        let catalog = worker.index().catalog();
+        let exclude = rated
+            .iter()
+            .filter_map(|&id| catalog.position(id).map(|p| p as u32))
+            .collect();
+        let config = OnboardConfig {
+            to_rate: k,
+            ..OnboardConfig::default()
+        };
+        diverse_popular(worker.index(), worker.stack()?, &config, &exclude)
+            .into_iter()
+            .map(|p| worker.movie(catalog.movies[p as usize].movie.id))
+            .collect::<crate::Result<Vec<_>>>()
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "movies": movies })).into_response())
+}
+
 /// The optional body of `POST /v1/profiles`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -566,11 +624,13 @@ mod tests {
             ("/healthz", &["get"]),
             ("/readyz", &["get"]),
             ("/metrics", &["get"]),
+            ("/v1/genres", &["get"]),
+            ("/v1/onboarding", &["get"]),
         ] {
             for method in methods {
                 assert!(paths[path].get(method).is_some(), "{method} {path} missing");
             }
         }
-        assert_eq!(paths.len(), 12, "a path described that the server lacks");
+        assert_eq!(paths.len(), 14, "a path described that the server lacks");
     }
 }

@@ -9,6 +9,7 @@ mod api;
 mod error;
 mod metrics;
 mod params;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

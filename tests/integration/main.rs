@@ -14,3 +14,4 @@ mod server;
 mod stack;
 mod store;
 mod validation;
+mod web;

@@ -19,7 +19,7 @@ use crate::common::{paths, real_data, real_index_dir, real_model, tempdir, tiny}
 const TOKEN: &str = "test-admin-token-0123456789";
 
 /// A running server, killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
     base: String,
 }
@@ -66,11 +66,11 @@ impl Server {
     }
 
     /// The real index with a fresh SQLite database under `dir`.
-    fn real(dir: &Path) -> Server {
+    pub fn real(dir: &Path) -> Server {
         Server::start(&real_data(), &real_index_dir(), &sqlite(dir), &[])
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
