@@ -15,6 +15,7 @@
 //! - [`models`]: scores learned from ratings (bias, item-kNN, MF, content, logistic, trees);
 //! - [`rank`]: stage one's candidates and stage two's features, stacks and rankers;
 //! - [`engine`]: `build`, and the [`Engine`] answering search, recommend, similar, explain;
+//! - [`experiment`]: A/B assignment, team-draft interleaving, the report's statistics;
 //! - [`present`]: text tables, Markdown and SVG of plain data;
 //! - [`eval`], [`onboard`], [`server`]: front ends of the library, as the CLI (`main.rs`) is.
 
@@ -27,6 +28,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod fsutil;
 pub mod intent;
 pub mod keyword;

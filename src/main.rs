@@ -10,7 +10,7 @@ use reelrank::data::split::SplitBy;
 use reelrank::data::LIKED_THRESHOLD;
 use reelrank::documents::DocumentTemplate;
 use reelrank::engine::{
-    build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec,
+    build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec, Ranker,
     RecommendRequest, Response, SearchMode, SearchRequest, SimilarRequest, DEFAULT_K,
     DEFAULT_PERSONAL_WEIGHT, DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
 };
@@ -122,6 +122,15 @@ enum Command {
         /// Query embeddings kept in memory (least recently used evicted; 0: embed every query)
         #[arg(long, default_value_t = reelrank::embed::DEFAULT_QUERY_CACHE, value_name = "N")]
         query_cache: usize,
+        /// An experiment between two rankers (candidate, logistic, gbdt, lambdamart,
+        /// popularity), repeatable: NAME=A:RANKER,B:RANKER[,mode=ab|interleave]
+        #[arg(long = "experiment", value_name = "SPEC")]
+        experiments: Vec<String>,
+    },
+    /// Online experiments: the report of one
+    Experiment {
+        #[command(subcommand)]
+        action: ExperimentAction,
     },
     /// Print the embedding of a text
     Embed {
@@ -144,6 +153,22 @@ enum Command {
         /// Print {"movie_id", "title", "document"} as JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExperimentAction {
+    /// Per-arm click-through and liked rate with 95 % intervals and p-values (A/B), or wins,
+    /// ties and losses with a sign test (interleaving); long-tail share; segments
+    Report {
+        /// The experiment's name (as given to `serve --experiment`)
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG chart of the arms to FILE
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
 }
 
@@ -470,7 +495,7 @@ fn run(cli: Cli) -> Result<()> {
                 person: person.spec(),
                 k,
                 filters: filters.filters()?,
-                stack: person.stack,
+                ranker: person.stack.map_or(Ranker::Candidate, Ranker::Stack),
             };
             let engine = open_engine(&paths, &options, &person)?;
             print_response(&engine.recommend(&request)?, json)
@@ -500,7 +525,12 @@ fn run(cli: Cli) -> Result<()> {
             admin_token,
             watch,
             query_cache,
+            experiments,
         } => {
+            let experiments = experiments
+                .iter()
+                .map(|spec| reelrank::experiment::Experiment::parse(spec))
+                .collect::<reelrank::Result<Vec<_>>>()?;
             if !(watch.is_finite() && watch >= 0.0) {
                 anyhow::bail!("--watch: {watch} is not a number of seconds ≥ 0");
             }
@@ -514,8 +544,31 @@ fn run(cli: Cli) -> Result<()> {
                 admin_token,
                 watch: (watch > 0.0).then(|| std::time::Duration::from_secs_f64(watch)),
                 query_cache,
+                experiments,
             })?;
             Ok(())
+        }
+        Command::Experiment {
+            action: ExperimentAction::Report { name, json, svg },
+        } => {
+            let store = ProfileStore::open_existing(&paths.store)?.ok_or_else(|| {
+                anyhow::anyhow!("no profile database at {}", paths.store.display())
+            })?;
+            let events = store.experiment_events(&name)?;
+            if events.is_empty() {
+                anyhow::bail!("experiment '{name}': no event in {}", store.url());
+            }
+            let index = reelrank::engine::open_index(&paths)?;
+            let head = reelrank::experiment::head_movies(index.catalog());
+            let report = reelrank::experiment::report(&name, &events, &|m| !head.contains(&m));
+            if let Some(file) = &svg {
+                reelrank::fsutil::write_atomic(file, present::experiment_svg(&report)?.as_bytes())?;
+            }
+            if json {
+                print_json(&report)
+            } else {
+                print(&present::experiment_text(&report))
+            }
         }
         Command::Onboard { profile, profiles } => {
             if !std::io::stdin().is_terminal() {

@@ -238,15 +238,13 @@ impl ProfileHome<'_> {
         }
     }
 
-    /// Saves `profile` whole: each rating is one committed write of the database, or the
-    /// file is replaced atomically.
+    /// Saves `profile` whole: its ratings in one transaction of the database, or the file
+    /// replaced atomically.
     fn save(&self, profile: &Profile) -> Result<()> {
         match self {
             ProfileHome::Store(store) => {
                 store.ensure_profile(&profile.name)?;
-                for r in &profile.ratings {
-                    store.set_rating(&profile.name, r.movie_id, r.rating)?;
-                }
+                store.set_ratings(&profile.name, &profile.ratings)?;
                 Ok(())
             }
             ProfileHome::File(path) => profile.save(path),

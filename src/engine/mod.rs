@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use build::{build, build_if_missing, keyword_index, BuildOptions, DEFAULT_SEED};
 pub use person::{MovieRef, PersonSpec, ProfileRating};
-pub use recommend::{NamedMovie, Response, SearchIntent, DEFAULT_PERSONAL_WEIGHT};
+pub use recommend::{NamedMovie, Ranker, Response, SearchIntent, DEFAULT_PERSONAL_WEIGHT};
 
 use crate::ann::{top_by, FlatIndex, Hit};
 use crate::config::Paths;
@@ -168,8 +168,9 @@ pub struct RecommendRequest {
     pub k: usize,
     /// Restrictions on what may be recommended.
     pub filters: Filters,
-    /// Rank by a rating stack instead of the candidate ranker.
-    pub stack: Option<StackKind>,
+    /// What orders the answer (the candidate ranker by default).
+    #[serde(default)]
+    pub ranker: Ranker,
 }
 
 impl RecommendRequest {
@@ -179,7 +180,7 @@ impl RecommendRequest {
             person,
             k: DEFAULT_K,
             filters: Filters::default(),
-            stack: None,
+            ranker: Ranker::default(),
         }
     }
 }
@@ -455,6 +456,14 @@ impl Engine {
         .map(Some)
     }
 
+    /// How many movies the person has rated (0 for nobody).
+    pub fn rated_count(&self, spec: &PersonSpec) -> Result<usize> {
+        Ok(match self.person(spec)? {
+            Some(person) => rated_movies(self.stack()?, &person).len(),
+            None => 0,
+        })
+    }
+
     /// The catalogue position of a movie given by id or title.
     pub fn movie_position(&self, movie: &MovieRef) -> Result<usize> {
         person::movie_position(&self.index, movie)
@@ -711,8 +720,8 @@ impl Engine {
     }
 
     /// Recommendations without a query: candidates from the person's taste and history, ranked
-    /// by the candidate ranker (or a rating stack), rated movies and filtered-out movies left
-    /// out.
+    /// by the candidate ranker (or a rating stack, or popularity alone), rated movies and
+    /// filtered-out movies left out.
     pub fn recommend(&self, request: &RecommendRequest) -> Result<Response> {
         check_k(request.k)?;
         self.check_filters(&request.filters)?;
@@ -733,12 +742,25 @@ impl Engine {
         let stack = self.stack()?;
         let allowed = self.allowed(&request.filters);
         let mask = allowed.as_deref().map(Vec::as_slice);
+        let stack_kind = match request.ranker {
+            Ranker::Popularity => {
+                return Ok(recommend::recommend_popular(
+                    &self.index,
+                    stack,
+                    &person,
+                    request.k,
+                    &|m| allows(mask, m),
+                ))
+            }
+            Ranker::Candidate => None,
+            Ranker::Stack(kind) => Some(kind),
+        };
         Ok(recommend::recommend_filtered(
             &self.index,
             stack,
             &person,
             request.k,
-            request.stack,
+            stack_kind,
             &|v, n| self.retrieve_allowed(v, n, mask, false).0,
             &|m| allows(mask, m),
         ))

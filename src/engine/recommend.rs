@@ -10,9 +10,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ann::{top_by, Hit};
+use crate::error::{Error, Result};
 use crate::fsutil::ms;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use crate::rank::fusion::{semantic_only, Relevant};
@@ -86,6 +87,96 @@ fn describe(person: &Person) -> String {
     match person {
         Person::User(user) => format!("user {user}"),
         Person::Profile(history) => format!("profile ({} ratings)", history.len()),
+    }
+}
+
+/// What orders `recommend`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ranker {
+    /// The candidate ranker over every candidate source (the default).
+    #[default]
+    Candidate,
+    /// A rating stack over the same candidates, weighted by the movie's watch share.
+    Stack(StackKind),
+    /// The IMDB weighted rating alone, unrated movies only: the baseline of experiments.
+    Popularity,
+}
+
+impl Ranker {
+    /// Every ranker, for messages.
+    pub const ALL: [Ranker; 5] = [
+        Ranker::Candidate,
+        Ranker::Stack(StackKind::Logistic),
+        Ranker::Stack(StackKind::Gbdt),
+        Ranker::Stack(StackKind::LambdaMart),
+        Ranker::Popularity,
+    ];
+
+    /// Its name: `candidate`, a stack's name, or `popularity`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ranker::Candidate => "candidate",
+            Ranker::Stack(kind) => kind.name(),
+            Ranker::Popularity => "popularity",
+        }
+    }
+
+    /// The ranker named `text`; an unknown name is an error naming `parameter`.
+    pub fn parse(text: &str, parameter: &str) -> Result<Ranker> {
+        Ranker::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| Error::InvalidArgument {
+                name: parameter.into(),
+                message: format!(
+                    "'{}' is not a ranker (known: {})",
+                    text.chars().take(40).collect::<String>(),
+                    Ranker::ALL.map(Ranker::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// The `k` most popular (IMDB weighted rating) movies `person` has not rated that `allowed`
+/// keeps: [`Ranker::Popularity`].
+pub fn recommend_popular(
+    index: &MovieIndex,
+    stack: &ServingStack,
+    person: &Person,
+    k: usize,
+    allowed: &dyn Fn(u32) -> bool,
+) -> Response {
+    let total = Instant::now();
+    let rated = rated_movies(stack, person);
+    let movies = stack
+        .builder()
+        .popular(k, &|m| allowed(m) && !rated.contains(&m));
+    let catalog = &index.catalog().movies;
+    let scored = movies
+        .iter()
+        .map(|&m| {
+            (
+                m,
+                f64::from(catalog[m as usize].weighted_rating),
+                None,
+                None,
+            )
+        })
+        .collect();
+    let sources = movies.iter().map(|&m| (m, vec!["popular"])).collect();
+    let mut timings = BTreeMap::new();
+    timings.insert("total".into(), ms(total));
+    Response {
+        query: None,
+        person: Some(describe(person)),
+        stack: Some(Ranker::Popularity.name()),
+        results: top_results(index, scored, &sources, k),
+        retrieval: None,
+        mode: None,
+        intent: None,
+        candidates: Some(movies.len()),
+        timings_ms: timings,
     }
 }
 

@@ -2,7 +2,10 @@
 //! front ends hand it results; it imports no evaluation code.
 
 pub mod chart;
+mod experiment;
 pub mod table;
+
+pub use experiment::{experiment_svg, experiment_text};
 
 use std::path::Path;
 

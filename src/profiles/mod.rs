@@ -21,9 +21,10 @@ use crate::error::{Error, Result};
 
 /// The schema, one migration a version, applied in order and recorded in `schema_migrations`.
 /// The SQL is the common dialect of SQLite and PostgreSQL (BIGINT, REAL, TEXT, ON CONFLICT).
-pub(crate) const MIGRATIONS: [(i64, &str); 1] = [(
-    1,
-    "CREATE TABLE profiles (
+pub(crate) const MIGRATIONS: [(i64, &str); 2] = [
+    (
+        1,
+        "CREATE TABLE profiles (
          id TEXT PRIMARY KEY,
          created_at_ms BIGINT NOT NULL
      );
@@ -35,7 +36,27 @@ pub(crate) const MIGRATIONS: [(i64, &str); 1] = [(
          seq BIGINT NOT NULL,
          PRIMARY KEY (profile_id, movie_id)
      );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE experiment_events (
+             experiment TEXT NOT NULL,
+             arm TEXT NOT NULL,
+             ranker TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             list_id TEXT NOT NULL,
+             kind TEXT NOT NULL,
+             movie_id BIGINT NOT NULL,
+             position BIGINT NOT NULL,
+             team TEXT,
+             history BIGINT NOT NULL,
+             rating REAL,
+             at_ms BIGINT NOT NULL
+         );
+         CREATE INDEX experiment_events_by_experiment ON experiment_events (experiment);
+         CREATE INDEX experiment_events_by_list ON experiment_events (list_id, movie_id);",
+    ),
+];
 
 /// The order of a profile's ratings: one more than its latest (clocks tie and go backwards;
 /// this does not). Evaluated inside the writing transaction.
@@ -43,6 +64,16 @@ pub(crate) const MIGRATIONS: [(i64, &str); 1] = [(
 pub(crate) fn next_seq(profile: &str) -> String {
     format!("(SELECT COALESCE(MAX(seq), 0) + 1 FROM ratings WHERE profile_id = {profile})")
 }
+
+/// The columns of an experiment event, in [`ExperimentEvent`]'s order.
+pub(crate) const EVENT_COLUMNS: &str =
+    "experiment, arm, ranker, subject, list_id, kind, movie_id, \
+     position, team, history, rating, at_ms";
+
+/// Inserts one experiment event (`?N` placeholders; PostgreSQL's `$N` by replacing '?').
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO experiment_events (experiment, arm, ranker, \
+     subject, list_id, kind, movie_id, position, team, history, rating, at_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -61,6 +92,40 @@ pub struct ProfileRating {
     pub movie_id: u32,
     /// 0.5..=5.0.
     pub rating: f32,
+}
+
+/// The kind of the event that records a movie shown.
+pub const IMPRESSION: &str = "impression";
+/// What people may do with a movie shown: the kinds of interaction events.
+pub const INTERACTIONS: [&str; 4] = ["click", "like", "dislike", "rating"];
+
+/// One event of an online experiment: a movie shown (an impression) or something done with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentEvent {
+    /// The experiment's name.
+    pub experiment: String,
+    /// "A" or "B" (A/B), or "interleave".
+    pub arm: String,
+    /// The ranker that put the movie there (the arm's, or the team's when interleaved).
+    pub ranker: String,
+    /// Who was shown it: `profile:ID` or `user:N`.
+    pub subject: String,
+    /// The list it was shown in (one answer of the server).
+    pub list_id: String,
+    /// [`IMPRESSION`] or one of [`INTERACTIONS`].
+    pub kind: String,
+    /// MovieLens movieId.
+    pub movie_id: u32,
+    /// 1-based position in the list.
+    pub position: u32,
+    /// The team credited with the position ("A" or "B"), when interleaved.
+    pub team: Option<String>,
+    /// How many ratings the person had when shown the list.
+    pub history: u32,
+    /// The rating, for a "rating" event.
+    pub rating: Option<f32>,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
 }
 
 /// A stored rating with the profile it belongs to, as `build` ingests it.
@@ -189,7 +254,7 @@ pub fn check_rating_value(rating: f32, parameter: &str) -> Result<()> {
 }
 
 /// Unix milliseconds now.
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -280,11 +345,19 @@ impl ProfileStore {
     /// Sets profile `id`'s rating of `movie_id`, replacing an earlier one; false if there is
     /// no such profile. The caller checks that the movie exists.
     pub fn set_rating(&self, id: &str, movie_id: u32, rating: f32) -> Result<bool> {
+        self.set_ratings(id, &[ProfileRating { movie_id, rating }])
+    }
+
+    /// Sets several ratings of profile `id` in one transaction (all or none), in order;
+    /// false if there is no such profile.
+    pub fn set_ratings(&self, id: &str, ratings: &[ProfileRating]) -> Result<bool> {
         check_profile_id(id, "profile")?;
-        check_rating_value(rating, "rating")?;
+        for r in ratings {
+            check_rating_value(r.rating, "rating")?;
+        }
         match &self.backend {
-            Backend::Sqlite(s) => s.set_rating(id, movie_id, rating, now_ms()),
-            Backend::Postgres(p) => p.set_rating(id, movie_id, rating, now_ms()),
+            Backend::Sqlite(s) => s.set_ratings(id, ratings, now_ms()),
+            Backend::Postgres(p) => p.set_ratings(id, ratings, now_ms()),
         }
     }
 
@@ -295,6 +368,57 @@ impl ProfileStore {
         match &self.backend {
             Backend::Sqlite(s) => s.delete_rating(id, movie_id),
             Backend::Postgres(p) => p.delete_rating(id, movie_id),
+        }
+    }
+
+    /// Records the movies of one list shown, in one transaction.
+    pub fn record_impressions(&self, events: &[ExperimentEvent]) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.insert_events(events),
+            Backend::Postgres(p) => p.insert_events(events),
+        }
+    }
+
+    /// Records `kind` (one of [`INTERACTIONS`]) done with `movie_id` of list `list_id`, copying
+    /// the experiment, arm, team and position from its impression; `None` (nothing written)
+    /// when that list did not show that movie.
+    pub fn record_interaction(
+        &self,
+        list_id: &str,
+        movie_id: u32,
+        kind: &str,
+        rating: Option<f32>,
+    ) -> Result<Option<ExperimentEvent>> {
+        let Some(shown) = self
+            .experiment_events_where(None, Some((list_id, movie_id)))?
+            .into_iter()
+            .find(|e| e.kind == IMPRESSION)
+        else {
+            return Ok(None);
+        };
+        let event = ExperimentEvent {
+            kind: kind.to_string(),
+            rating,
+            at_ms: now_ms(),
+            ..shown
+        };
+        self.record_impressions(std::slice::from_ref(&event))?;
+        Ok(Some(event))
+    }
+
+    /// Every event of experiment `name`, oldest first.
+    pub fn experiment_events(&self, name: &str) -> Result<Vec<ExperimentEvent>> {
+        self.experiment_events_where(Some(name), None)
+    }
+
+    fn experiment_events_where(
+        &self,
+        experiment: Option<&str>,
+        shown: Option<(&str, u32)>,
+    ) -> Result<Vec<ExperimentEvent>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.events(experiment, shown),
+            Backend::Postgres(p) => p.events(experiment, shown),
         }
     }
 

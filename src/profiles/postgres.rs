@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use postgres::{Client, NoTls};
 
 use super::{
-    check_schema_version, next_seq, now_ms, redact, store_error, ProfileRating, StoredRating,
-    MIGRATIONS,
+    check_schema_version, next_seq, now_ms, redact, store_error, ExperimentEvent, ProfileRating,
+    StoredRating, EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS,
 };
 use crate::error::{Error, Result};
 
@@ -104,7 +104,12 @@ impl PostgresProfiles {
         ))
     }
 
-    pub(super) fn set_rating(&self, id: &str, movie: u32, rating: f32, now: i64) -> Result<bool> {
+    pub(super) fn set_ratings(
+        &self,
+        id: &str,
+        ratings: &[ProfileRating],
+        now: i64,
+    ) -> Result<bool> {
         let fail = self.fail("write rating");
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&fail)?;
@@ -112,17 +117,19 @@ impl PostgresProfiles {
         if !profile_exists(&mut tx, id).map_err(&fail)? {
             return Ok(false);
         }
-        tx.execute(
-            &format!(
+        let upsert = tx
+            .prepare(&format!(
                 "INSERT INTO ratings (profile_id, movie_id, rating, rated_at_ms, seq) \
                  VALUES ($1, $2, $3, $4, {}) \
                  ON CONFLICT (profile_id, movie_id) DO UPDATE SET rating = excluded.rating, \
                  rated_at_ms = excluded.rated_at_ms, seq = excluded.seq",
                 next_seq("$1")
-            ),
-            &[&id, &i64::from(movie), &rating, &now],
-        )
-        .map_err(&fail)?;
+            ))
+            .map_err(&fail)?;
+        for r in ratings {
+            tx.execute(&upsert, &[&id, &i64::from(r.movie_id), &r.rating, &now])
+                .map_err(&fail)?;
+        }
         tx.commit().map_err(&fail)?;
         Ok(true)
     }
@@ -142,6 +149,76 @@ impl PostgresProfiles {
             .map_err(&fail)?;
         tx.commit().map_err(&fail)?;
         Ok(Some(deleted > 0))
+    }
+
+    pub(super) fn insert_events(&self, events: &[ExperimentEvent]) -> Result<()> {
+        let fail = self.fail("write experiment events");
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&fail)?;
+        let insert = tx.prepare(&INSERT_EVENT.replace('?', "$")).map_err(&fail)?;
+        for e in events {
+            tx.execute(
+                &insert,
+                &[
+                    &e.experiment,
+                    &e.arm,
+                    &e.ranker,
+                    &e.subject,
+                    &e.list_id,
+                    &e.kind,
+                    &i64::from(e.movie_id),
+                    &i64::from(e.position),
+                    &e.team,
+                    &i64::from(e.history),
+                    &e.rating,
+                    &e.at_ms,
+                ],
+            )
+            .map_err(&fail)?;
+        }
+        tx.commit().map_err(&fail)
+    }
+
+    pub(super) fn events(
+        &self,
+        experiment: Option<&str>,
+        shown: Option<(&str, u32)>,
+    ) -> Result<Vec<ExperimentEvent>> {
+        let fail = self.fail("read experiment events");
+        let mut client = self.client()?;
+        let order = "ORDER BY at_ms, list_id, position, kind";
+        let rows = match (experiment, shown) {
+            (_, Some((list, movie))) => client.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events WHERE list_id = $1 AND movie_id = $2 {order}"),
+                &[&list, &i64::from(movie)],
+            ),
+            (Some(name), None) => client.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events WHERE experiment = $1 {order}"),
+                &[&name],
+            ),
+            (None, None) => client.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events {order}"),
+                &[],
+            ),
+        }
+        .map_err(&fail)?;
+        Ok(rows
+            .iter()
+            .map(|row| ExperimentEvent {
+                experiment: row.get(0),
+                arm: row.get(1),
+                ranker: row.get(2),
+                subject: row.get(3),
+                list_id: row.get(4),
+                kind: row.get(5),
+                movie_id: row.get::<_, i64>(6) as u32,
+                position: row.get::<_, i64>(7) as u32,
+                team: row.get(8),
+                history: row.get::<_, i64>(9) as u32,
+                rating: row.get(10),
+                at_ms: row.get(11),
+            })
+            .collect())
     }
 
     pub(super) fn all_ratings(&self) -> Result<Vec<StoredRating>> {

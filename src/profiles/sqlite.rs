@@ -9,7 +9,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_schema_version, next_seq, now_ms, store_error, ProfileRating, StoredRating, MIGRATIONS,
+    check_schema_version, next_seq, now_ms, store_error, ExperimentEvent, ProfileRating,
+    StoredRating, EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS,
 };
 use crate::error::{Error, Result};
 
@@ -106,7 +107,12 @@ impl SqliteProfiles {
         Ok(Some(ratings))
     }
 
-    pub(super) fn set_rating(&self, id: &str, movie: u32, rating: f32, now: i64) -> Result<bool> {
+    pub(super) fn set_ratings(
+        &self,
+        id: &str,
+        ratings: &[ProfileRating],
+        now: i64,
+    ) -> Result<bool> {
         let fail = self.fail("write rating");
         let mut connection = self.connection();
         let tx = connection
@@ -115,17 +121,21 @@ impl SqliteProfiles {
         if !profile_exists(&tx, id).map_err(&fail)? {
             return Ok(false);
         }
-        tx.execute(
-            &format!(
+        {
+            let sql = format!(
                 "INSERT INTO ratings (profile_id, movie_id, rating, rated_at_ms, seq) \
                  VALUES (?1, ?2, ?3, ?4, {}) \
                  ON CONFLICT (profile_id, movie_id) DO UPDATE SET rating = excluded.rating, \
                  rated_at_ms = excluded.rated_at_ms, seq = excluded.seq",
                 next_seq("?1")
-            ),
-            params![id, i64::from(movie), f64::from(rating), now],
-        )
-        .map_err(&fail)?;
+            );
+            let mut upsert = tx.prepare_cached(&sql).map_err(&fail)?;
+            for r in ratings {
+                upsert
+                    .execute(params![id, i64::from(r.movie_id), f64::from(r.rating), now])
+                    .map_err(&fail)?;
+            }
+        }
         tx.commit().map_err(&fail)?;
         Ok(true)
     }
@@ -147,6 +157,77 @@ impl SqliteProfiles {
             .map_err(&fail)?;
         tx.commit().map_err(&fail)?;
         Ok(Some(deleted > 0))
+    }
+
+    pub(super) fn insert_events(&self, events: &[ExperimentEvent]) -> Result<()> {
+        let fail = self.fail("write experiment events");
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(&fail)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT).map_err(&fail)?;
+            for e in events {
+                insert
+                    .execute(params![
+                        e.experiment,
+                        e.arm,
+                        e.ranker,
+                        e.subject,
+                        e.list_id,
+                        e.kind,
+                        i64::from(e.movie_id),
+                        i64::from(e.position),
+                        e.team,
+                        i64::from(e.history),
+                        e.rating.map(f64::from),
+                        e.at_ms
+                    ])
+                    .map_err(&fail)?;
+            }
+        }
+        tx.commit().map_err(&fail)
+    }
+
+    pub(super) fn events(
+        &self,
+        experiment: Option<&str>,
+        shown: Option<(&str, u32)>,
+    ) -> Result<Vec<ExperimentEvent>> {
+        let fail = self.fail("read experiment events");
+        let connection = self.connection();
+        let (filter, values): (&str, Vec<rusqlite::types::Value>) = match (experiment, shown) {
+            (_, Some((list, movie))) => (
+                "list_id = ?1 AND movie_id = ?2",
+                vec![list.to_string().into(), i64::from(movie).into()],
+            ),
+            (Some(name), None) => ("experiment = ?1", vec![name.to_string().into()]),
+            (None, None) => ("1 = 1", Vec::new()),
+        };
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM experiment_events WHERE {filter} ORDER BY at_ms, rowid"
+            ))
+            .map_err(&fail)?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                Ok(ExperimentEvent {
+                    experiment: row.get(0)?,
+                    arm: row.get(1)?,
+                    ranker: row.get(2)?,
+                    subject: row.get(3)?,
+                    list_id: row.get(4)?,
+                    kind: row.get(5)?,
+                    movie_id: row.get::<_, i64>(6)? as u32,
+                    position: row.get::<_, i64>(7)? as u32,
+                    team: row.get(8)?,
+                    history: row.get::<_, i64>(9)? as u32,
+                    rating: row.get::<_, Option<f64>>(10)?.map(|r| r as f32),
+                    at_ms: row.get(11)?,
+                })
+            })
+            .map_err(&fail)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(&fail)?;
+        Ok(rows)
     }
 
     pub(super) fn all_ratings(&self) -> Result<Vec<StoredRating>> {

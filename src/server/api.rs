@@ -13,12 +13,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::params::Params;
-use super::web;
+use super::{experiments, web};
 use super::{ApiError, AppState};
 use crate::engine::person::{DISLIKE_RATING, LIKE_RATING};
 use crate::engine::{
-    Engine, MovieRef, PersonSpec, RecommendRequest, SearchMode, SearchRequest, SimilarRequest,
-    DEFAULT_K, DEFAULT_QUERY_CANDIDATES,
+    Engine, MovieRef, PersonSpec, Ranker, RecommendRequest, SearchMode, SearchRequest,
+    SimilarRequest, DEFAULT_K, DEFAULT_QUERY_CANDIDATES,
 };
 use crate::onboard::{diverse_popular, OnboardConfig};
 use crate::profiles::{check_profile_id, check_rating_value, ProfileRating};
@@ -50,6 +50,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router {
         )
         .route("/v1/genres", get(genres))
         .route("/v1/onboarding", get(onboarding))
+        .route("/v1/events", post(experiments::event))
         .route("/v1/admin/reload", post(reload))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -99,7 +100,7 @@ async fn no_route(State(app): State<Arc<AppState>>, request: Request) -> ApiErro
 }
 
 /// Runs engine or store work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -109,7 +110,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// An engine answer as JSON, its stage timings recorded, the generation in a header.
-fn answer(app: &AppState, engine: &Engine, response: crate::engine::Response) -> Response {
+pub(super) fn answer(
+    app: &AppState,
+    engine: &Engine,
+    response: crate::engine::Response,
+) -> Response {
     app.metrics.stages(&response.timings_ms);
     let mut http = Json(response).into_response();
     if let Ok(value) = HeaderValue::from_str(engine.index().generation()) {
@@ -286,7 +291,15 @@ async fn similar(
     Ok(answer(&app, &engine, response))
 }
 
-const RECOMMEND_PARAMS: [&str; 6] = ["user", "profile", "k", "genre", "year", "stack"];
+const RECOMMEND_PARAMS: [&str; 7] = [
+    "user",
+    "profile",
+    "k",
+    "genre",
+    "year",
+    "ranker",
+    "experiment",
+];
 
 async fn recommend(
     State(app): State<Arc<AppState>>,
@@ -309,7 +322,24 @@ async fn recommend(
     }
     request.k = params.parsed("k", "a count")?.unwrap_or(DEFAULT_K);
     request.filters = filters(&params)?;
-    request.stack = params.choice::<StackKind>("stack")?;
+    if let Some(ranker) = params.get("ranker") {
+        request.ranker = Ranker::parse(ranker, "ranker")?;
+    }
+    if let Some(name) = params.get("experiment") {
+        if params.get("ranker").is_some() {
+            return Err(ApiError::invalid(
+                "ranker",
+                "an experiment chooses the ranker: give ranker or experiment, not both",
+            ));
+        }
+        // Checked above: one of the two is given.
+        let subject = params
+            .get("user")
+            .map(|user| format!("user:{user}"))
+            .or_else(|| params.get("profile").map(|id| format!("profile:{id}")))
+            .unwrap_or_default();
+        return experiments::recommend(&app, engine, request, name, subject).await;
+    }
     let worker = Arc::clone(&engine);
     let response = blocking(move || worker.recommend(&request)).await?;
     Ok(answer(&app, &engine, response))
@@ -404,7 +434,7 @@ struct RatingBody {
     like: Option<bool>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))
 }
@@ -451,9 +481,7 @@ async fn create_profile(
     let ratings = new.ratings.clone();
     let id = blocking(move || {
         let id = store.create_profile()?;
-        for r in &ratings {
-            store.set_rating(&id, r.movie_id, r.rating)?;
-        }
+        store.set_ratings(&id, &ratings)?;
         Ok(id)
     })
     .await?;
@@ -626,11 +654,12 @@ mod tests {
             ("/metrics", &["get"]),
             ("/v1/genres", &["get"]),
             ("/v1/onboarding", &["get"]),
+            ("/v1/events", &["post"]),
         ] {
             for method in methods {
                 assert!(paths[path].get(method).is_some(), "{method} {path} missing");
             }
         }
-        assert_eq!(paths.len(), 14, "a path described that the server lacks");
+        assert_eq!(paths.len(), 15, "a path described that the server lacks");
     }
 }

@@ -7,6 +7,7 @@
 
 mod api;
 mod error;
+mod experiments;
 mod metrics;
 mod params;
 mod web;
@@ -31,6 +32,7 @@ pub use error::ApiError;
 use crate::config::Paths;
 use crate::engine::{BuildOptions, Engine};
 use crate::error::{Error, Result};
+use crate::experiment::Experiment;
 use crate::profiles::ProfileStore;
 use crate::store::MovieIndex;
 use metrics::Metrics;
@@ -60,6 +62,8 @@ pub struct ServeOptions {
     pub watch: Option<Duration>,
     /// Query embeddings kept (0: none).
     pub query_cache: usize,
+    /// The experiments running (`recommend?experiment=NAME`).
+    pub experiments: Vec<Experiment>,
 }
 
 /// What every handler shares.
@@ -70,6 +74,7 @@ pub(crate) struct AppState {
     store: Arc<ProfileStore>,
     paths: Paths,
     admin_token: Option<String>,
+    experiments: Vec<Experiment>,
     metrics: Metrics,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
@@ -130,6 +135,7 @@ async fn run(options: ServeOptions, engine: Engine, store: Arc<ProfileStore>) ->
         store,
         paths: options.paths.clone(),
         admin_token: options.admin_token.clone(),
+        experiments: options.experiments.clone(),
         metrics,
         reloading: tokio::sync::Mutex::new(()),
     });

@@ -6,6 +6,7 @@ mod cli;
 mod embedding;
 mod engine;
 mod evaluate;
+mod experiments;
 mod index;
 mod onboard;
 mod personal;

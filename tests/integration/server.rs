@@ -34,7 +34,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `reelrank serve` on a free port over `index` with the profile database `store`,
     /// and waits for its "listening on" line.
-    fn start(data: &Path, index: &Path, store: &str, extra: &[&str]) -> Server {
+    pub fn start(data: &Path, index: &Path, store: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("reelrank"))
             .arg("--data")
             .arg(data)
