@@ -51,6 +51,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router {
         .route("/v1/genres", get(genres))
         .route("/v1/onboarding", get(onboarding))
         .route("/v1/events", post(experiments::event))
+        .route("/v1/experiments", get(experiments::list))
         .route("/v1/admin/reload", post(reload))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -655,11 +656,12 @@ mod tests {
             ("/v1/genres", &["get"]),
             ("/v1/onboarding", &["get"]),
             ("/v1/events", &["post"]),
+            ("/v1/experiments", &["get"]),
         ] {
             for method in methods {
                 assert!(paths[path].get(method).is_some(), "{method} {path} missing");
             }
         }
-        assert_eq!(paths.len(), 15, "a path described that the server lacks");
+        assert_eq!(paths.len(), 16, "a path described that the server lacks");
     }
 }

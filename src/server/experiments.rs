@@ -167,6 +167,24 @@ async fn with_experiment(
     Ok((parts.status, parts.headers, Json(json)).into_response())
 }
 
+/// The experiments running: `{"experiments": [{"name", "a", "b", "mode"}]}` (the web page
+/// runs its For-you row under the first).
+pub(super) async fn list(State(app): State<Arc<AppState>>) -> Response {
+    let experiments: Vec<serde_json::Value> = app
+        .experiments
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "name": e.name,
+                "a": e.a.name(),
+                "b": e.b.name(),
+                "mode": e.mode,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "experiments": experiments })).into_response()
+}
+
 /// The body of `POST /v1/events`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,7 @@
 //! Experiments between rankers, replayed with a click model driven by held-out ratings: each
 //! simulated person is a new profile holding a real user's earlier ratings, and clicks, with a
-//! position bias, the movies shown that the user rated 4 or more later on. The candidate
+//! position bias, the movies shown that the user rated 4 or more later on. Those later ratings
+//! are held out of the index the server answers from (built by the test). The candidate
 //! ranker must beat popularity (as it does offline, on the full-catalogue NDCG) under A/B and
 //! under interleaving; an A/A test must come out not significant.
 
@@ -10,17 +11,23 @@ use rand::{Rng, SeedableRng};
 use reelrank::data::Dataset;
 use serde_json::{json, Value};
 
-use crate::common::{json_output, real_data, real_index_dir, reelrank, tempdir};
+use std::path::Path;
+
+use reelrank::engine::{build, BuildOptions};
+
+use crate::common::{json_output, real_data, reelrank, tempdir};
 use crate::server::Server;
 
 /// Simulated people: MovieLens users with this many ratings (a profile takes half of them).
 const RATINGS: std::ops::RangeInclusive<usize> = 40..=1000;
 /// How many of them.
-const PEOPLE: usize = 150;
+const PEOPLE: usize = 300;
 
 /// A person of the simulation: the ratings the profile starts from, the movies liked later.
 struct Person {
+    user: u32,
     history: Vec<(u32, f32)>,
+    later: HashSet<u32>,
     liked_later: HashSet<u64>,
 }
 
@@ -51,7 +58,9 @@ fn people() -> Vec<Person> {
             ratings.sort_unstable_by_key(|&(t, m, _)| (t, m));
             let half = ratings.len() / 2;
             Person {
+                user: u,
                 history: ratings[..half].iter().map(|&(_, m, r)| (m, r)).collect(),
+                later: ratings[half..].iter().map(|&(_, m, _)| m).collect(),
                 liked_later: ratings[half..]
                     .iter()
                     .filter(|&&(_, _, r)| r >= 4.0)
@@ -117,13 +126,41 @@ fn replay(
     clicks
 }
 
-fn report(dir: &std::path::Path, name: &str) -> Value {
+/// A copy of ml-latest-small without the people's later ratings.
+fn held_out_data(people: &[Person], dir: &Path) {
+    let real = real_data();
+    for name in ["movies.csv", "tags.csv", "links.csv"] {
+        std::fs::copy(real.join(name), dir.join(name)).expect("copy");
+    }
+    let later: HashMap<u32, &HashSet<u32>> = people.iter().map(|p| (p.user, &p.later)).collect();
+    let text = std::fs::read_to_string(real.join("ratings.csv")).expect("ratings");
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let mut fields = line.split(',');
+        let (user, movie) = (fields.next(), fields.next());
+        let held = i > 0
+            && match (
+                user.and_then(|u| u.parse().ok()),
+                movie.and_then(|m| m.parse().ok()),
+            ) {
+                (Some(u), Some(m)) => later.get(&u).is_some_and(|l| l.contains(&m)),
+                _ => false,
+            };
+        if !held {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    std::fs::write(dir.join("ratings.csv"), kept).expect("write ratings");
+}
+
+fn report(data: &Path, index: &Path, dir: &Path, name: &str) -> Value {
     json_output(
         reelrank()
             .arg("--data")
-            .arg(real_data())
+            .arg(data)
             .arg("--index")
-            .arg(real_index_dir())
+            .arg(index)
             .arg("--store")
             .arg(format!("sqlite://{}", dir.join("people.sqlite").display()))
             .args(["experiment", "report", name, "--json"]),
@@ -136,6 +173,13 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
     let store_url = format!("sqlite://{}", dir.path().join("people.sqlite").display());
     let people = people();
     assert_eq!(people.len(), PEOPLE);
+    // The index the server answers from has never seen the later ratings.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data directory");
+    held_out_data(&people, &data);
+    let paths = crate::common::paths(&data, dir.path());
+    build(&paths, &BuildOptions::default()).expect("build the held-out index");
+    let index = paths.index.clone();
     // Named profiles (as `onboard` makes), so that arms, clicks and p-values are the same on
     // every run: random ids would assign the people to other arms each time.
     let profiles: Vec<String> = {
@@ -163,8 +207,8 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
             .collect()
     };
     let server = Server::start(
-        &real_data(),
-        &real_index_dir(),
+        &data,
+        &index,
         &store_url,
         &[
             "--experiment",
@@ -186,7 +230,7 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
     assert_eq!(refused.status(), reqwest::StatusCode::NOT_FOUND);
 
     assert!(replay(&server, "ab", &people, &profiles, 1) > 50);
-    let ab = report(dir.path(), "ab");
+    let ab = report(&data, &index, dir.path(), "ab");
     let all = &ab["segments"][0];
     assert_eq!(all["segment"], "all");
     let (a, b) = (&all["arms"][0], &all["arms"][1]);
@@ -229,7 +273,7 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
     );
 
     replay(&server, "il", &people, &profiles, 2);
-    let il = report(dir.path(), "il");
+    let il = report(&data, &index, dir.path(), "il");
     let interleaving = &il["interleaving"];
     assert_eq!(interleaving["lists"], PEOPLE as u64);
     assert!(
@@ -243,7 +287,7 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
     assert_eq!(il["winner"], "A");
 
     replay(&server, "aa", &people, &profiles, 3);
-    let aa = report(dir.path(), "aa");
+    let aa = report(&data, &index, dir.path(), "aa");
     assert!(
         aa["segments"][0]["click_through_p"].as_f64().unwrap_or(0.0) >= 0.05,
         "{aa}"
@@ -290,9 +334,9 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
     let svg = dir.path().join("ab.svg");
     let text = reelrank()
         .arg("--data")
-        .arg(real_data())
+        .arg(&data)
         .arg("--index")
-        .arg(real_index_dir())
+        .arg(&index)
         .arg("--store")
         .arg(format!(
             "sqlite://{}",

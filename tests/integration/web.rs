@@ -166,7 +166,15 @@ fn screenshot_dir() -> PathBuf {
 #[test]
 fn the_page_searches_rates_and_recommends_in_a_real_browser() {
     let dir = tempdir();
-    let server = Server::real(dir.path());
+    // An A/A experiment: the For-you row is the candidate ranker's either way, and the page
+    // must report what is done with it.
+    let store = format!("sqlite://{}", dir.path().join("people.sqlite").display());
+    let server = Server::start(
+        &crate::common::real_data(),
+        &crate::common::real_index_dir(),
+        &store,
+        &["--experiment", "page=A:candidate,B:candidate"],
+    );
     let driver = start_driver();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -312,4 +320,19 @@ fn the_page_searches_rates_and_recommends_in_a_real_browser() {
         assert_eq!(errors, json!([]));
         client.close().await.expect("close");
     });
+    // The page's For-you rows were logged as impressions of the experiment, and its "More like
+    // this" click as an event.
+    let report = crate::common::json_output(crate::common::real_cli().args([
+        "--store",
+        &store,
+        "experiment",
+        "report",
+        "page",
+        "--json",
+    ]));
+    let arms = &report["segments"][0]["arms"];
+    let lists = arms[0]["lists"].as_u64().unwrap_or(0) + arms[1]["lists"].as_u64().unwrap_or(0);
+    let clicks = arms[0]["clicks"].as_u64().unwrap_or(0) + arms[1]["clicks"].as_u64().unwrap_or(0);
+    assert!(lists >= 3, "{report}");
+    assert_eq!(clicks, 1, "{report}");
 }

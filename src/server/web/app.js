@@ -1,6 +1,7 @@
 // reelrank's page: search as you type, filters, a profile kept in this browser (its id is the
-// capability to write to it), "For you" recommendations, "More like this", a first-visit row
-// of popular movies to rate. Plain JavaScript over the JSON API; no library, no build step.
+// capability to write to it), "For you" recommendations (under the server's first experiment,
+// if it runs one, reporting clicks, likes and ratings of that row), "More like this", a
+// first-visit row of popular movies to rate. Plain JavaScript over the JSON API; no library, no build step.
 "use strict";
 
 // Errors are kept for diagnostics (the browser tests read them: the page must raise none).
@@ -21,6 +22,7 @@ const state = {
   ratings: new Map(), // movie_id -> rating
   searchSeq: 0,
   similarTo: null, // {movie_id, title} while "More like this" is shown
+  experiment: null, // the experiment the For-you row runs under, if the server runs one
 };
 
 class ApiError extends Error {}
@@ -75,6 +77,18 @@ function why(movie) {
   return parts.join(" · ");
 }
 
+// Tells the experiment what the person did with a movie of the For-you row it showed.
+function report(movie, kind, rating) {
+  if (!movie.listId) return;
+  const body = { list_id: movie.listId, movie_id: movie.movie_id, kind };
+  if (kind === "rating") body.rating = rating;
+  api("/v1/events", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }).catch((error) => setStatus(error.message, true));
+}
+
 function ratingControls(movie) {
   const current = state.ratings.get(movie.movie_id);
   const stars = el(
@@ -82,7 +96,11 @@ function ratingControls(movie) {
     {
       class: "stars",
       "aria-label": `Rate ${movie.title}`,
-      onchange: (e) => e.target.value && rate(movie, Number(e.target.value)),
+      onchange: (e) => {
+        if (!e.target.value) return;
+        report(movie, "rating", Number(e.target.value));
+        rate(movie, Number(e.target.value));
+      },
     },
     el("option", { value: "" }, "Rate…"),
     [5, 4.5, 4, 3.5, 3, 2.5, 2, 1.5, 1, 0.5].map((r) =>
@@ -99,7 +117,10 @@ function ratingControls(movie) {
         class: "like",
         "aria-pressed": String(current === 5),
         "aria-label": `Like ${movie.title}`,
-        onclick: () => rate(movie, 5),
+        onclick: () => {
+          report(movie, "like");
+          rate(movie, 5);
+        },
       },
       "Like"
     ),
@@ -110,14 +131,25 @@ function ratingControls(movie) {
         class: "dislike",
         "aria-pressed": String(current === 1),
         "aria-label": `Dislike ${movie.title}`,
-        onclick: () => rate(movie, 1),
+        onclick: () => {
+          report(movie, "dislike");
+          rate(movie, 1);
+        },
       },
       "Dislike"
     ),
     stars,
     el(
       "button",
-      { type: "button", class: "more", "aria-label": `More like ${movie.title}`, onclick: () => moreLike(movie) },
+      {
+        type: "button",
+        class: "more",
+        "aria-label": `More like ${movie.title}`,
+        onclick: () => {
+          report(movie, "click");
+          moreLike(movie);
+        },
+      },
       "More like this"
     )
   );
@@ -133,6 +165,7 @@ function card(movie) {
       "data-movie-id": String(movie.movie_id),
       "data-genres": (movie.genres || []).join("|"),
       "data-year": movie.year ?? "",
+      "data-list-id": movie.listId,
     },
     el("h3", {}, title, " ", el("span", { class: "year" }, movie.year ? `(${movie.year})` : "")),
     el("ul", { class: "genres", "aria-label": "genres" }, (movie.genres || []).map((g) => el("li", {}, g))),
@@ -141,8 +174,12 @@ function card(movie) {
     el(
       "p",
       { class: "links" },
-      movie.imdb_url ? el("a", { href: movie.imdb_url, target: "_blank", rel: "noopener" }, "IMDb") : null,
-      movie.tmdb_url ? el("a", { href: movie.tmdb_url, target: "_blank", rel: "noopener" }, "TMDB") : null
+      movie.imdb_url
+        ? el("a", { href: movie.imdb_url, target: "_blank", rel: "noopener", onclick: () => report(movie, "click") }, "IMDb")
+        : null,
+      movie.tmdb_url
+        ? el("a", { href: movie.tmdb_url, target: "_blank", rel: "noopener", onclick: () => report(movie, "click") }, "TMDB")
+        : null
     ),
     ratingControls(movie)
   );
@@ -247,10 +284,13 @@ async function refreshPersonal() {
     const params = filterParams();
     params.set("profile", state.profile);
     params.set("k", "10");
+    if (state.experiment) params.set("experiment", state.experiment);
     try {
       const ratings = state.ratings.size;
       const response = await api(`/v1/recommend?${params}`);
-      show("for-you-list", response.results);
+      // Under an experiment, each movie carries the list it was shown in, for its events.
+      const listId = response.experiment ? response.experiment.list_id : null;
+      show("for-you-list", response.results.map((m) => ({ ...m, listId })));
       $("for-you").hidden = false;
       // How many ratings the row reflects (read by the browser tests).
       $("for-you").dataset.ratings = String(ratings);
@@ -299,6 +339,11 @@ async function loadProfile() {
   }
 }
 
+async function loadExperiments() {
+  const { experiments } = await api("/v1/experiments");
+  state.experiment = experiments.length ? experiments[0].name : null;
+}
+
 async function loadGenres() {
   const { genres } = await api("/v1/genres");
   $("genre").append(...genres.filter((g) => !g.startsWith("(")).map((g) => el("option", { value: g }, g)));
@@ -332,7 +377,7 @@ async function start() {
     search();
   });
   try {
-    await Promise.all([loadGenres(), loadProfile()]);
+    await Promise.all([loadGenres(), loadProfile(), loadExperiments()]);
     await refreshPersonal();
     if ($("q").value.trim()) await search();
     document.body.dataset.ready = "true";
