@@ -207,10 +207,10 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// A new profile id: 128 random bits from the thread's CSPRNG (ChaCha seeded by the OS), as 32
-/// hex digits. Knowing the id is what lets a client write to the profile, so it must not be
-/// guessable.
-pub fn new_profile_id() -> String {
+/// A new id (of a profile, of a list shown): 128 random bits from the thread's CSPRNG (ChaCha
+/// seeded by the OS), as 32 hex digits. Knowing a profile's id is what lets a client write to
+/// it, so it must not be guessable.
+pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -319,7 +319,7 @@ impl ProfileStore {
 
     /// Creates a profile with a new random id and returns the id.
     pub fn create_profile(&self) -> Result<String> {
-        let id = new_profile_id();
+        let id = random_id();
         self.ensure_profile(&id)?;
         Ok(id)
     }
@@ -480,7 +480,7 @@ mod tests {
 
     #[test]
     fn profile_ids_are_random_and_checked() {
-        let (a, b) = (new_profile_id(), new_profile_id());
+        let (a, b) = (random_id(), random_id());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(check_profile_id(&a, "profile").is_ok());

@@ -14,7 +14,7 @@ use super::api::{answer, blocking, json_body};
 use super::{ApiError, AppState};
 use crate::engine::{Engine, Ranker, RecommendRequest};
 use crate::experiment::{team_draft, Arm, Mode};
-use crate::profiles::{check_rating_value, new_profile_id, now_ms, ExperimentEvent, INTERACTIONS};
+use crate::profiles::{check_rating_value, now_ms, random_id, ExperimentEvent, INTERACTIONS};
 
 /// `recommend` for `subject` under experiment `name`: the arm's ranker (A/B), or both
 /// rankers' lists merged by team draft (interleaving). Every movie shown is logged as an
@@ -41,7 +41,7 @@ pub(super) async fn recommend(
                 ),
             )
         })?;
-    let list_id = new_profile_id();
+    let list_id = random_id();
     let worker = Arc::clone(&engine);
     let person = subject.clone();
     let (response, shown, history) = {
