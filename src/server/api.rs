@@ -586,7 +586,7 @@ async fn reload(
         .into_response()),
         Err(e) => {
             app.metrics.reload_failed();
-            Err(ApiError::from(e))
+            Err(e)
         }
     }
 }

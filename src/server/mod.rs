@@ -88,7 +88,7 @@ impl AppState {
 
     /// Opens the current generation if it is not the one in use and switches to it. Returns
     /// the generation before and after.
-    pub(crate) async fn reload(self: &Arc<Self>) -> Result<(String, String)> {
+    pub(crate) async fn reload(self: &Arc<Self>) -> Result<(String, String), ApiError> {
         let _one = self.reloading.lock().await;
         let current = self.engine();
         let before = current.index().generation().to_string();
@@ -99,10 +99,7 @@ impl AppState {
         let paths = self.paths.clone();
         let engine = tokio::task::spawn_blocking(move || current.reopen(&paths))
             .await
-            .map_err(|e| Error::InvalidArgument {
-                name: "reload".into(),
-                message: format!("the reload task failed: {e}"),
-            })??;
+            .map_err(|e| ApiError::internal(format!("the reload task failed: {e}")))??;
         let after = engine.index().generation().to_string();
         self.engine.store(Arc::new(engine));
         self.metrics.switched(&before, &after);
@@ -205,7 +202,10 @@ async fn watch_index(state: Arc<AppState>, every: Duration) {
             Ok(published) if published != in_use => {
                 if let Err(e) = state.reload().await {
                     state.metrics.reload_failed();
-                    tracing::error!("could not switch to {published}: {e}; still serving {in_use}");
+                    tracing::error!(
+                        "could not switch to {published}: {}; still serving {in_use}",
+                        e.message
+                    );
                 }
             }
             Ok(_) => {}
