@@ -43,6 +43,10 @@ pub struct Catalog {
     /// The most ratings any movie has, derived from `movies`.
     #[serde(skip)]
     max_count: u32,
+    /// Every genre some movie has, sorted, derived from `movies` (filters check against it on
+    /// every request).
+    #[serde(skip)]
+    genres: Vec<String>,
 }
 
 /// What the catalogue file stores (the movieId map is rebuilt on load).
@@ -67,11 +71,18 @@ impl Catalog {
             .map(|(p, e)| (e.movie.id, p as u32))
             .collect();
         let max_count = movies.iter().map(|e| e.rating_count).max().unwrap_or(0);
+        let mut genres: Vec<String> = movies
+            .iter()
+            .flat_map(|e| e.movie.genres.iter().cloned())
+            .collect();
+        genres.sort_unstable();
+        genres.dedup();
         Catalog {
             popularity,
             movies,
             positions,
             max_count,
+            genres,
         }
     }
 
@@ -86,23 +97,14 @@ impl Catalog {
         (f64::from(count).ln_1p() / f64::from(self.max_count).ln_1p()) as f32
     }
 
+    /// Every genre some movie has, sorted.
+    pub fn genres(&self) -> &[String] {
+        &self.genres
+    }
+
     /// The catalogue position of a MovieLens movieId.
     pub fn position(&self, movie_id: u32) -> Option<usize> {
         self.positions.get(&movie_id).map(|&p| p as usize)
-    }
-}
-
-impl Catalog {
-    /// Every genre some movie has, sorted.
-    pub fn genres(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self
-            .movies
-            .iter()
-            .flat_map(|e| e.movie.genres.iter().map(String::as_str))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        all
     }
 }
 

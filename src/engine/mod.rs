@@ -396,11 +396,6 @@ impl Engine {
         self
     }
 
-    /// The profile database, if one is attached.
-    pub fn profile_store(&self) -> Option<&ProfileStore> {
-        self.store.as_deref()
-    }
-
     /// The query embedding cache's (hits, misses).
     pub fn query_cache_stats(&self) -> (u64, u64) {
         self.query_cache.stats()

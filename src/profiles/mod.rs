@@ -371,8 +371,8 @@ impl ProfileStore {
         }
     }
 
-    /// Records the movies of one list shown, in one transaction.
-    pub fn record_impressions(&self, events: &[ExperimentEvent]) -> Result<()> {
+    /// Records experiment events (the movies of one list shown, say) in one transaction.
+    pub fn record_events(&self, events: &[ExperimentEvent]) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert_events(events),
             Backend::Postgres(p) => p.insert_events(events),
@@ -402,7 +402,7 @@ impl ProfileStore {
             at_ms: now_ms(),
             ..shown
         };
-        self.record_impressions(std::slice::from_ref(&event))?;
+        self.record_events(std::slice::from_ref(&event))?;
         Ok(Some(event))
     }
 

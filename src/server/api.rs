@@ -117,7 +117,11 @@ pub(super) fn answer(
     response: crate::engine::Response,
 ) -> Response {
     app.metrics.stages(&response.timings_ms);
-    let mut http = Json(response).into_response();
+    with_generation(Json(response).into_response(), engine)
+}
+
+/// `http` with the header naming the generation that answered.
+pub(super) fn with_generation(mut http: Response, engine: &Engine) -> Response {
     if let Ok(value) = HeaderValue::from_str(engine.index().generation()) {
         http.headers_mut().insert(GENERATION_HEADER, value);
     }
@@ -174,6 +178,19 @@ async fn profile_ratings(app: &Arc<AppState>, id: &str) -> Result<Vec<ProfileRat
         .ok_or_else(|| ApiError::not_found("profile", format!("no profile '{id}'")))
 }
 
+/// The parameters search and similar share: [`Ranking`]'s and who the answer is for.
+const RANKING_PARAMS: [&str; 9] = [
+    "k",
+    "candidates",
+    "alpha",
+    "genre",
+    "year",
+    "user",
+    "profile",
+    "personal_weight",
+    "stack",
+];
+
 /// The ranking parameters search and similar share.
 struct Ranking {
     k: usize,
@@ -203,28 +220,18 @@ impl Ranking {
     }
 }
 
-const SEARCH_PARAMS: [&str; 14] = [
-    "q",
-    "k",
-    "candidates",
-    "alpha",
-    "genre",
-    "year",
-    "user",
-    "profile",
-    "personal_weight",
-    "stack",
-    "mode",
-    "exact",
-    "intent",
-    "feedback",
-];
+/// What search takes besides [`RANKING_PARAMS`].
+const SEARCH_PARAMS: [&str; 5] = ["q", "mode", "exact", "intent", "feedback"];
 
 async fn search(
     State(app): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(query.as_deref(), &SEARCH_PARAMS, &["genre"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &[&RANKING_PARAMS[..], &SEARCH_PARAMS].concat(),
+        &["genre"],
+    )?;
     let engine = app.engine();
     let mut request = SearchRequest::new(params.required("q")?);
     let ranking = Ranking::of(&params, request.alpha, request.personal_weight)?;
@@ -245,25 +252,18 @@ async fn search(
     Ok(answer(&app, &engine, response))
 }
 
-const SIMILAR_PARAMS: [&str; 11] = [
-    "movie",
-    "title",
-    "k",
-    "candidates",
-    "alpha",
-    "genre",
-    "year",
-    "user",
-    "profile",
-    "personal_weight",
-    "stack",
-];
+/// What similar takes besides [`RANKING_PARAMS`].
+const SIMILAR_PARAMS: [&str; 2] = ["movie", "title"];
 
 async fn similar(
     State(app): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(query.as_deref(), &SIMILAR_PARAMS, &["genre"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &[&RANKING_PARAMS[..], &SIMILAR_PARAMS].concat(),
+        &["genre"],
+    )?;
     let engine = app.engine();
     let movie = match (
         params.parsed::<u32>("movie", "a movieId")?,

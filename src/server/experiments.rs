@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::api::{answer, blocking, json_body};
+use super::api::{blocking, json_body, with_generation};
 use super::{ApiError, AppState};
 use crate::engine::{Engine, Ranker, RecommendRequest};
 use crate::experiment::{team_draft, Arm, Mode};
@@ -118,53 +118,30 @@ pub(super) async fn recommend(
         .collect();
     let store = Arc::clone(&app.store);
     let logged = events.clone();
-    blocking(move || store.record_impressions(&logged)).await?;
+    blocking(move || store.record_events(&logged)).await?;
     let teams: Vec<Option<&'static str>> = shown.iter().map(|s| s.1.map(Arm::name)).collect();
     let arm = match experiment.mode {
         Mode::Ab => shown.first().map(|s| s.2.name()),
         Mode::Interleave => None,
     };
-    let http = answer(app, &engine, response);
-    with_experiment(
-        http,
-        &experiment.name,
-        experiment.mode,
-        arm,
-        &list_id,
-        &teams,
-    )
-    .await
-}
-
-/// Adds `"experiment": {name, mode, arm, list_id}` to an answer, and each result's team.
-async fn with_experiment(
-    http: Response,
-    name: &str,
-    mode: Mode,
-    arm: Option<&str>,
-    list_id: &str,
-    teams: &[Option<&str>],
-) -> Result<Response, ApiError> {
-    let (parts, body) = http.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(format!("reading the answer: {e}")))?;
-    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::internal(format!("reading the answer: {e}")))?;
+    // The answer as JSON, with the experiment and each result's team added.
+    app.metrics.stages(&response.timings_ms);
+    let mut json = serde_json::to_value(&response)
+        .map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))?;
     json["experiment"] = serde_json::json!({
-        "name": name,
-        "mode": mode,
+        "name": experiment.name,
+        "mode": experiment.mode,
         "arm": arm,
         "list_id": list_id,
     });
     if let Some(results) = json["results"].as_array_mut() {
-        for (result, team) in results.iter_mut().zip(teams) {
+        for (result, team) in results.iter_mut().zip(&teams) {
             if let Some(team) = team {
                 result["team"] = serde_json::json!(team);
             }
         }
     }
-    Ok((parts.status, parts.headers, Json(json)).into_response())
+    Ok(with_generation(Json(json).into_response(), &engine))
 }
 
 /// The experiments running: `{"experiments": [{"name", "a", "b", "mode"}]}` (the web page

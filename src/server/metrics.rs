@@ -3,7 +3,6 @@
 //! in use and its switches, the query-embedding cache.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,8 +49,6 @@ pub(crate) struct Metrics {
     failed_reloads: Counter,
     cache_hits: Gauge<u64, AtomicU64>,
     cache_misses: Gauge<u64, AtomicU64>,
-    /// Serialises encoding (the registry is read-only, but one buffer at a time is plenty).
-    encoding: Mutex<()>,
 }
 
 impl Metrics {
@@ -119,7 +116,6 @@ impl Metrics {
             failed_reloads,
             cache_hits,
             cache_misses,
-            encoding: Mutex::new(()),
         }
     }
 
@@ -176,10 +172,6 @@ impl Metrics {
     pub(crate) fn encode(&self, cache: (u64, u64)) -> String {
         self.cache_hits.set(cache.0);
         self.cache_misses.set(cache.1);
-        let _one = self
-            .encoding
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.push_str("# encoding failed\n");

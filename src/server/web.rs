@@ -11,35 +11,26 @@ const STYLE: &str = include_str!("web/style.css");
 /// Every asset may be cached a little; the page itself is always fetched again.
 const ASSET_CACHE: &str = "public, max-age=300";
 
-pub(super) async fn page() -> Response {
+/// `body` as `content_type`, cached for `cache_control`.
+fn asset(content_type: &'static str, cache_control: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, cache_control),
         ],
-        PAGE,
+        body,
     )
         .into_response()
+}
+
+pub(super) async fn page() -> Response {
+    asset("text/html; charset=utf-8", "no-cache", PAGE)
 }
 
 pub(super) async fn script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, ASSET_CACHE),
-        ],
-        SCRIPT,
-    )
-        .into_response()
+    asset("text/javascript; charset=utf-8", ASSET_CACHE, SCRIPT)
 }
 
 pub(super) async fn style() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, ASSET_CACHE),
-        ],
-        STYLE,
-    )
-        .into_response()
+    asset("text/css; charset=utf-8", ASSET_CACHE, STYLE)
 }

@@ -154,17 +154,30 @@ fn held_out_data(people: &[Person], dir: &Path) {
     std::fs::write(dir.join("ratings.csv"), kept).expect("write ratings");
 }
 
+/// `reelrank experiment report NAME` over the held-out data, its index and the database in
+/// `dir`, with `extra` arguments.
+fn report_command(
+    data: &Path,
+    index: &Path,
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> assert_cmd::Command {
+    let mut command = reelrank();
+    command
+        .arg("--data")
+        .arg(data)
+        .arg("--index")
+        .arg(index)
+        .arg("--store")
+        .arg(format!("sqlite://{}", dir.join("people.sqlite").display()))
+        .args(["experiment", "report", name])
+        .args(extra);
+    command
+}
+
 fn report(data: &Path, index: &Path, dir: &Path, name: &str) -> Value {
-    json_output(
-        reelrank()
-            .arg("--data")
-            .arg(data)
-            .arg("--index")
-            .arg(index)
-            .arg("--store")
-            .arg(format!("sqlite://{}", dir.join("people.sqlite").display()))
-            .args(["experiment", "report", name, "--json"]),
-    )
+    json_output(&mut report_command(data, index, dir, name, &["--json"]))
 }
 
 #[test]
@@ -332,18 +345,8 @@ fn the_candidate_ranker_beats_popularity_under_a_b_and_interleaving_and_a_a_is_l
 
     // The text report and its chart.
     let svg = dir.path().join("ab.svg");
-    let text = reelrank()
-        .arg("--data")
-        .arg(&data)
-        .arg("--index")
-        .arg(&index)
-        .arg("--store")
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("people.sqlite").display()
-        ))
-        .args(["experiment", "report", "ab", "--svg"])
-        .arg(&svg)
+    let svg_arg = svg.display().to_string();
+    let text = report_command(&data, &index, dir.path(), "ab", &["--svg", &svg_arg])
         .output()
         .expect("report");
     let text = String::from_utf8_lossy(&text.stdout);

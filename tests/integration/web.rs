@@ -97,14 +97,19 @@ async fn wait_for(
     }
 }
 
-/// The cards of a list: `[{id, genres: [..], year}]`.
-const CARDS: &str = "return [...document.querySelectorAll(arguments[0] || '#results .card')]
-    .map(c => ({id: Number(c.dataset.movieId), genres: c.dataset.genres.split('|'), year: Number(c.dataset.year)}));";
+/// A script returning the cards of the list `list` (a CSS selector): `[{id, genres: [..],
+/// year}]`.
+fn cards_script(list: &str) -> String {
+    format!(
+        "return [...document.querySelectorAll('{list} .card')].map(c => ({{id: \
+         Number(c.dataset.movieId), genres: c.dataset.genres.split('|'), year: \
+         Number(c.dataset.year)}}));"
+    )
+}
 
 async fn cards(client: &Client, list: &str) -> Vec<Value> {
-    let script = CARDS.replace("arguments[0]", &format!("'{list} .card'"));
     client
-        .execute(&script, Vec::new())
+        .execute(&cards_script(list), Vec::new())
         .await
         .expect("cards")
         .as_array()
@@ -213,7 +218,7 @@ fn the_page_searches_rates_and_recommends_in_a_real_browser() {
         to.send_keys("1999\t").await.expect("type");
         let filtered = wait_for(
             &client,
-            &CARDS.replace("arguments[0]", "'#results .card'"),
+            &cards_script("#results"),
             |v| {
                 v.as_array().is_some_and(|cards| {
                     !cards.is_empty()

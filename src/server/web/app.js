@@ -89,6 +89,25 @@ function report(movie, kind, rating) {
   }).catch((error) => setStatus(error.message, true));
 }
 
+// Like (rating 5) or Dislike (rating 1), pressed when that is the movie's rating.
+function likeButton(movie, label, rating, current) {
+  const kind = label.toLowerCase();
+  return el(
+    "button",
+    {
+      type: "button",
+      class: kind,
+      "aria-pressed": String(current === rating),
+      "aria-label": `${label} ${movie.title}`,
+      onclick: () => {
+        report(movie, kind);
+        rate(movie, rating);
+      },
+    },
+    label
+  );
+}
+
 function ratingControls(movie) {
   const current = state.ratings.get(movie.movie_id);
   const stars = el(
@@ -110,34 +129,8 @@ function ratingControls(movie) {
   return el(
     "div",
     { class: "actions" },
-    el(
-      "button",
-      {
-        type: "button",
-        class: "like",
-        "aria-pressed": String(current === 5),
-        "aria-label": `Like ${movie.title}`,
-        onclick: () => {
-          report(movie, "like");
-          rate(movie, 5);
-        },
-      },
-      "Like"
-    ),
-    el(
-      "button",
-      {
-        type: "button",
-        class: "dislike",
-        "aria-pressed": String(current === 1),
-        "aria-label": `Dislike ${movie.title}`,
-        onclick: () => {
-          report(movie, "dislike");
-          rate(movie, 1);
-        },
-      },
-      "Dislike"
-    ),
+    likeButton(movie, "Like", 5, current),
+    likeButton(movie, "Dislike", 1, current),
     stars,
     el(
       "button",
