@@ -108,7 +108,9 @@ pub fn resolve(
     let mut history: Vec<(u32, f32)> = Vec::new();
     if let Some(name) = &spec.profile {
         let stored = match store {
-            Some(store) => store.ratings(name)?.map(|r| (r, store.url())),
+            Some(store) => store
+                .ratings(name)?
+                .map(|r| (stored_ratings_known(catalog, r), store.url())),
             None => None,
         };
         let (ratings, source) = match stored {
@@ -153,6 +155,16 @@ pub fn resolve(
         });
     }
     Ok(Person::Profile(latest_ratings(history)))
+}
+
+/// The ratings of a stored profile whose movies `catalog` holds. The store checked each movie
+/// when it was rated; one gone from a newer generation is left out rather than refused, so a
+/// rebuild never locks a person out of their profile.
+pub fn stored_ratings_known(catalog: &Catalog, ratings: Vec<ProfileRating>) -> Vec<ProfileRating> {
+    ratings
+        .into_iter()
+        .filter(|r| catalog.position(r.movie_id).is_some())
+        .collect()
 }
 
 /// Refuses a `--user` the serving stack has no rating of.
@@ -465,5 +477,34 @@ mod tests {
         profile.save(&path)?;
         assert_eq!(Profile::load(&path)?, profile);
         Ok(())
+    }
+
+    #[test]
+    fn stored_ratings_of_movies_gone_from_the_index_are_left_out() {
+        use crate::catalog::{CatalogEntry, PopularityParams};
+        let entry = |id: u32| CatalogEntry {
+            movie: crate::data::Movie {
+                id,
+                title: format!("Movie {id}"),
+                year: None,
+                genres: Vec::new(),
+                imdb_id: None,
+                tmdb_id: None,
+            },
+            rating_count: 1,
+            mean_rating: Some(4.0),
+            weighted_rating: 3.5,
+            document: String::new(),
+        };
+        let catalog = Catalog::new(
+            PopularityParams { m: 1.0, c: 3.0 },
+            vec![entry(1), entry(3)],
+        );
+        let rating = |movie_id: u32| ProfileRating {
+            movie_id,
+            rating: 4.0,
+        };
+        let kept = stored_ratings_known(&catalog, vec![rating(3), rating(2), rating(1)]);
+        assert_eq!(kept, vec![rating(3), rating(1)]);
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::params::Params;
 use super::{experiments, web};
 use super::{ApiError, AppState};
-use crate::engine::person::{DISLIKE_RATING, LIKE_RATING};
+use crate::engine::person::{stored_ratings_known, DISLIKE_RATING, LIKE_RATING};
 use crate::engine::{
     Engine, MovieRef, PersonSpec, Ranker, RecommendRequest, SearchMode, SearchRequest,
     SimilarRequest, DEFAULT_K, DEFAULT_QUERY_CANDIDATES,
@@ -155,13 +155,8 @@ async fn person(
         (Some(user), None) => Ok(PersonSpec::user(user)),
         (None, Some(id)) => {
             let ratings = profile_ratings(app, id).await?;
-            // A movie rated under an older generation and gone from this one is left out.
-            let catalog = engine.index().catalog();
             Ok(PersonSpec {
-                ratings: ratings
-                    .into_iter()
-                    .filter(|r| catalog.position(r.movie_id).is_some())
-                    .collect(),
+                ratings: stored_ratings_known(engine.index().catalog(), ratings),
                 ..PersonSpec::default()
             })
         }
