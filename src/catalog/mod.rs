@@ -130,27 +130,32 @@ pub fn catalog_of(dataset: &Dataset, documents: &[String]) -> Catalog {
     Catalog::new(params, movies)
 }
 
+/// A catalogue entry for unit tests: movie `id` with `rating_count` ratings and nothing else.
+#[cfg(test)]
+pub(crate) fn test_entry(id: u32, rating_count: u32) -> CatalogEntry {
+    CatalogEntry {
+        movie: Movie {
+            id,
+            title: format!("Movie {id}"),
+            year: None,
+            genres: Vec::new(),
+            imdb_id: None,
+            tmdb_id: None,
+        },
+        rating_count,
+        mean_rating: None,
+        weighted_rating: 3.0,
+        document: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Movie;
 
     #[test]
     fn familiarity_is_the_log_share_of_the_most_rated() {
-        let entry = |id: u32, rating_count: u32| CatalogEntry {
-            movie: Movie {
-                id,
-                title: format!("Movie {id}"),
-                year: None,
-                genres: Vec::new(),
-                imdb_id: None,
-                tmdb_id: None,
-            },
-            rating_count,
-            mean_rating: None,
-            weighted_rating: 3.0,
-            document: String::new(),
-        };
+        let entry = test_entry;
         let params = PopularityParams { m: 1.0, c: 3.0 };
         let catalog = Catalog::new(params, vec![entry(1, 99), entry(2, 9), entry(3, 0)]);
         assert_eq!(catalog.familiarity(0), 1.0);

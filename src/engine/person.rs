@@ -481,21 +481,8 @@ mod tests {
 
     #[test]
     fn stored_ratings_of_movies_gone_from_the_index_are_left_out() {
-        use crate::catalog::{CatalogEntry, PopularityParams};
-        let entry = |id: u32| CatalogEntry {
-            movie: crate::data::Movie {
-                id,
-                title: format!("Movie {id}"),
-                year: None,
-                genres: Vec::new(),
-                imdb_id: None,
-                tmdb_id: None,
-            },
-            rating_count: 1,
-            mean_rating: Some(4.0),
-            weighted_rating: 3.5,
-            document: String::new(),
-        };
+        use crate::catalog::{test_entry, PopularityParams};
+        let entry = |id| test_entry(id, 1);
         let catalog = Catalog::new(
             PopularityParams { m: 1.0, c: 3.0 },
             vec![entry(1), entry(3)],
