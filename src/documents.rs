@@ -112,6 +112,69 @@ impl DocumentTemplate {
     }
 }
 
+/// How a query is made from a movie a person liked, with no word of its title: what the
+/// personal-search evaluation asks and what the personal ranker is trained on (one definition
+/// for both, so training rows look like the queries measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueryKind {
+    /// Its genres as MovieLens writes them: `Comedy Romance movies`.
+    Genres,
+    /// Its three most given tags: `pixar, fun, toys`.
+    Tags,
+    /// The sentence template without the title: `an adventure, animation film. Tags: pixar.`
+    Description,
+}
+
+/// Tags a [`QueryKind::Tags`] query takes.
+const QUERY_TAGS: usize = 3;
+/// Tags a [`QueryKind::Description`] query takes.
+const DESCRIPTION_TAGS: usize = 5;
+
+impl QueryKind {
+    /// Every kind, in report order.
+    pub const ALL: [QueryKind; 3] = [QueryKind::Genres, QueryKind::Tags, QueryKind::Description];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryKind::Genres => "genres",
+            QueryKind::Tags => "tags",
+            QueryKind::Description => "description",
+        }
+    }
+
+    /// The query of this kind for `movie` with its `tags` (file order); `None` when the movie
+    /// has nothing of that kind (no genre, no tag).
+    pub fn query<'a>(
+        self,
+        movie: &Movie,
+        tags: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        let tags = ranked_tags(tags);
+        match self {
+            QueryKind::Genres => {
+                (!movie.genres.is_empty()).then(|| format!("{} movies", movie.genres.join(" ")))
+            }
+            QueryKind::Tags => {
+                (!tags.is_empty()).then(|| tags[..tags.len().min(QUERY_TAGS)].join(", "))
+            }
+            QueryKind::Description => {
+                let mut parts = Vec::new();
+                if !movie.genres.is_empty() {
+                    let words: Vec<&str> = movie.genres.iter().map(|g| genre_words(g)).collect();
+                    parts.push(format!("{} {} film", article(words[0]), words.join(", ")));
+                }
+                if !tags.is_empty() {
+                    let tags = &tags[..tags.len().min(DESCRIPTION_TAGS)];
+                    parts.push(format!("Tags: {}", tags.join(", ")));
+                }
+                (!parts.is_empty()).then(|| format!("{}.", parts.join(". ")))
+            }
+        }
+    }
+}
+
 /// The labelled document with the given tag list.
 fn labelled(movie: &Movie, tags: &[&str]) -> String {
     let mut text = movie.title.clone();
@@ -253,6 +316,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn queries_of_each_kind_leave_the_title_out() {
+        let toy = movie("Toy Story (1995)", &["Adventure", "Animation"]);
+        let tags = [
+            "pixar",
+            "fun",
+            "Pixar",
+            "toys",
+            "friendship",
+            "cgi",
+            "tom hanks",
+        ];
+        let query = |kind: QueryKind| kind.query(&toy, tags.iter().copied());
+        assert_eq!(
+            query(QueryKind::Genres).as_deref(),
+            Some("Adventure Animation movies")
+        );
+        assert_eq!(query(QueryKind::Tags).as_deref(), Some("pixar, fun, toys"));
+        assert_eq!(
+            query(QueryKind::Description).as_deref(),
+            Some("an adventure, animation film. Tags: pixar, fun, toys, friendship, cgi.")
+        );
+        for kind in QueryKind::ALL {
+            assert!(!query(kind).expect("text").contains("Toy Story"));
+        }
+        let bare = movie("Nothing (2000)", &[]);
+        for kind in QueryKind::ALL {
+            assert_eq!(
+                kind.query(&bare, std::iter::empty()),
+                None,
+                "{}",
+                kind.name()
+            );
+        }
+        assert_eq!(
+            QueryKind::Description.query(&bare, ["dark"]).as_deref(),
+            Some("Tags: dark.")
+        );
+    }
     #[test]
     fn fuses_title_genres_and_tags() {
         let doc = DocumentTemplate::Labelled.render(

@@ -12,7 +12,7 @@ use reelrank::documents::DocumentTemplate;
 use reelrank::engine::{
     build, BuildOptions, Engine, ExplainRequest, Explanation, MovieRef, PersonSpec, Ranker,
     RecommendRequest, Response, SearchMode, SearchRequest, SimilarRequest, DEFAULT_K,
-    DEFAULT_PERSONAL_WEIGHT, DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
+    DEFAULT_QUERY_CANDIDATES, DEFAULT_SEED,
 };
 use reelrank::eval::Protocol;
 use reelrank::onboard::OnboardConfig;
@@ -227,9 +227,11 @@ struct RankArgs {
     /// Without a person: weight of similarity against popularity (0..=1)
     #[arg(long, default_value_t = DEFAULT_ALPHA)]
     alpha: f32,
-    /// With a person: weight of the personal score against the similarity (0..=1)
-    #[arg(long, default_value_t = DEFAULT_PERSONAL_WEIGHT)]
-    personal_weight: f64,
+    /// With a person: order by (1 - w)·similarity + w·P(liked) of a rating stack (`--stack`,
+    /// default logistic) instead of the personal ranker; w in 0..=1 (0.5 when only --stack
+    /// is given)
+    #[arg(long)]
+    personal_weight: Option<f64>,
     #[command(flatten)]
     person: PersonArgs,
     /// Print JSON
@@ -270,8 +272,8 @@ struct PersonArgs {
     profile: Option<String>,
     #[command(flatten)]
     profiles: ProfilesDir,
-    /// The rating stack that ranks [search and similar default to logistic; recommend to its
-    /// candidate ranker]
+    /// A rating stack to rank by instead of the learned ranker [search and similar default to
+    /// their personal ranker; recommend to its candidate ranker]
     #[arg(long, value_enum, value_name = "STACK")]
     stack: Option<StackKind>,
 }
@@ -351,6 +353,10 @@ struct EvaluateArgs {
     /// The judged query sets (navigational.jsonl, descriptive.jsonl) of --protocol search
     #[arg(long, value_name = "DIR", default_value = "tests/queries")]
     queries: PathBuf,
+    /// Test users sampled per split seed by --protocol personal-search
+    #[arg(long, value_name = "N", default_value_t = reelrank::eval::personal::DEFAULT_TEST_USERS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    test_users: u32,
 }
 
 fn init_logging(global: &Global) {
@@ -611,6 +617,7 @@ fn run(cli: Cli) -> Result<()> {
                 k: usize::from(args.k),
                 threshold: args.threshold,
                 queries: args.queries,
+                test_users: args.test_users as usize,
             };
             let output = reelrank::eval::run(&paths, &options, &request)?;
             if args.json {

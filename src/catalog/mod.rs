@@ -112,7 +112,22 @@ impl Catalog {
 /// (`documents` in movie order).
 pub fn catalog_of(dataset: &Dataset, documents: &[String]) -> Catalog {
     let ratings = &dataset.ratings;
-    let stats = movie_stats(&ratings.movie, &ratings.rating, dataset.movies.len());
+    catalog_with(dataset, &ratings.movie, &ratings.rating, documents)
+}
+
+/// The catalogue of a dataset with popularity statistics from the rating rows `rows` only (an
+/// evaluation's training part, so that a held-out rating never makes a movie popular).
+pub fn catalog_of_rows(dataset: &Dataset, rows: &[usize], documents: &[String]) -> Catalog {
+    let ratings = &dataset.ratings;
+    let movie: Vec<u32> = rows.iter().map(|&i| ratings.movie[i]).collect();
+    let rating: Vec<f32> = rows.iter().map(|&i| ratings.rating[i]).collect();
+    catalog_with(dataset, &movie, &rating, documents)
+}
+
+/// The catalogue of a dataset's movies with the statistics of the ratings (`movie[i]`,
+/// `rating[i]`).
+fn catalog_with(dataset: &Dataset, movie: &[u32], rating: &[f32], documents: &[String]) -> Catalog {
+    let stats = movie_stats(movie, rating, dataset.movies.len());
     let params = popularity_params(&stats);
     let movies = dataset
         .movies

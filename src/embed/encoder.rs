@@ -168,6 +168,17 @@ impl Encoder {
         self.forward(&tokens.iter().collect::<Vec<_>>())
     }
 
+    /// Embeddings of many texts, one vector each (in input order): [`Encoder::embed_all`]
+    /// without progress.
+    pub fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let embedded = self.embed_all(texts, &|_| ())?;
+        Ok(embedded
+            .vectors
+            .chunks_exact(self.dim)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
     /// Embeddings of many texts. Texts are grouped by token length so that batches carry little
     /// padding; `progress` is called with the number of texts finished after each batch.
     pub fn embed_all(

@@ -170,7 +170,8 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     let t = Instant::now();
     let spinner = progress_bar(options.progress, 0, "training the serving stack", "");
     let vectors = FlatIndex::new(embedded.vectors, encoder.dim());
-    let stack = ServingStack::fit(&dataset, &vectors, options.seed);
+    let embed = |texts: &[String]| encoder.embed_texts(texts);
+    let stack = ServingStack::fit(&dataset, &vectors, &embed, options.seed)?;
     let stack_bytes = stack.to_bytes()?;
     spinner.finish_and_clear();
     timings.insert("stack".to_string(), ms(t));

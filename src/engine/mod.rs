@@ -28,10 +28,16 @@ use crate::rank::fusion::{
     add_feedback, familiar_title_match, fuse, keyword_only, semantic_only, Fusion, Relevant,
     FEEDBACK_DOCS, FEEDBACK_NEIGHBOURS, FEEDBACK_WEIGHT,
 };
-use crate::rank::stack::{FeatureImportance, PairExplanation, Person, ServingStack, StackKind};
+use crate::rank::personal::HISTORY_DEPTH;
+use crate::rank::stack::{
+    FeatureImportance, PairExplanation, Person, RankerImportance, ServingStack, StackKind,
+};
 use crate::rank::{check_alpha, check_weight, Filters, DEFAULT_ALPHA};
 use crate::store::{IndexFile, MovieIndex};
-use recommend::{nearest_unseen, rank_by_vector, rank_relevant, rated_movies, VectorRequest};
+use recommend::{
+    nearest_unseen, rank_by_vector, rank_relevant, rated_movies, with_history, VectorRequest,
+};
+pub use recommend::{Personal, PersonalOrder};
 
 /// Most results one request may ask for.
 pub const MAX_K: usize = 1000;
@@ -98,9 +104,11 @@ pub struct SearchRequest {
     pub exact: bool,
     /// Who to personalise for (empty: nobody).
     pub person: PersonSpec,
-    /// With a person: weight of the personal score against the query similarity.
-    pub personal_weight: f64,
-    /// With a person: the rating stack that scores (default logistic).
+    /// With a person: order by `(1 − w)·relevance + w·P` with this w instead of the personal
+    /// ranker (see [`recommend::Personal`]).
+    pub personal_weight: Option<f64>,
+    /// With a person: order by this rating stack's P blended with the relevance instead of the
+    /// personal ranker.
     pub stack: Option<StackKind>,
     /// Which retrievers answer.
     #[serde(default)]
@@ -140,7 +148,7 @@ impl SearchRequest {
             alpha: DEFAULT_ALPHA,
             exact: false,
             person: PersonSpec::default(),
-            personal_weight: DEFAULT_PERSONAL_WEIGHT,
+            personal_weight: None,
             stack: None,
             mode: SearchMode::default(),
             fusion: Fusion::default(),
@@ -200,9 +208,11 @@ pub struct SimilarRequest {
     pub alpha: f32,
     /// Who to personalise for (empty: nobody).
     pub person: PersonSpec,
-    /// With a person: weight of the personal score against the similarity.
-    pub personal_weight: f64,
-    /// With a person: the rating stack that scores (default logistic).
+    /// With a person: order by `(1 − w)·similarity + w·P` with this w instead of the personal
+    /// ranker.
+    pub personal_weight: Option<f64>,
+    /// With a person: order by this rating stack's P blended with the similarity instead of
+    /// the personal ranker.
     pub stack: Option<StackKind>,
 }
 
@@ -216,7 +226,7 @@ impl SimilarRequest {
             filters: Filters::default(),
             alpha: DEFAULT_ALPHA,
             person: PersonSpec::default(),
-            personal_weight: DEFAULT_PERSONAL_WEIGHT,
+            personal_weight: None,
             stack: None,
         }
     }
@@ -246,6 +256,8 @@ pub enum Explanation {
         training: serde_json::Value,
         /// One entry per feature.
         features: Vec<FeatureImportance>,
+        /// The candidate ranker's and the personal ranker's gain shares.
+        rankers: Vec<RankerImportance>,
     },
     /// One pair.
     Pair {
@@ -383,6 +395,30 @@ impl Engine {
         Ok(engine)
     }
 
+    /// A twin of this engine (same index files and encoder) whose catalogue statistics and
+    /// serving stack were trained on part of the ratings only: what an evaluation on held-out
+    /// ratings queries, through the same code as serving.
+    pub fn trained_on(
+        &self,
+        paths: &Paths,
+        catalog: crate::catalog::Catalog,
+        stack: ServingStack,
+    ) -> Result<Engine> {
+        let index = open_index(paths)?.with_catalog(catalog)?;
+        let engine = Engine {
+            index,
+            encoder: Arc::clone(&self.encoder),
+            query_cache: Arc::clone(&self.query_cache),
+            stack: OnceLock::new(),
+            profiles: self.profiles.clone(),
+            store: None,
+            graph_from: self.graph_from,
+        };
+        // A fresh OnceLock takes the first value.
+        let _ = engine.stack.set(stack);
+        Ok(engine)
+    }
+
     /// Keeps at most `queries` query embeddings (0: embed every query) instead of
     /// [`DEFAULT_QUERY_CACHE`].
     pub fn with_query_cache(mut self, queries: usize) -> Engine {
@@ -503,10 +539,17 @@ impl Engine {
             return self.search_like(request, position, total);
         }
         let person = self.person(&request.person)?;
-        let personal = self.personal(person.as_ref(), request.stack)?;
+        let personal = self.personal(person.as_ref(), request.stack, request.personal_weight)?;
         let rated = personal
-            .map(|(stack, person, _)| rated_movies(stack, person))
+            .map(|p| rated_movies(p.stack, p.person))
             .unwrap_or_default();
+        // The personal ranker also looks deeper into the query's neighbours for movies the
+        // person's history points at.
+        let depth = if personal.is_some_and(|p| p.learned()) {
+            HISTORY_DEPTH.max(request.candidates.max(request.k))
+        } else {
+            request.candidates.max(request.k)
+        };
         // Rated movies are dropped after retrieval, so each retriever is asked for more.
         let wanted = request.candidates.max(request.k) + rated.len();
         let keep = request.candidates.max(request.k);
@@ -530,6 +573,7 @@ impl Engine {
         };
 
         let mut retrieval = None;
+        let mut nearest = Vec::new();
         let boosted = |mut relevant: Vec<Relevant>| {
             self.boost(&intent, &mut relevant);
             relevant
@@ -543,15 +587,16 @@ impl Engine {
             let t = Instant::now();
             let (hits, how) = self.retrieve_allowed(
                 &vector,
-                wanted,
+                depth + rated.len(),
                 allowed.as_deref().map(Vec::as_slice),
                 request.exact,
             );
             retrieval = Some(how);
-            let semantic = nearest_unseen(&self.index, &vector, &hits, &rated, None, keep);
+            nearest = nearest_unseen(&self.index, &vector, &hits, &rated, None, depth);
+            let semantic = &nearest[..keep.min(nearest.len())];
             let similarity = |m: u32| self.index.similarity(&vector, m as usize);
             let mut relevant = if request.mode == SearchMode::Semantic {
-                semantic_only(&semantic, "semantic")
+                semantic_only(semantic, "semantic")
             } else {
                 let title_query = self.index.keyword().title_query(query);
                 let catalog = self.index.catalog();
@@ -559,7 +604,7 @@ impl Engine {
                     familiar_title_match(title_query.score(m), catalog.familiarity(m as usize))
                 };
                 fuse(
-                    &semantic,
+                    semantic,
                     &keyword,
                     &similarity,
                     &title_match,
@@ -587,14 +632,11 @@ impl Engine {
             timings.insert("retrieve".to_string(), ms(t));
             relevant
         };
-        let mut response = rank_relevant(
-            &self.index,
-            personal,
-            relevant,
-            request.k,
-            request.alpha,
-            request.personal_weight,
-        );
+        let relevant = match personal {
+            Some(p) if p.learned() => with_history(p, &nearest, relevant),
+            _ => relevant,
+        };
+        let mut response = rank_relevant(&self.index, personal, relevant, request.k, request.alpha);
         response.query = Some(request.query.clone());
         response.retrieval = retrieval;
         response.mode = Some(request.mode.name());
@@ -692,7 +734,7 @@ impl Engine {
         self.check_filters(&request.filters)?;
         let position = self.movie_position(&request.movie)?;
         let person = self.person(&request.person)?;
-        let personal = self.personal(person.as_ref(), request.stack)?;
+        let personal = self.personal(person.as_ref(), request.stack, request.personal_weight)?;
         let vector = self.index.flat().vector(position).to_vec();
         let allowed = self.allowed(&request.filters);
         Ok(rank_by_vector(
@@ -703,7 +745,6 @@ impl Engine {
                 k: request.k,
                 candidates: request.candidates,
                 alpha: request.alpha,
-                personal_weight: request.personal_weight,
                 exclude: Some(position as u32),
                 source: "movie",
             },
@@ -771,6 +812,7 @@ impl Engine {
                     error: e,
                 })?,
                 features: stack.importance(),
+                rankers: stack.ranker_importance(),
             }),
             ExplainRequest::Pair { user, movie_id } => {
                 person::check_user(stack, user, self.index.dir())?;
@@ -785,20 +827,30 @@ impl Engine {
         }
     }
 
-    /// The stack and person that rank a personal request, if a person was given.
+    /// What ranks a personal request, if a person was given: the personal ranker, or the
+    /// blend of a rating stack when `kind` or `weight` asks for it.
     fn personal<'a>(
         &'a self,
         person: Option<&'a Person>,
         kind: Option<StackKind>,
-    ) -> Result<Option<(&'a ServingStack, &'a Person, StackKind)>> {
+        weight: Option<f64>,
+    ) -> Result<Option<Personal<'a>>> {
         let Some(person) = person else {
             return Ok(None);
         };
-        Ok(Some((
-            self.stack()?,
+        let order = if kind.is_none() && weight.is_none() {
+            PersonalOrder::Learned
+        } else {
+            PersonalOrder::Blend {
+                kind: kind.unwrap_or(StackKind::Logistic),
+                weight: weight.unwrap_or(DEFAULT_PERSONAL_WEIGHT),
+            }
+        };
+        Ok(Some(Personal {
+            stack: self.stack()?,
             person,
-            kind.unwrap_or(StackKind::Logistic),
-        )))
+            order,
+        }))
     }
 
     /// Which catalogue positions pass `filters`; `None` when there is no filter. Computed once
@@ -947,7 +999,12 @@ fn check_k(k: usize) -> Result<()> {
 }
 
 /// Checks the settings shared by search and similar.
-fn check_ranking(k: usize, candidates: usize, alpha: f32, personal_weight: f64) -> Result<()> {
+fn check_ranking(
+    k: usize,
+    candidates: usize,
+    alpha: f32,
+    personal_weight: Option<f64>,
+) -> Result<()> {
     check_k(k)?;
     if !(1..=MAX_CANDIDATES).contains(&candidates) {
         return Err(Error::InvalidArgument {
@@ -956,7 +1013,9 @@ fn check_ranking(k: usize, candidates: usize, alpha: f32, personal_weight: f64) 
         });
     }
     check_alpha(alpha)?;
-    check_weight("--personal-weight", personal_weight)?;
+    if let Some(weight) = personal_weight {
+        check_weight("--personal-weight", weight)?;
+    }
     Ok(())
 }
 
@@ -1017,13 +1076,17 @@ mod tests {
 
     #[test]
     fn refuses_k_and_candidates_out_of_range() {
-        assert!(check_ranking(10, 100, 0.7, 0.5).is_ok());
-        let error = check_ranking(0, 100, 0.7, 0.5).expect_err("k = 0");
+        assert!(check_ranking(10, 100, 0.7, Some(0.5)).is_ok());
+        let error = check_ranking(0, 100, 0.7, Some(0.5)).expect_err("k = 0");
         assert!(error.to_string().contains("-k"), "{error}");
-        assert!(check_ranking(MAX_K + 1, 100, 0.7, 0.5).is_err());
-        let error = check_ranking(10, 0, 0.7, 0.5).expect_err("no candidates");
+        assert!(check_ranking(MAX_K + 1, 100, 0.7, Some(0.5)).is_err());
+        let error = check_ranking(10, 0, 0.7, Some(0.5)).expect_err("no candidates");
         assert!(error.to_string().contains("--candidates"), "{error}");
-        assert!(check_ranking(10, 100, 1.5, 0.5).is_err());
-        assert!(check_ranking(10, 100, 0.7, -0.1).is_err());
+        assert!(check_ranking(10, 100, 1.5, Some(0.5)).is_err());
+        assert!(check_ranking(10, 100, 0.7, Some(-0.1)).is_err());
+        assert!(
+            check_ranking(10, 100, 0.7, None).is_ok(),
+            "no weight: the personal ranker"
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! Personalised two-stage retrieval: candidates from a query or from a person's history
 //! (stage one), reranked for that person by the serving stack (stage two).
 //!
-//! How query and person combine in `search --user`: stage one keeps only the query's nearest
-//! movies, so every candidate is about the query; stage two orders them by
-//! `(1 − w)·q + w·p`, where `q` is the query similarity rescaled to [0, 1] over the candidates
-//! and `p` the stack's probability that the person likes the movie. A person's taste can
-//! reorder the on-topic candidates but never bring in an off-topic movie.
+//! How query and person combine in `search --user` (and `similar --user`): stage one keeps the
+//! query's most relevant movies, and adds the movies a little deeper in the query's
+//! neighbourhood that the person's history points at ([`with_history`]); the personal ranker
+//! (trees trained on such pools, see [`crate::rank::personal`]) orders them by P(watched and
+//! liked | query, candidate). Every candidate is near the query, so a person's taste can
+//! reorder on-topic movies but not reach for off-topic ones. `--stack`/`--personal-weight`
+//! order by the older blend `(1 − w)·q + w·p` instead (`q` the relevance rescaled to [0, 1]
+//! over the candidates, `p` a rating stack's P(liked | rated)).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -17,12 +20,87 @@ use crate::error::{Error, Result};
 use crate::fsutil::ms;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use crate::rank::fusion::{semantic_only, Relevant};
+use crate::rank::personal::{history_candidates, PoolEntry, HISTORY_CANDIDATES, HISTORY_DEPTH};
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::rank::{blend, RankedMovie};
 use crate::store::MovieIndex;
 
-/// Weight of the personal score against the query similarity in `search --user`.
+/// Weight of the personal score against the query similarity in the blend of a personal
+/// search that names a `--stack` without a `--personal-weight`.
 pub const DEFAULT_PERSONAL_WEIGHT: f64 = 0.5;
+
+/// The name of the personal ranker in responses.
+pub const PERSONAL_RANKER: &str = "personal_ranker";
+
+/// Who a query's candidates are ranked for, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Personal<'a> {
+    /// The serving stack.
+    pub stack: &'a ServingStack,
+    /// The person.
+    pub person: &'a Person,
+    /// The ranker.
+    pub order: PersonalOrder,
+}
+
+impl Personal<'_> {
+    /// Whether the personal ranker orders (and the history-aware retrieval adds candidates).
+    pub fn learned(&self) -> bool {
+        self.order == PersonalOrder::Learned
+    }
+}
+
+/// What orders a personal query's candidates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PersonalOrder {
+    /// The personal ranker (the default).
+    Learned,
+    /// `(1 − weight)·relevance + weight·P(liked | rated)` of a rating stack.
+    Blend {
+        /// The rating stack.
+        kind: StackKind,
+        /// The weight of its probability.
+        weight: f64,
+    },
+}
+
+impl PersonalOrder {
+    /// The name in responses.
+    fn name(self) -> &'static str {
+        match self {
+            PersonalOrder::Learned => PERSONAL_RANKER,
+            PersonalOrder::Blend { kind, .. } => kind.name(),
+        }
+    }
+}
+
+/// `relevant` followed by the history-aware candidates among `nearest` (the query's
+/// neighbours, nearest first, rated movies left out): source "history".
+pub fn with_history(
+    personal: Personal,
+    nearest: &[(u32, f32)],
+    mut relevant: Vec<Relevant>,
+) -> Vec<Relevant> {
+    let in_pool: HashSet<u32> = relevant.iter().map(|r| r.movie).collect();
+    let extra = history_candidates(
+        &personal.stack.builder(),
+        personal.person,
+        nearest,
+        &|m| in_pool.contains(&m),
+        HISTORY_CANDIDATES,
+    );
+    relevant.extend(extra.into_iter().map(|(movie, similarity)| Relevant {
+        movie,
+        relevance: similarity,
+        similarity: Some(similarity),
+        bm25: None,
+        sources: vec![HISTORY_SOURCE],
+    }));
+    relevant
+}
+
+/// The source of a candidate only the history-aware retrieval found.
+const HISTORY_SOURCE: &str = "history";
 
 /// Exponent of the watch share that weights a rating stack's score when it ranks `recommend`
 /// (`--stack`; 0: the stack alone; 1: P(liked | watched) × P(watched)).
@@ -309,8 +387,6 @@ pub struct VectorRequest<'a> {
     pub candidates: usize,
     /// Without a person: weight of the similarity against popularity (the search blend).
     pub alpha: f32,
-    /// With a person: weight of the personal score against the similarity.
-    pub personal_weight: f64,
     /// A movie to leave out (the one `similar` starts from).
     pub exclude: Option<u32>,
     /// Candidate source name ("query" or "movie").
@@ -318,32 +394,35 @@ pub struct VectorRequest<'a> {
 }
 
 /// Ranks the nearest movies to a vector: by the search blend of similarity and popularity
-/// without a person; by `(1 − w)·q + w·p` for a person (see the module documentation), their
-/// rated movies excluded.
+/// without a person; for a person as the module documentation says, their rated movies
+/// excluded.
 pub fn rank_by_vector(
     index: &MovieIndex,
-    personal: Option<(&ServingStack, &Person, StackKind)>,
+    personal: Option<Personal>,
     request: &VectorRequest,
     retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
 ) -> Response {
     let t = Instant::now();
     let rated = personal
-        .map(|(stack, person, _)| rated_movies(stack, person))
+        .map(|p| rated_movies(p.stack, p.person))
         .unwrap_or_default();
     let skip = rated.len() + usize::from(request.exclude.is_some());
     let keep = request.candidates.max(request.k);
-    let hits = retrieve(request.vector, keep + skip);
-    let nearest = nearest_unseen(index, request.vector, &hits, &rated, request.exclude, keep);
-    let relevant = semantic_only(&nearest, request.source);
+    let learned = personal.filter(Personal::learned);
+    let depth = if learned.is_some() {
+        HISTORY_DEPTH.max(keep)
+    } else {
+        keep
+    };
+    let hits = retrieve(request.vector, depth + skip);
+    let nearest = nearest_unseen(index, request.vector, &hits, &rated, request.exclude, depth);
+    let relevant = semantic_only(&nearest[..keep.min(nearest.len())], request.source);
+    let relevant = match learned {
+        Some(p) => with_history(p, &nearest, relevant),
+        None => relevant,
+    };
     let retrieve_ms = ms(t);
-    let mut response = rank_relevant(
-        index,
-        personal,
-        relevant,
-        request.k,
-        request.alpha,
-        request.personal_weight,
-    );
+    let mut response = rank_relevant(index, personal, relevant, request.k, request.alpha);
     response.timings_ms.insert("retrieve".into(), retrieve_ms);
     response
 }
@@ -372,15 +451,14 @@ pub fn rated_movies(stack: &ServingStack, person: &Person) -> HashSet<u32> {
 }
 
 /// Stage two of a query or a movie: without a person, the search blend of relevance and
-/// popularity; for a person, `(1 − w)·q + w·p` with `q` the relevance rescaled over the
-/// candidates (see the module documentation).
+/// popularity; for a person, the personal ranker or a stack's blend (see the module
+/// documentation).
 pub fn rank_relevant(
     index: &MovieIndex,
-    personal: Option<(&ServingStack, &Person, StackKind)>,
+    personal: Option<Personal>,
     relevant: Vec<Relevant>,
     k: usize,
     alpha: f32,
-    personal_weight: f64,
 ) -> Response {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
@@ -394,7 +472,30 @@ pub fn rank_relevant(
                 (f64::from(blend(r.relevance, wr, alpha)), None)
             })
             .collect(),
-        Some((stack, person, kind)) => {
+        Some(Personal {
+            stack,
+            person,
+            order: PersonalOrder::Learned,
+        }) => {
+            let pool: Vec<PoolEntry> = relevant
+                .iter()
+                .map(|r| PoolEntry {
+                    movie: r.movie,
+                    similarity: r.similarity.unwrap_or(0.0),
+                    relevance: (r.sources != [HISTORY_SOURCE]).then_some(r.relevance),
+                })
+                .collect();
+            stack
+                .rank_personal(person, &pool)
+                .into_iter()
+                .map(|p| (p, Some(p)))
+                .collect()
+        }
+        Some(Personal {
+            stack,
+            person,
+            order: PersonalOrder::Blend { kind, weight },
+        }) => {
             let movies: Vec<u32> = relevant.iter().map(|r| r.movie).collect();
             let personal_scores = stack.score_person(kind, person, &movies);
             let (low, high) = relevant
@@ -403,7 +504,7 @@ pub fn rank_relevant(
                     (l.min(r.relevance), h.max(r.relevance))
                 });
             let span = f64::from(high - low);
-            let w = personal_weight;
+            let w = weight;
             relevant
                 .iter()
                 .zip(personal_scores)
@@ -442,8 +543,8 @@ pub fn rank_relevant(
     timings.insert("total".into(), ms(total));
     Response {
         query: None,
-        person: personal.map(|p| describe(p.1)),
-        stack: personal.map(|p| p.2.name()),
+        person: personal.map(|p| describe(p.person)),
+        stack: personal.map(|p| p.order.name()),
         results,
         retrieval: None,
         mode: None,

@@ -14,10 +14,12 @@ use crate::ann::top_by;
 use crate::data::split::{Split, SplitSizes};
 use crate::data::Dataset;
 use crate::engine::recommend::score_candidates;
+use crate::error::Result;
 use crate::fsutil::ms;
 use crate::models::Interactions;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use crate::rank::features::{Feature, BASE_SCORES};
+use crate::rank::personal::EmbedQueries;
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::store::MovieIndex;
 
@@ -112,13 +114,14 @@ pub fn evaluate_full_protocol(
     dataset: &Dataset,
     split: &Split,
     index: &MovieIndex,
+    embed: EmbedQueries,
     config: &EvalConfig,
-) -> FullReport {
+) -> Result<FullReport> {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
     let train_rows = split.train_full();
-    let stack = ServingStack::fit_on(dataset, &train_rows, index.flat(), config.seed);
+    let stack = ServingStack::fit_on(dataset, &train_rows, index.flat(), embed, config.seed)?;
     timings.insert("fit".into(), ms(t));
 
     let train = Interactions::from_rows(&dataset.ratings, &train_rows);
@@ -216,7 +219,7 @@ pub fn evaluate_full_protocol(
         })
         .collect();
     timings.insert("total".into(), ms(total));
-    FullReport {
+    Ok(FullReport {
         protocol: "full",
         config: *config,
         split: split.sizes(),
@@ -224,5 +227,5 @@ pub fn evaluate_full_protocol(
         models,
         candidate_recall,
         timings_ms: timings,
-    }
+    })
 }

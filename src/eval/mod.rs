@@ -3,6 +3,7 @@
 
 pub mod full;
 pub mod metrics;
+pub mod personal;
 pub mod protocol;
 pub mod report;
 pub mod search;
@@ -15,7 +16,7 @@ pub use protocol::{evaluate_seed_protocol, EvalConfig, EvalReport, ModelResult};
 use crate::config::Paths;
 use crate::data::split::{Split, SplitBy};
 use crate::data::{Dataset, RATING_RANGE};
-use crate::engine::{open_or_build_index, BuildOptions, Engine};
+use crate::engine::{BuildOptions, Engine};
 use crate::error::{Error, Result};
 use crate::fsutil::ms;
 
@@ -28,6 +29,8 @@ pub enum Protocol {
     Full,
     /// Search quality on judged query sets, for each retrieval mode.
     Search,
+    /// Personal search against plain search, on queries made from held-out liked movies.
+    PersonalSearch,
 }
 
 /// One `reelrank evaluate` run.
@@ -51,6 +54,8 @@ pub struct EvalRequest {
     pub threshold: f32,
     /// The directory of the judged query sets (search protocol).
     pub queries: PathBuf,
+    /// Test users sampled per split seed (personal-search protocol).
+    pub test_users: usize,
 }
 
 /// What an evaluation prints: a text table and the JSON document.
@@ -80,7 +85,9 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
             ),
         ));
     }
-    if request.protocol == Protocol::Full && request.report.is_some() {
+    if matches!(request.protocol, Protocol::Full | Protocol::PersonalSearch)
+        && request.report.is_some()
+    {
         return Err(bad("--report", "is only written by --protocol seed".into()));
     }
     if request.protocol == Protocol::Search {
@@ -114,22 +121,56 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     let load_ms = ms(started);
     // The movie embeddings come from the index. Its manifest matches the dataset just loaded,
     // so rows follow `dataset.movies`.
-    let index = open_or_build_index(paths, options)?;
+    let engine = Engine::open_or_build(paths, options)?;
+    let index = engine.index();
+    let embed = |texts: &[String]| engine.encoder().embed_texts(texts);
     let config = |seed: u64| EvalConfig {
         k: request.k,
         threshold: request.threshold,
         seed,
         ..EvalConfig::default()
     };
+    if request.protocol == Protocol::PersonalSearch {
+        let seeds = if request.seeds.is_empty() {
+            vec![request.seed]
+        } else {
+            request.seeds.clone()
+        };
+        let mut reports = Vec::new();
+        for seed in seeds {
+            let split = match &request.split {
+                Some(file) => Split::read(file, &dataset)?,
+                None => Split::new(&dataset.ratings, request.split_by, seed),
+            };
+            reports.push(personal::evaluate_personal_search(
+                &engine,
+                paths,
+                &dataset,
+                &split,
+                &config(seed),
+                request.test_users,
+            )?);
+        }
+        return Ok(EvalOutput {
+            text: report::personal_search_table(&reports),
+            json: report::personal_search_json(&reports),
+        });
+    }
     if !request.seeds.is_empty() {
         let split = |seed: u64| Split::new(&dataset.ratings, request.split_by, seed);
         let seeds = request.seeds.iter().copied();
         return Ok(if request.protocol == Protocol::Full {
-            let reports: Vec<_> = seeds
+            let reports = seeds
                 .map(|seed| {
-                    full::evaluate_full_protocol(&dataset, &split(seed), &index, &config(seed))
+                    full::evaluate_full_protocol(
+                        &dataset,
+                        &split(seed),
+                        index,
+                        &embed,
+                        &config(seed),
+                    )
                 })
-                .collect();
+                .collect::<Result<Vec<_>>>()?;
             EvalOutput {
                 text: report::full_seeds_table(&reports),
                 json: report::full_seeds_json(&reports),
@@ -152,16 +193,21 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     };
     match request.protocol {
         Protocol::Full => {
-            let mut report =
-                full::evaluate_full_protocol(&dataset, &split, &index, &config(request.seed));
+            let mut report = full::evaluate_full_protocol(
+                &dataset,
+                &split,
+                index,
+                &embed,
+                &config(request.seed),
+            )?;
             report.timings_ms.insert("load_data".into(), load_ms);
             Ok(EvalOutput {
                 text: report::full_table(&report),
                 json: report.to_json(),
             })
         }
-        // (Search returned above: it needs no split.)
-        Protocol::Seed | Protocol::Search => {
+        // (Search and personal search returned above.)
+        Protocol::Seed | Protocol::Search | Protocol::PersonalSearch => {
             let mut report =
                 evaluate_seed_protocol(&dataset, &split, index.flat(), &config(request.seed));
             report.timings_ms.insert("load_data".into(), load_ms);

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::full::FullReport;
 use super::metrics::RankingMetrics;
+use super::personal::PersonalSearchReport;
 use super::protocol::EvalReport;
 use crate::data::split::Split;
 use crate::data::Dataset;
@@ -422,6 +423,53 @@ pub fn full_seeds_json(reports: &[FullReport]) -> serde_json::Value {
     let summary = summarize(&reports.iter().map(full_rows).collect::<Vec<_>>());
     let runs = reports.iter().map(FullReport::to_json).collect();
     summary_json("full", &seeds, summary, runs)
+}
+
+/// The rows of a personal-search run, named "kind · variant".
+fn personal_search_rows(report: &PersonalSearchReport) -> NamedRows {
+    let k = report.config.k;
+    report
+        .rows
+        .iter()
+        .map(|r| {
+            let metrics = vec![
+                (format!("Hit@{k}"), r.metrics.hit_rate),
+                (format!("Recall@{k}"), r.metrics.recall),
+                (format!("NDCG@{k}"), r.metrics.ndcg),
+                (format!("on-topic Hit@{k}"), r.on_topic_hit_rate),
+                ("topic precision".to_string(), r.topic_precision),
+            ];
+            (format!("{} · {}", r.queries, r.variant), metrics)
+        })
+        .collect()
+}
+
+/// The personal-search protocol's table: per query kind and variant, mean ± std over the
+/// split seeds.
+pub fn personal_search_table(reports: &[PersonalSearchReport]) -> String {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    let summary = summarize(&reports.iter().map(personal_search_rows).collect::<Vec<_>>());
+    let queries: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            let all = r.rows.iter().filter(|row| row.queries == "all");
+            let count = all.map(|row| row.count).max().unwrap_or(0);
+            format!("{} users, {count} queries", r.users)
+        })
+        .collect();
+    format!(
+        "{}queries per seed: {}\n",
+        summary_table("personal-search", &seeds, &summary),
+        queries.join("; ")
+    )
+}
+
+/// The personal-search protocol's JSON: every run, and the summary over the seeds.
+pub fn personal_search_json(reports: &[PersonalSearchReport]) -> serde_json::Value {
+    let seeds: Vec<u64> = reports.iter().map(|r| r.config.seed).collect();
+    let summary = summarize(&reports.iter().map(personal_search_rows).collect::<Vec<_>>());
+    let runs = reports.iter().map(|r| serde_json::json!(r)).collect();
+    summary_json("personal-search", &seeds, summary, runs)
 }
 
 #[cfg(test)]

@@ -56,6 +56,13 @@ impl GenreContent {
         model
     }
 
+    /// The genres (as indices) of the movie at `movie`; none for an unknown position.
+    pub fn genres_of(&self, movie: u32) -> &[u16] {
+        self.movie_genres
+            .get(movie as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// The unit mean genre vector of the `liked` movies.
     fn profile_of(&self, liked: &[u32]) -> Vec<f32> {
         let mut sum = vec![0f32; self.genres.len()];

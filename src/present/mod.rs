@@ -10,7 +10,7 @@ pub use experiment::{experiment_svg, experiment_text};
 use std::path::Path;
 
 use crate::engine::{Explanation, Response, VerifyReport};
-use crate::rank::stack::{FeatureImportance, PairExplanation};
+use crate::rank::stack::{FeatureImportance, PairExplanation, RankerImportance};
 use crate::rank::RankedMovie;
 use crate::store::Manifest;
 use chart::bar_chart_svg;
@@ -137,6 +137,27 @@ pub fn importance_table(importance: &[FeatureImportance]) -> String {
     render(&columns, &rows)
 }
 
+/// The learned rankers' gain shares per feature.
+pub fn ranker_table(importance: &[RankerImportance]) -> String {
+    let columns = [
+        Column::new("feature", 24, false),
+        Column::new("candidate ranker", 16, true),
+        Column::new("personal ranker", 15, true),
+    ];
+    let percent = |v: f64| format!("{:.1} %", 100.0 * v);
+    let rows: Vec<Vec<String>> = importance
+        .iter()
+        .map(|f| {
+            vec![
+                f.feature.to_string(),
+                f.candidate_ranker.map_or("—".into(), percent),
+                percent(f.personal_ranker),
+            ]
+        })
+        .collect();
+    render(&columns, &rows)
+}
+
 /// The global feature importances as an SVG bar chart (shares, so the stacks compare).
 pub fn importance_svg(importance: &[FeatureImportance]) -> crate::error::Result<String> {
     let categories: Vec<String> = importance.iter().map(|f| f.feature.to_string()).collect();
@@ -216,7 +237,13 @@ pub fn explanation_table(explanation: &PairExplanation, title: &str) -> String {
 /// An explanation as text: the importance table, or one pair's contributions under its title.
 pub fn explanation_text(explanation: &Explanation) -> String {
     match explanation {
-        Explanation::Global { features, .. } => importance_table(features),
+        Explanation::Global {
+            features, rankers, ..
+        } => format!(
+            "{}\nthe learned rankers (share of tree gain):\n{}",
+            importance_table(features),
+            ranker_table(rankers)
+        ),
         Explanation::Pair {
             movie_id,
             title,

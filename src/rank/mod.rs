@@ -4,6 +4,7 @@
 pub mod candidates;
 pub mod features;
 pub mod fusion;
+pub mod personal;
 pub mod stack;
 pub mod topn;
 

@@ -14,11 +14,16 @@ use super::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
     CANDIDATE_FEATURES,
 };
+use super::personal::{
+    column_name, fit_personal_ranker, personal_rows, EmbedQueries, PersonalTraining, PoolEntry,
+    PERSONAL_COLUMNS,
+};
 use super::topn::{fit_candidate_ranker, CandidateTraining};
 use crate::ann::FlatIndex;
 use crate::data::split::Split;
 use crate::data::Dataset;
 use crate::data::LIKED_THRESHOLD;
+use crate::documents::QueryKind;
 use crate::error::{Error, Result};
 use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::logistic::LogisticRegression;
@@ -147,6 +152,8 @@ pub struct StackTraining {
     pub serving_rows: usize,
     /// How the candidate ranker was trained.
     pub candidates: CandidateTraining,
+    /// How the personal ranker of search was trained.
+    pub personal: PersonalTraining,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -172,16 +179,24 @@ pub struct ServingStack {
     /// Log-loss trees over stage one's candidates ([`CANDIDATE_FEATURES`]), which rank
     /// `recommend` (see [`super::topn`]).
     pub candidate_ranker: Gbdt,
+    /// Log-loss trees over a query's candidates for a person (see [`super::personal`]), which
+    /// rank personal `search` and `similar`.
+    pub personal_ranker: Gbdt,
     /// How it was trained.
     pub training: StackTraining,
 }
 
 impl ServingStack {
     /// Trains every stack on all of `dataset`'s ratings; `vectors` are the movie embeddings in
-    /// catalogue order.
-    pub fn fit(dataset: &Dataset, vectors: &FlatIndex, seed: u64) -> ServingStack {
+    /// catalogue order, `embed` embeds the personal ranker's training queries.
+    pub fn fit(
+        dataset: &Dataset,
+        vectors: &FlatIndex,
+        embed: EmbedQueries,
+        seed: u64,
+    ) -> Result<ServingStack> {
         let all: Vec<usize> = (0..dataset.ratings.len()).collect();
-        ServingStack::fit_on(dataset, &all, vectors, seed)
+        ServingStack::fit_on(dataset, &all, vectors, embed, seed)
     }
 
     /// Trains every stack on the rating rows `rows` of `dataset` (the full-catalogue
@@ -190,8 +205,9 @@ impl ServingStack {
         dataset: &Dataset,
         rows: &[usize],
         vectors: &FlatIndex,
+        embed: EmbedQueries,
         seed: u64,
-    ) -> ServingStack {
+    ) -> Result<ServingStack> {
         let mut timings = BTreeMap::new();
         let ratings = &dataset.ratings;
         let split = Split::serving(rows.len(), seed);
@@ -224,13 +240,22 @@ impl ServingStack {
         let (candidate_ranker, candidate_training) =
             fit_candidate_ranker(&builder, &meta, LIKED_THRESHOLD, &exact, seed);
         timings.insert("fit_candidate_ranker".into(), ms(t));
+        let t = Instant::now();
+        let tags = dataset.tags_by_movie();
+        let query_text = |m: u32, kind: QueryKind| {
+            let m = m as usize;
+            kind.query(&dataset.movies[m], tags[m].iter().copied())
+        };
+        let (personal_ranker, personal_training) =
+            fit_personal_ranker(&builder, &meta, vectors, &query_text, embed, seed)?;
+        timings.insert("fit_personal_ranker".into(), ms(t));
 
         let t = Instant::now();
         let all = Interactions::from_rows(ratings, rows);
         let models = BaseModels::fit(&all, dataset, vectors, seed);
         let statistics = Statistics::new(&all, &dataset.movies);
         timings.insert("refit_base_models".into(), ms(t));
-        ServingStack {
+        Ok(ServingStack {
             features: ALL_FEATURES.to_vec(),
             models,
             statistics,
@@ -238,6 +263,7 @@ impl ServingStack {
             gbdt,
             lambdamart,
             candidate_ranker,
+            personal_ranker,
             training: StackTraining {
                 seed,
                 threshold: LIKED_THRESHOLD,
@@ -246,9 +272,10 @@ impl ServingStack {
                 meta_positive_share: meta_rows.positive_share(),
                 serving_rows: all.len(),
                 candidates: candidate_training,
+                personal: personal_training,
                 timings_ms: timings,
             },
-        }
+        })
     }
 
     /// The stack serialised for the index.
@@ -334,6 +361,15 @@ impl ServingStack {
             .collect()
     }
 
+    /// The personal ranker's probability that `person` watches and likes each entry of a
+    /// query's `pool`.
+    pub fn rank_personal(&self, person: &Person, pool: &[PoolEntry]) -> Vec<f64> {
+        personal_rows(&self.builder(), person, pool)
+            .chunks_exact(PERSONAL_COLUMNS)
+            .map(|row| sigmoid(self.personal_ranker.predict(row)))
+            .collect()
+    }
+
     /// Scores of `person` for each of `movies` by the stack `kind`.
     pub fn score_person(&self, kind: StackKind, person: &Person, movies: &[u32]) -> Vec<f64> {
         self.person_features(person, movies)
@@ -389,6 +425,27 @@ impl ServingStack {
             .collect()
     }
 
+    /// The share of tree gain per feature of the two learned rankers: the candidate ranker's
+    /// (its features are the personal ranker's first ones) and the personal ranker's.
+    pub fn ranker_importance(&self) -> Vec<RankerImportance> {
+        let share = |gains: &[f64]| -> Vec<f64> {
+            let total: f64 = gains.iter().sum();
+            gains
+                .iter()
+                .map(|g| if total > 0.0 { g / total } else { 0.0 })
+                .collect()
+        };
+        let candidate = share(&self.candidate_ranker.feature_gain);
+        let personal = share(&self.personal_ranker.feature_gain);
+        (0..PERSONAL_COLUMNS)
+            .map(|j| RankerImportance {
+                feature: column_name(j),
+                candidate_ranker: candidate.get(j).copied(),
+                personal_ranker: personal.get(j).copied().unwrap_or(0.0),
+            })
+            .collect()
+    }
+
     /// Every feature's value and its contribution to each stack's score for (`user`, `movie`).
     pub fn explain(&self, user: u32, movie: u32) -> PairExplanation {
         let row = self.person_features(&Person::User(user), &[movie]);
@@ -419,6 +476,17 @@ impl ServingStack {
             lambdamart_score: self.lambdamart.predict(&row),
         }
     }
+}
+
+/// How much one feature matters to the learned rankers (shares of their trees' gain).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankerImportance {
+    /// Feature name.
+    pub feature: &'static str,
+    /// Share of the candidate ranker's gain; `None` for a query feature it does not read.
+    pub candidate_ranker: Option<f64>,
+    /// Share of the personal ranker's gain.
+    pub personal_ranker: f64,
 }
 
 /// How much one feature matters to each stack, over all rows.

@@ -191,24 +191,22 @@ struct Ranking {
     k: usize,
     candidates: usize,
     alpha: f32,
-    personal_weight: f64,
+    personal_weight: Option<f64>,
     stack: Option<StackKind>,
     filters: Filters,
 }
 
 impl Ranking {
     /// Reads `k`, `candidates`, `alpha`, `personal_weight`, `stack`, `genre` and `year`, with
-    /// the request's defaults for the weights (the engine checks the ranges).
-    fn of(params: &Params, alpha: f32, personal_weight: f64) -> Result<Ranking, ApiError> {
+    /// the request's default for alpha (the engine checks the ranges).
+    fn of(params: &Params, alpha: f32) -> Result<Ranking, ApiError> {
         Ok(Ranking {
             k: params.parsed("k", "a count")?.unwrap_or(DEFAULT_K),
             candidates: params
                 .parsed("candidates", "a count")?
                 .unwrap_or(DEFAULT_QUERY_CANDIDATES),
             alpha: params.parsed("alpha", "a number")?.unwrap_or(alpha),
-            personal_weight: params
-                .parsed("personal_weight", "a number")?
-                .unwrap_or(personal_weight),
+            personal_weight: params.parsed("personal_weight", "a number")?,
             stack: params.choice::<StackKind>("stack")?,
             filters: filters(params)?,
         })
@@ -229,7 +227,7 @@ async fn search(
     )?;
     let engine = app.engine();
     let mut request = SearchRequest::new(params.required("q")?);
-    let ranking = Ranking::of(&params, request.alpha, request.personal_weight)?;
+    let ranking = Ranking::of(&params, request.alpha)?;
     (request.k, request.candidates, request.alpha) = (ranking.k, ranking.candidates, ranking.alpha);
     (request.personal_weight, request.stack) = (ranking.personal_weight, ranking.stack);
     request.filters = ranking.filters;
@@ -277,7 +275,7 @@ async fn similar(
         }
     };
     let mut request = SimilarRequest::new(movie);
-    let ranking = Ranking::of(&params, request.alpha, request.personal_weight)?;
+    let ranking = Ranking::of(&params, request.alpha)?;
     (request.k, request.candidates, request.alpha) = (ranking.k, ranking.candidates, ranking.alpha);
     (request.personal_weight, request.stack) = (ranking.personal_weight, ranking.stack);
     request.filters = ranking.filters;

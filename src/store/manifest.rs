@@ -16,8 +16,9 @@ use crate::fsutil::FileFingerprint;
 /// Version of the on-disk layout; bumped whenever a file changes meaning. 4: generations under
 /// one root with a `CURRENT` pointer, a format marker and a crc32 per file. 7: the documents
 /// follow the seed template by default, and numbered sequels' names without their subtitle are
-/// title keys of `keyword.bin`. 8: the catalogue holds each movie's document.
-pub const FORMAT_VERSION: u32 = 8;
+/// title keys of `keyword.bin`. 8: the catalogue holds each movie's document. 9: the stack
+/// holds the personal ranker of search.
+pub const FORMAT_VERSION: u32 = 9;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.

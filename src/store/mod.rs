@@ -215,6 +215,25 @@ impl MovieIndex {
         &self.hnsw
     }
 
+    /// This index with its catalogue replaced by `catalog` (the same movies in the same order,
+    /// with other statistics: an evaluation's training part); other movies are an error.
+    pub fn with_catalog(mut self, catalog: Catalog) -> Result<MovieIndex> {
+        let same = catalog.movies.len() == self.catalog.movies.len()
+            && catalog
+                .movies
+                .iter()
+                .zip(&self.catalog.movies)
+                .all(|(a, b)| a.movie.id == b.movie.id);
+        if !same {
+            return Err(Error::IndexIncompatible {
+                path: self.root.clone(),
+                reason: "the replacement catalogue holds other movies".into(),
+            });
+        }
+        self.catalog = catalog;
+        Ok(self)
+    }
+
     /// The exact cosine similarity of the movie at `position` to a unit `vector`, from the
     /// stored vector (whichever index found the movie).
     pub fn similarity(&self, vector: &[f32], position: usize) -> f32 {

@@ -84,7 +84,12 @@ fn similar_by_movie_id_and_for_a_person() {
     assert!(plain.get("person").is_none(), "{plain}");
     let personal = json_output(cli().args(["similar", "--movie", "1", "--user", "1", "--json"]));
     assert_eq!(personal["person"], "user 1");
-    assert_eq!(personal["stack"], "logistic");
+    assert_eq!(personal["stack"], "personal_ranker");
+    // A stack named on the command line takes the older blend instead.
+    let blend = json_output(cli().args([
+        "similar", "--movie", "1", "--user", "1", "--stack", "gbdt", "--json",
+    ]));
+    assert_eq!(blend["stack"], "gbdt");
     // User 1's rated movies are left out.
     let engine = real_engine();
     let stack = engine.stack().expect("stack");

@@ -23,10 +23,13 @@ fn serving_builds_the_features_training_builds() {
     let dataset = Dataset::load(&real_data()).expect("load");
     // Retraining with the manifest's seed gives the same models: builds are reproducible.
     let seed = index.manifest().stack["seed"].as_u64().expect("the seed");
-    let trained = ServingStack::fit(&dataset, index.flat(), seed);
+    let embed = |texts: &[String]| engine.encoder().embed_texts(texts);
+    let trained = ServingStack::fit(&dataset, index.flat(), &embed, seed).expect("fit");
     assert_eq!(trained.logistic, loaded.logistic);
     assert_eq!(trained.gbdt, loaded.gbdt);
     assert_eq!(trained.lambdamart, loaded.lambdamart);
+    assert_eq!(trained.candidate_ranker, loaded.candidate_ranker);
+    assert_eq!(trained.personal_ranker, loaded.personal_ranker);
 
     // Pairs of many users at once take the training path (ItemKnn's batch similarity rows);
     // one user's candidates take the serving path, after a save and a load.
@@ -60,7 +63,10 @@ fn the_stack_ranks_held_out_liked_movies_above_disliked_ones() {
     let engine = real_engine();
     let dataset = Dataset::load(&real_data()).expect("load");
     let split = Split::seeded(dataset.ratings.len(), 7);
-    let stack = ServingStack::fit_on(&dataset, &split.train_full(), engine.index().flat(), 7);
+    let embed = |texts: &[String]| engine.encoder().embed_texts(texts);
+    let train = split.train_full();
+    let stack =
+        ServingStack::fit_on(&dataset, &train, engine.index().flat(), &embed, 7).expect("fit");
     let ratings = &dataset.ratings;
     let mut test_by_user: std::collections::BTreeMap<u32, Vec<(u32, f32)>> = Default::default();
     for &row in &split.test {
@@ -112,6 +118,23 @@ fn explain_prints_global_importances_and_exact_contributions() {
         assert_eq!(row["logistic_weight"].as_f64(), Some(*weight), "{row}");
     }
     assert_eq!(global["training"]["seed"], 42);
+    // The learned rankers' gain shares: each sums to one; the query features are the personal
+    // ranker's alone, and it learned from the query (the similarity's rank above all).
+    let rankers = global["rankers"].as_array().expect("rankers");
+    let share = |row: &serde_json::Value, key: &str| row[key].as_f64();
+    let total = |key: &str| rankers.iter().filter_map(|r| share(r, key)).sum::<f64>();
+    assert!((total("candidate_ranker") - 1.0).abs() < 1e-9);
+    assert!((total("personal_ranker") - 1.0).abs() < 1e-9);
+    let query: Vec<&serde_json::Value> = rankers
+        .iter()
+        .filter(|r| r["candidate_ranker"].is_null())
+        .collect();
+    assert_eq!(query.len(), reelrank::rank::personal::QUERY_FEATURES.len());
+    let from_query: f64 = query
+        .iter()
+        .filter_map(|r| share(r, "personal_ranker"))
+        .sum();
+    assert!(from_query > 0.05, "{rankers:?}");
 
     // User 1 and Star Wars (movieId 260).
     let local = json_output(
