@@ -40,8 +40,10 @@ pub const QUERY_POOL: usize = 100;
 /// [`HISTORY_CANDIDATES`] on split seed 1 (not a reported seed), all queries, Hit@10 / NDCG@10
 /// / topic precision: 500 and 30: 0.75 / 0.24 / 0.81; 1,000 and 60: 0.81 / 0.27 / 0.85;
 /// 2,000 and 100: 0.86 / 0.29 / 0.85; 3,000 and 150: 0.87 / 0.31 / 0.86 (plain search 0.56 /
-/// 0.15 / 0.83). Deeper gains little and widens what a graph walk must visit on large
-/// catalogues.
+/// 0.15 / 0.83). With the topic guard of [`history_candidates`]: 2,000 and 100: 0.850 / 0.283
+/// / 0.867; 3,000 and 150: 0.865 / 0.299 / 0.866; 4,000 and 200: 0.874 / 0.306 / 0.869, but
+/// personalisation then costs +3.6 and +4.5 ms a search against +2.1 ms (the budget is +3 ms),
+/// and a graph walk on a large catalogue must visit that many more movies.
 pub const HISTORY_DEPTH: usize = 2000;
 /// Movies the history-aware retrieval adds to a query's pool.
 pub const HISTORY_CANDIDATES: usize = 100;
