@@ -44,8 +44,6 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    // As the CLI does, before any thread exists.
-    reelrank::embed::prefer_batch_parallelism();
     let mut args = std::env::args().skip(1);
     let mut index = std::env::var_os("REELRANK_INDEX").map(Into::into);
     let mut rounds = 20usize;

@@ -380,10 +380,6 @@ fn init_logging(global: &Global) {
 }
 
 fn main() -> ExitCode {
-    // Before any thread exists: candle's matrix products run on the calling thread (the
-    // encoder runs batches in parallel itself), while the rest of the library keeps every
-    // core through rayon's global pool.
-    reelrank::embed::prefer_batch_parallelism();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match run(cli) {

@@ -1,40 +1,17 @@
-//! all-MiniLM-L6-v2 through candle: BERT forward, mean pooling over the attention mask, L2
-//! normalisation — the vectors sentence-transformers computes.
+//! all-MiniLM-L6-v2: BERT forward ([`FusedBert`]), mean pooling, L2 normalisation — the
+//! vectors sentence-transformers computes. candle's stock `BertModel` stays as the oracle
+//! ([`stock_embeddings`]) the tests and the benchmark compare with.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use rayon::prelude::*;
+
+use super::fused::{Dims, FusedBert, Parallelism};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::model_files::{read_json, ModelFiles};
 use crate::error::{Error, Result};
-
-/// Limits candle to the calling thread, unless `RAYON_NUM_THREADS` or `CANDLE_NUM_THREADS` is
-/// already set, while rayon's global pool keeps one thread per core for the rest of the
-/// library. Call it first thing in `main`, before any thread exists (it sets environment
-/// variables, which candle reads on every matrix product).
-///
-/// Why: candle splits every matrix product and element-wise op across threads and synchronises
-/// after each one; for a 10-token query that costs more than the arithmetic, and for the
-/// catalogue it leaves cores idle in single-threaded ops. With candle on one thread,
-/// [`Encoder::embed_all`] runs one whole batch per core on the encoder's own pool instead:
-/// measured here 324 docs/s against 292, and a query embeds in ~7 ms against ~8.6 ms.
-/// candle reads the same variable as rayon, so the global pool is built explicitly first:
-/// item-kNN, the evaluations and the stack's training keep every core.
-pub fn prefer_batch_parallelism() {
-    let unset = std::env::var_os("RAYON_NUM_THREADS").is_none()
-        && std::env::var_os("CANDLE_NUM_THREADS").is_none();
-    if unset {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // Fails only if the pool exists already, which then keeps its own size.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(cores)
-            .build_global();
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-}
 
 /// Loads the model at `source` and embeds one text (the query rules apply: not empty, at most
 /// [`super::MAX_QUERY_CHARS`] characters).
@@ -51,7 +28,7 @@ const MAX_BATCH: usize = 128;
 
 /// A loaded sentence encoder.
 pub struct Encoder {
-    model: BertModel,
+    model: FusedBert,
     tokenizer: Tokenizer,
     files: ModelFiles,
     dim: usize,
@@ -96,16 +73,36 @@ impl Encoder {
                 stride: 0,
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        // Read, not mmapped: 90 MB in ~30 ms, and no unsafe code.
-        let weights = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
-        let invalid = |e: candle_core::Error| Error::ModelInvalid {
-            path: files.weights.clone(),
-            message: e.to_string(),
+        let tensors = read_tensors(files)?;
+        let dims = Dims {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            intermediate: config.intermediate_size,
+            layers: config.num_hidden_layers,
+            max_positions: config.max_position_embeddings,
         };
-        let tensors =
-            candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(invalid)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).map_err(invalid)?;
+        let model =
+            FusedBert::from_tensors(&tensors, dims, config.layer_norm_eps).map_err(|message| {
+                Error::ModelInvalid {
+                    path: files.weights.clone(),
+                    message,
+                }
+            })?;
+        if files.max_seq_length > dims.max_positions
+            || tokenizer.get_vocab_size(true) > model.vocab()
+        {
+            return Err(Error::ModelInvalid {
+                path: files.weights.clone(),
+                message: format!(
+                    "max_seq_length {} or the tokenizer's {} tokens exceed the model's {} \
+                     positions or {} embeddings",
+                    files.max_seq_length,
+                    tokenizer.get_vocab_size(true),
+                    dims.max_positions,
+                    model.vocab()
+                ),
+            });
+        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -127,6 +124,11 @@ impl Encoder {
     /// The embedding dimension (384 for MiniLM).
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The forward pass itself (benchmarks time it without the tokenizer).
+    pub fn model(&self) -> &FusedBert {
+        &self.model
     }
 
     /// The files the encoder was loaded from.
@@ -153,19 +155,28 @@ impl Encoder {
             .collect())
     }
 
-    /// The unit-length embedding of one text.
+    /// The unit-length embedding of one text: a query, its matrix products split over the
+    /// cores when it is long enough to gain from it.
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
         let tokens = self.tokenize(&[text])?;
-        Ok(self.forward(&tokens.iter().collect::<Vec<_>>())?.remove(0))
+        let parallelism = if tokens[0].ids.len() >= SPLIT_FROM_TOKENS {
+            Parallelism::Threads(self.pool.current_num_threads())
+        } else {
+            Parallelism::Sequential
+        };
+        Ok(self
+            .model
+            .embed(&[tokens[0].ids.as_slice()], parallelism)
+            .remove(0))
     }
 
-    /// Embeddings of many texts as one padded batch (in input order).
+    /// Embeddings of many texts as one batch on the calling thread (in input order).
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let tokens = self.tokenize(texts)?;
-        self.forward(&tokens.iter().collect::<Vec<_>>())
+        Ok(self.forward(&tokens.iter().collect::<Vec<_>>()))
     }
 
     /// Embeddings of many texts, one vector each (in input order): [`Encoder::embed_all`]
@@ -192,19 +203,18 @@ impl Encoder {
         order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].ids.len()));
         let batches = plan_batches(&order, |i| tokens[i].ids.len());
         let mut out = vec![0f32; texts.len() * self.dim];
-        // Two batches at once: candle parallelises matrix products but runs element-wise ops
-        // (GELU, softmax) on one thread, so batch-level parallelism keeps both cores busy.
-        let embedded = self.pool.install(|| {
+        // One batch per core, each on one thread: no synchronisation inside a batch.
+        let embedded: Vec<Vec<Vec<f32>>> = self.pool.install(|| {
             batches
                 .par_iter()
                 .map(|batch| {
                     let batch_tokens: Vec<&Tokens> = batch.iter().map(|&i| &tokens[i]).collect();
-                    let vectors = self.forward(&batch_tokens)?;
+                    let vectors = self.forward(&batch_tokens);
                     progress(batch.len());
-                    Ok(vectors)
+                    vectors
                 })
-                .collect::<Result<Vec<_>>>()
-        })?;
+                .collect()
+        });
         for (batch, vectors) in batches.iter().zip(embedded) {
             for (&i, vector) in batch.iter().zip(vectors) {
                 out[i * self.dim..(i + 1) * self.dim].copy_from_slice(&vector);
@@ -216,12 +226,56 @@ impl Encoder {
         })
     }
 
-    /// BERT forward over a padded batch, masked mean pooling, L2 normalisation.
-    fn forward(&self, batch: &[&Tokens]) -> Result<Vec<Vec<f32>>> {
+    /// The fused forward of a batch on the calling thread.
+    fn forward(&self, batch: &[&Tokens]) -> Vec<Vec<f32>> {
+        let ids: Vec<&[u32]> = batch.iter().map(|t| t.ids.as_slice()).collect();
+        self.model.embed(&ids, Parallelism::Sequential)
+    }
+}
+
+/// From this many tokens a single text's matrix products are split across the cores (gemm on
+/// rayon's pool). Measured with `examples/bench_encoder.rs` (2 cores, AVX-512, 2026-12-01):
+/// one thread / split p50 1.78 / 1.77 ms at 1 token, 6.4–7.1 / 4.6–5.1 ms at 7, 11.9 / 11.3 at
+/// 32, 98.7 / 97.2 at 256; the 12 benchmark queries p50 5.9 ms on one thread, 4.6–5.1 split.
+const SPLIT_FROM_TOKENS: usize = 4;
+
+/// The tensors of the model's safetensors file (read, not mmapped: 90 MB in ~30 ms, and no
+/// unsafe code).
+fn read_tensors(files: &ModelFiles) -> Result<std::collections::HashMap<String, Tensor>> {
+    let weights = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
+    candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(|e| Error::ModelInvalid {
+        path: files.weights.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// candle's stock `BertModel` with the same tokenizer (one padded batch, masked mean pooling,
+/// L2 normalisation): the oracle the fused encoder is tested and benchmarked against.
+pub struct StockBert {
+    model: BertModel,
+    encoder: Encoder,
+}
+
+impl StockBert {
+    /// Loads the stock model (and a fused encoder for its tokenizer) from `files`.
+    pub fn load(files: &ModelFiles) -> Result<StockBert> {
+        let encoder = Encoder::load(files)?;
+        let config: Config = read_json(&files.config)?;
+        let vb = VarBuilder::from_tensors(read_tensors(files)?, DType::F32, &Device::Cpu);
+        let model = BertModel::load(vb, &config).map_err(|e| Error::ModelInvalid {
+            path: files.weights.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(StockBert { model, encoder })
+    }
+
+    /// The embeddings of `texts` as one padded batch.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let batch = self.encoder.tokenize(texts)?;
         let longest = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch.len() * longest);
         let mut mask = Vec::with_capacity(batch.len() * longest);
-        for tokens in batch {
+        for tokens in &batch {
             let pad = longest - tokens.ids.len();
             ids.extend_from_slice(&tokens.ids);
             ids.extend(std::iter::repeat_n(0u32, pad));
@@ -229,18 +283,28 @@ impl Encoder {
             mask.extend(std::iter::repeat_n(0u32, pad));
         }
         let shape = (batch.len(), longest);
-        let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let unit = mean.broadcast_div(&norm)?;
-        Ok(unit.to_vec2::<f32>()?)
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
+            let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
+            let type_ids = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            mean.broadcast_div(&norm)?.to_vec2::<f32>()
+        };
+        run().map_err(|e| Error::ModelInvalid {
+            path: self.encoder.files.weights.clone(),
+            message: e.to_string(),
+        })
     }
+}
+
+/// The embeddings of `texts` by [`StockBert`], loaded for the call.
+pub fn stock_embeddings(files: &ModelFiles, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    StockBert::load(files)?.embed(texts)
 }
 
 /// Splits texts, already sorted by decreasing length, into batches of at most

@@ -1,11 +1,13 @@
-//! Sentence embeddings: model file resolution and the candle encoder.
+//! Sentence embeddings: model file resolution and the encoder (a fused BERT forward over
+//! candle-loaded weights; candle's stock model as its oracle).
 
 mod cache;
 mod encoder;
+pub mod fused;
 mod model_files;
 
 pub use cache::{query_key, QueryCache, DEFAULT_QUERY_CACHE};
-pub use encoder::{embed_text, prefer_batch_parallelism, Embeddings, Encoder};
+pub use encoder::{embed_text, stock_embeddings, Embeddings, Encoder, StockBert};
 pub use model_files::{hub_offline, model_files, ModelFiles, ModelSource, DEFAULT_MODEL_REPO};
 
 use crate::error::{Error, Result};
