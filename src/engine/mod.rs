@@ -382,17 +382,22 @@ impl Engine {
         index
             .manifest()
             .check_dim(&paths.index, weights, self.encoder.dim())?;
-        let engine = Engine {
+        let engine = self.twin(index, self.store.clone());
+        engine.stack()?;
+        Ok(engine)
+    }
+
+    /// `index` with this engine's encoder, query cache and settings, and `store`.
+    fn twin(&self, index: MovieIndex, store: Option<Arc<ProfileStore>>) -> Engine {
+        Engine {
             index,
             encoder: Arc::clone(&self.encoder),
             query_cache: Arc::clone(&self.query_cache),
             stack: OnceLock::new(),
             profiles: self.profiles.clone(),
-            store: self.store.clone(),
+            store,
             graph_from: self.graph_from,
-        };
-        engine.stack()?;
-        Ok(engine)
+        }
     }
 
     /// A twin of this engine (same index files and encoder) whose catalogue statistics and
@@ -405,15 +410,7 @@ impl Engine {
         stack: ServingStack,
     ) -> Result<Engine> {
         let index = open_index(paths)?.with_catalog(catalog)?;
-        let engine = Engine {
-            index,
-            encoder: Arc::clone(&self.encoder),
-            query_cache: Arc::clone(&self.query_cache),
-            stack: OnceLock::new(),
-            profiles: self.profiles.clone(),
-            store: None,
-            graph_from: self.graph_from,
-        };
+        let engine = self.twin(index, None);
         // A fresh OnceLock takes the first value.
         let _ = engine.stack.set(stack);
         Ok(engine)

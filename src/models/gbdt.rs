@@ -167,6 +167,16 @@ fn lambda_group(
 }
 
 impl Gbdt {
+    /// Log-loss trees with the seeds' settings, seeded: the candidate ranker and the personal
+    /// ranker.
+    pub fn fit_log_loss(x: &[f64], labels: &[bool], dim: usize, seed: u64) -> Gbdt {
+        let config = GbdtConfig {
+            seed,
+            ..GbdtConfig::default()
+        };
+        Gbdt::fit(x, labels, dim, Objective::LogLoss, &config)
+    }
+
     /// Fits on row-major `x` (`labels.len()` rows × `dim`).
     pub fn fit(
         x: &[f64],

@@ -31,7 +31,7 @@ use crate::ann::FlatIndex;
 use crate::data::LIKED_THRESHOLD;
 use crate::documents::QueryKind;
 use crate::error::Result;
-use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
+use crate::models::gbdt::Gbdt;
 use crate::models::Interactions;
 
 /// Candidates a query's stage one gives the ranker (the default `--candidates` of search).
@@ -332,17 +332,7 @@ pub fn fit_personal_ranker(
         labels.extend(query_labels);
         from_history += history;
     }
-    let config = GbdtConfig {
-        seed,
-        ..GbdtConfig::default()
-    };
-    let ranker = Gbdt::fit(
-        &rows,
-        &labels,
-        PERSONAL_COLUMNS,
-        Objective::LogLoss,
-        &config,
-    );
+    let ranker = Gbdt::fit_log_loss(&rows, &labels, PERSONAL_COLUMNS, seed);
     let positives = labels.iter().filter(|&&l| l).count();
     let training = PersonalTraining {
         users: users.len(),

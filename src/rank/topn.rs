@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
 use super::features::{FeatureBuilder, Person, CANDIDATE_FEATURES};
 use crate::ann::Hit;
-use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
+use crate::models::gbdt::Gbdt;
 use crate::models::Interactions;
 
 /// How the candidate ranker was trained.
@@ -63,25 +63,13 @@ pub fn fit_candidate_ranker(
         .collect();
     let mut rows = Vec::new();
     let mut labels = Vec::new();
-    let mut groups = Vec::new();
     let mut found = 0usize;
-    for (&user, (user_rows, user_labels, hits)) in users.iter().zip(per_user) {
+    for (user_rows, user_labels, hits) in per_user {
         rows.extend(user_rows);
-        groups.extend(std::iter::repeat_n(user, user_labels.len()));
         labels.extend(user_labels);
         found += hits;
     }
-    let config = GbdtConfig {
-        seed,
-        ..GbdtConfig::default()
-    };
-    let ranker = Gbdt::fit(
-        &rows,
-        &labels,
-        CANDIDATE_FEATURES.len(),
-        Objective::LogLoss,
-        &config,
-    );
+    let ranker = Gbdt::fit_log_loss(&rows, &labels, CANDIDATE_FEATURES.len(), seed);
     let positives = labels.iter().filter(|&&l| l).count();
     let liked_total: usize = wanted.values().map(Vec::len).sum();
     let training = CandidateTraining {

@@ -1,7 +1,7 @@
 //! The encoder against reference vectors and facts that hold for sentence-transformers.
 
 use reelrank::ann::dot;
-use reelrank::embed::{model_files, Encoder, ModelSource};
+use reelrank::embed::{model_files, Encoder, ModelSource, StockBert};
 use serde::Deserialize;
 use std::sync::OnceLock;
 
@@ -51,6 +51,29 @@ fn matches_reference_vectors() {
         );
         let cosine = dot(&v, &r.embedding);
         assert!(cosine >= 0.9999, "cosine {cosine} for {:?}", r.text);
+    }
+}
+
+#[test]
+fn the_fused_encoder_equals_candles_stock_bert() {
+    // The stock model is the oracle: every reference text (a word, sentences, a 212-token and
+    // a 460-token text cut at 256) alone, and all of them packed into one batch.
+    let files = model_files(&ModelSource::Dir(real_model())).expect("model files");
+    let stock = StockBert::load(&files).expect("the stock model");
+    let reference = reference();
+    let texts: Vec<&str> = reference.texts.iter().map(|r| r.text.as_str()).collect();
+    assert!(
+        reference.texts.iter().any(|r| r.tokens == 256),
+        "a truncated text"
+    );
+    let expected = stock.embed(&texts).expect("stock batch");
+    let packed = encoder().embed_batch(&texts).expect("fused batch");
+    for ((text, want), got) in texts.iter().zip(&expected).zip(&packed) {
+        let alone = encoder().embed(text).expect("fused alone");
+        for (how, vector) in [("alone", &alone), ("packed", got)] {
+            let cosine = dot(vector, want);
+            assert!(cosine >= 0.99999, "{how}: cosine {cosine} for {text:?}");
+        }
     }
 }
 
