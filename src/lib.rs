@@ -2,6 +2,7 @@
 //!
 //! The modules follow the pipeline, bottom up; a module uses only those above it in this list
 //! (`python3 ../shared/tools/layers.py` prints the graph):
+//! - [`linalg`]: dense matrix products (gemm); nothing of ours;
 //! - [`error`], [`fsutil`]: the one error type; hashes, atomic writes, timings;
 //! - [`ann`]: nearest-neighbour search (exact scan, HNSW, top-n); nothing of ours;
 //! - [`keyword`]: BM25 keyword retrieval (tantivy); nothing of ours;
@@ -32,6 +33,7 @@ pub mod experiment;
 pub mod fsutil;
 pub mod intent;
 pub mod keyword;
+pub mod linalg;
 pub mod models;
 pub mod onboard;
 pub mod present;

@@ -10,8 +10,10 @@
 //! - **fusions**: one Q/K/V product (hidden × 3·hidden); each bias is written into the output
 //!   before the product accumulates onto it; bias-free GELU (erf) in one pass; residual and
 //!   LayerNorm in place;
-//! - **weights prepared once** at load: Q, K and V concatenated; the matrix products are faer's
-//!   (safe, runtime-dispatched AVX2/AVX-512 kernels) over views of our buffers;
+//! - **weights prepared once** at load: Q, K and V concatenated, every weight transposed to the
+//!   `[in, out]` layout the products read; the linear layers' products are gemm's
+//!   ([`crate::linalg`], AVX-512 or AVX2 kernels chosen at run time), attention's small ones
+//!   faer's;
 //! - **threads**: a caller embedding many texts runs one batch per core single-threaded; one
 //!   query splits its products across cores ([`Parallelism`]).
 
@@ -46,10 +48,7 @@ pub type LoadError = String;
 
 /// A linear layer: `y = x·Wᵀ + b`.
 struct Linear {
-    /// `W` column-major (`[in, out]` row-major: the checkpoint's `[out, in]` transposed once
-    /// at load), so that the product below reads it as a unit-stride left operand and faer
-    /// packs nothing per call: for a 7-token query, packing the stored layout cost as much as
-    /// the product.
+    /// `W` as `[in, out]` row-major: the checkpoint's `[out, in]` transposed once at load.
     weight: Vec<f32>,
     bias: Vec<f32>,
     inputs: usize,
@@ -81,40 +80,7 @@ impl Linear {
         for row in out.chunks_exact_mut(n) {
             row.copy_from_slice(&self.bias);
         }
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
-        // SAFETY: `out` holds rows × n, `x` rows × k and `weight` k × n values (sliced and
-        // checked above and at load); every stride below addresses inside them: dst and x are
-        // row-major (column stride 1, row strides n and k), the weight row-major [k, n].
-        // gemm reads `out` (read_dst) and adds 1·x·W.
-        assert_eq!(self.weight.len(), k * n);
-        #[allow(unsafe_code)]
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                self.weight.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
+        crate::linalg::matmul_add(out, x, &self.weight, rows, k, n, threads);
     }
 }
 
