@@ -7,6 +7,8 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use rayon::prelude::*;
 
+use safetensors::SafeTensors;
+
 use super::fused::{Dims, FusedBert, Parallelism};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -73,7 +75,12 @@ impl Encoder {
                 stride: 0,
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let tensors = read_tensors(files)?;
+        let bytes = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
+        let invalid = |message: String| Error::ModelInvalid {
+            path: files.weights.clone(),
+            message,
+        };
+        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| invalid(e.to_string()))?;
         let dims = Dims {
             hidden: config.hidden_size,
             heads: config.num_attention_heads,
@@ -82,12 +89,7 @@ impl Encoder {
             max_positions: config.max_position_embeddings,
         };
         let model =
-            FusedBert::from_tensors(&tensors, dims, config.layer_norm_eps).map_err(|message| {
-                Error::ModelInvalid {
-                    path: files.weights.clone(),
-                    message,
-                }
-            })?;
+            FusedBert::from_tensors(&tensors, dims, config.layer_norm_eps).map_err(invalid)?;
         if files.max_seq_length > dims.max_positions
             || tokenizer.get_vocab_size(true) > model.vocab()
         {

@@ -17,11 +17,9 @@
 //! - **threads**: a caller embedding many texts runs one batch per core single-threaded; one
 //!   query splits its products across cores ([`Parallelism`]).
 
-use std::collections::HashMap;
-
-use candle_core::Tensor;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use safetensors::{Dtype, SafeTensors};
 
 /// How a forward pass uses threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,20 +161,29 @@ impl FusedBert {
     /// Takes the weights of a BERT checkpoint (names as in `model.safetensors`, with or without
     /// a `bert.` prefix) with LayerNorm epsilon `eps`.
     pub fn from_tensors(
-        tensors: &HashMap<String, Tensor>,
+        tensors: &SafeTensors,
         dims: Dims,
         eps: f64,
     ) -> Result<FusedBert, LoadError> {
+        // Straight from the file's bytes into our buffers: going through candle tensors first
+        // cost two more copies of the 90 MB, and page faults on fresh memory were most of a
+        // fresh process's time.
+        let view = |name: &str| {
+            tensors
+                .tensor(name)
+                .or_else(|_| tensors.tensor(&format!("bert.{name}")))
+                .map_err(|_| format!("no tensor {name}"))
+        };
         let get = |name: &str, len: usize| -> Result<Vec<f32>, LoadError> {
-            let tensor = tensors
-                .get(name)
-                .or_else(|| tensors.get(&format!("bert.{name}")))
-                .ok_or_else(|| format!("no tensor {name}"))?;
-            let values = tensor
-                .flatten_all()
-                .and_then(|t| t.to_dtype(candle_core::DType::F32))
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|e| format!("{name}: {e}"))?;
+            let tensor = view(name)?;
+            if tensor.dtype() != Dtype::F32 {
+                return Err(format!("{name}: {:?}, expected F32", tensor.dtype()));
+            }
+            let values: Vec<f32> = tensor
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if values.len() != len {
                 return Err(format!("{name}: {} values, expected {len}", values.len()));
             }
@@ -207,11 +214,11 @@ impl FusedBert {
             let (weight, bias) = stored(prefix, inputs, outputs)?;
             Ok(Linear::new(&weight, bias, inputs, outputs))
         };
-        let word = tensors
-            .get("embeddings.word_embeddings.weight")
-            .or_else(|| tensors.get("bert.embeddings.word_embeddings.weight"))
-            .ok_or("no tensor embeddings.word_embeddings.weight")?;
-        let vocab = word.dims().first().copied().unwrap_or(0);
+        let vocab = view("embeddings.word_embeddings.weight")?
+            .shape()
+            .first()
+            .copied()
+            .unwrap_or(0);
         let mut layers = Vec::with_capacity(dims.layers);
         for l in 0..dims.layers {
             let p = format!("encoder.layer.{l}");
