@@ -59,22 +59,7 @@ impl Encoder {
     pub fn load(files: &ModelFiles) -> Result<Encoder> {
         let config: Config = read_json(&files.config)?;
         let dim = config.hidden_size;
-        let mut tokenizer =
-            Tokenizer::from_file(&files.tokenizer).map_err(|e| Error::ModelInvalid {
-                path: files.tokenizer.clone(),
-                message: e.to_string(),
-            })?;
-        // The shipped tokenizer.json pads and truncates at 128; sentence-transformers truncates
-        // at max_seq_length (256) and pads each batch to its longest text. We pad ourselves.
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: files.max_seq_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let tokenizer = load_tokenizer(files)?;
         let bytes = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
         let invalid = |message: String| Error::ModelInvalid {
             path: files.weights.clone(),
@@ -144,17 +129,7 @@ impl Encoder {
     }
 
     fn tokenize(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| Tokens {
-                ids: e.get_ids().to_vec(),
-                truncated: !e.get_overflowing().is_empty(),
-            })
-            .collect())
+        tokenize(&self.tokenizer, texts)
     }
 
     /// The unit-length embedding of one text: a query, its matrix products split over the
@@ -255,25 +230,30 @@ fn read_tensors(files: &ModelFiles) -> Result<std::collections::HashMap<String, 
 /// L2 normalisation): the oracle the fused encoder is tested and benchmarked against.
 pub struct StockBert {
     model: BertModel,
-    encoder: Encoder,
+    tokenizer: Tokenizer,
+    files: ModelFiles,
 }
 
 impl StockBert {
-    /// Loads the stock model (and a fused encoder for its tokenizer) from `files`.
+    /// Loads the stock model and the tokenizer from `files`.
     pub fn load(files: &ModelFiles) -> Result<StockBert> {
-        let encoder = Encoder::load(files)?;
+        let tokenizer = load_tokenizer(files)?;
         let config: Config = read_json(&files.config)?;
         let vb = VarBuilder::from_tensors(read_tensors(files)?, DType::F32, &Device::Cpu);
         let model = BertModel::load(vb, &config).map_err(|e| Error::ModelInvalid {
             path: files.weights.clone(),
             message: e.to_string(),
         })?;
-        Ok(StockBert { model, encoder })
+        Ok(StockBert {
+            model,
+            tokenizer,
+            files: files.clone(),
+        })
     }
 
     /// The embeddings of `texts` as one padded batch.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let batch = self.encoder.tokenize(texts)?;
+        let batch = tokenize(&self.tokenizer, texts)?;
         let longest = batch.iter().map(|t| t.ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch.len() * longest);
         let mut mask = Vec::with_capacity(batch.len() * longest);
@@ -298,7 +278,7 @@ impl StockBert {
             mean.broadcast_div(&norm)?.to_vec2::<f32>()
         };
         run().map_err(|e| Error::ModelInvalid {
-            path: self.encoder.files.weights.clone(),
+            path: self.files.weights.clone(),
             message: e.to_string(),
         })
     }
@@ -307,6 +287,41 @@ impl StockBert {
 /// The embeddings of `texts` by [`StockBert`], loaded for the call.
 pub fn stock_embeddings(files: &ModelFiles, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     StockBert::load(files)?.embed(texts)
+}
+
+/// The tokenizer of `files`, truncating at max_seq_length. The shipped tokenizer.json pads and
+/// truncates at 128; sentence-transformers truncates at max_seq_length (256) and pads each
+/// batch to its longest text (the stock model pads itself; the fused encoder needs none).
+fn load_tokenizer(files: &ModelFiles) -> Result<Tokenizer> {
+    let mut tokenizer =
+        Tokenizer::from_file(&files.tokenizer).map_err(|e| Error::ModelInvalid {
+            path: files.tokenizer.clone(),
+            message: e.to_string(),
+        })?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length: files.max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    Ok(tokenizer)
+}
+
+/// `texts` tokenised, special tokens added.
+fn tokenize(tokenizer: &Tokenizer, texts: &[&str]) -> Result<Vec<Tokens>> {
+    let encodings = tokenizer
+        .encode_batch(texts.to_vec(), true)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    Ok(encodings
+        .into_iter()
+        .map(|e| Tokens {
+            ids: e.get_ids().to_vec(),
+            truncated: !e.get_overflowing().is_empty(),
+        })
+        .collect())
 }
 
 /// Splits texts, already sorted by decreasing length, into batches of at most

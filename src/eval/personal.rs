@@ -13,8 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -31,7 +30,7 @@ use crate::engine::{Engine, PersonSpec, SearchRequest};
 use crate::error::Result;
 use crate::fsutil::ms;
 use crate::models::Interactions;
-use crate::rank::personal::on_topic;
+use crate::rank::personal::{on_topic, queries_from, sample_people, LikedQuery};
 use crate::rank::stack::{Person, ServingStack, StackKind};
 
 /// Test users sampled per split seed (each asks up to one query of each kind).
@@ -216,34 +215,20 @@ fn test_queries(
     let test = Interactions::from_rows(&dataset.ratings, &split.test);
     let known: HashSet<u32> = train.user.iter().copied().collect();
     let liked = test.movies_by_user(config.threshold);
-    let mut people: Vec<u32> = liked
+    let people: Vec<u32> = liked
         .keys()
         .copied()
         .filter(|u| known.contains(u))
         .collect();
-    people.sort_unstable();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    people.shuffle(&mut rng);
-    people.truncate(users);
-    people.sort_unstable();
     let tags = dataset.tags_by_movie();
     let genres = |m: u32| &dataset.movies[m as usize].genres;
     let mut queries = Vec::new();
-    for user in people {
+    for user in sample_people(people, users, &mut rng) {
         let relevant = &liked[&user];
-        for kind in QueryKind::ALL {
-            let with_text: Vec<(u32, String)> = relevant
-                .iter()
-                .filter_map(|&m| {
-                    let movie = &dataset.movies[m as usize];
-                    kind.query(movie, tags[m as usize].iter().copied())
-                        .map(|text| (m, text))
-                })
-                .collect();
-            if with_text.is_empty() {
-                continue;
-            }
-            let (source, text) = with_text[rng.random_range(0..with_text.len())].clone();
+        for LikedQuery { kind, source, text } in
+            queries_from(&dataset.movies, &tags, relevant, &mut rng)
+        {
             let topic = genres(source).clone();
             let on_topic_movies = relevant
                 .iter()

@@ -121,7 +121,6 @@ pub fn importance_table(importance: &[FeatureImportance]) -> String {
         Column::new("gbdt gain share", 15, true),
         Column::new("lambdamart gain share", 21, true),
     ];
-    let percent = |v: f64| format!("{:.1} %", 100.0 * v);
     let rows: Vec<Vec<String>> = importance
         .iter()
         .map(|f| {
@@ -137,6 +136,11 @@ pub fn importance_table(importance: &[FeatureImportance]) -> String {
     render(&columns, &rows)
 }
 
+/// A share as a percentage with one decimal: the importance tables' cells.
+fn percent(share: f64) -> String {
+    format!("{:.1} %", 100.0 * share)
+}
+
 /// The learned rankers' gain shares per feature.
 pub fn ranker_table(importance: &[RankerImportance]) -> String {
     let columns = [
@@ -144,7 +148,6 @@ pub fn ranker_table(importance: &[RankerImportance]) -> String {
         Column::new("candidate ranker", 16, true),
         Column::new("personal ranker", 15, true),
     ];
-    let percent = |v: f64| format!("{:.1} %", 100.0 * v);
     let rows: Vec<Vec<String>> = importance
         .iter()
         .map(|f| {

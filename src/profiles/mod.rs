@@ -70,6 +70,21 @@ pub(crate) const EVENT_COLUMNS: &str =
     "experiment, arm, ranker, subject, list_id, kind, movie_id, \
      position, team, history, rating, at_ms";
 
+/// The query reading the experiment events of one experiment, of one shown movie (list id and
+/// movie id), or every one (`?N` placeholders; PostgreSQL's `$N` by replacing '?'), in one
+/// order for both backends: time, then the list and position shown, then the kind.
+pub(crate) fn select_events(experiment: Option<&str>, shown: Option<(&str, u32)>) -> String {
+    let filter = match (experiment, shown) {
+        (_, Some(_)) => "WHERE list_id = ?1 AND movie_id = ?2",
+        (Some(_), None) => "WHERE experiment = ?1",
+        (None, None) => "",
+    };
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM experiment_events {filter} \
+         ORDER BY at_ms, list_id, position, kind"
+    )
+}
+
 /// Inserts one experiment event (`?N` placeholders; PostgreSQL's `$N` by replacing '?').
 pub(crate) const INSERT_EVENT: &str = "INSERT INTO experiment_events (experiment, arm, ranker, \
      subject, list_id, kind, movie_id, position, team, history, rating, at_ms) \

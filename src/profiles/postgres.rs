@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use postgres::{Client, NoTls};
 
 use super::{
-    check_schema_version, next_seq, now_ms, redact, store_error, ExperimentEvent, ProfileRating,
-    StoredRating, EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS,
+    check_schema_version, next_seq, now_ms, redact, select_events, store_error, ExperimentEvent,
+    ProfileRating, StoredRating, INSERT_EVENT, MIGRATIONS,
 };
 use crate::error::{Error, Result};
 
@@ -186,20 +186,11 @@ impl PostgresProfiles {
     ) -> Result<Vec<ExperimentEvent>> {
         let fail = self.fail("read experiment events");
         let mut client = self.client()?;
-        let order = "ORDER BY at_ms, list_id, position, kind";
+        let query = select_events(experiment, shown).replace('?', "$");
         let rows = match (experiment, shown) {
-            (_, Some((list, movie))) => client.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events WHERE list_id = $1 AND movie_id = $2 {order}"),
-                &[&list, &i64::from(movie)],
-            ),
-            (Some(name), None) => client.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events WHERE experiment = $1 {order}"),
-                &[&name],
-            ),
-            (None, None) => client.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM experiment_events {order}"),
-                &[],
-            ),
+            (_, Some((list, movie))) => client.query(&query, &[&list, &i64::from(movie)]),
+            (Some(name), None) => client.query(&query, &[&name]),
+            (None, None) => client.query(&query, &[]),
         }
         .map_err(&fail)?;
         Ok(rows

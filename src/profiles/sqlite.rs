@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    check_schema_version, next_seq, now_ms, store_error, ExperimentEvent, ProfileRating,
-    StoredRating, EVENT_COLUMNS, INSERT_EVENT, MIGRATIONS,
+    check_schema_version, next_seq, now_ms, select_events, store_error, ExperimentEvent,
+    ProfileRating, StoredRating, INSERT_EVENT, MIGRATIONS,
 };
 use crate::error::{Error, Result};
 
@@ -194,18 +194,13 @@ impl SqliteProfiles {
     ) -> Result<Vec<ExperimentEvent>> {
         let fail = self.fail("read experiment events");
         let connection = self.connection();
-        let (filter, values): (&str, Vec<rusqlite::types::Value>) = match (experiment, shown) {
-            (_, Some((list, movie))) => (
-                "list_id = ?1 AND movie_id = ?2",
-                vec![list.to_string().into(), i64::from(movie).into()],
-            ),
-            (Some(name), None) => ("experiment = ?1", vec![name.to_string().into()]),
-            (None, None) => ("1 = 1", Vec::new()),
+        let values: Vec<rusqlite::types::Value> = match (experiment, shown) {
+            (_, Some((list, movie))) => vec![list.to_string().into(), i64::from(movie).into()],
+            (Some(name), None) => vec![name.to_string().into()],
+            (None, None) => Vec::new(),
         };
         let mut statement = connection
-            .prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM experiment_events WHERE {filter} ORDER BY at_ms, rowid"
-            ))
+            .prepare(&select_events(experiment, shown))
             .map_err(&fail)?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(values), |row| {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::{FeatureBuilder, Person, CANDIDATE_FEATURES};
 use crate::ann::FlatIndex;
-use crate::data::LIKED_THRESHOLD;
+use crate::data::{Movie, LIKED_THRESHOLD};
 use crate::documents::QueryKind;
 use crate::error::Result;
 use crate::models::gbdt::Gbdt;
@@ -216,6 +216,56 @@ fn query_columns<'g>(pool: &[PoolEntry], genres: &dyn Fn(u32) -> &'g [u16]) -> V
         .collect()
 }
 
+/// Up to `n` of `people`, a seeded sample, in id order: whose queries train the ranker, and
+/// whose queries the evaluation asks.
+pub fn sample_people(mut people: Vec<u32>, n: usize, rng: &mut ChaCha8Rng) -> Vec<u32> {
+    people.sort_unstable();
+    people.shuffle(rng);
+    people.truncate(n);
+    people.sort_unstable();
+    people
+}
+
+/// A query made from a movie a person liked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LikedQuery {
+    /// How it was made.
+    pub kind: QueryKind,
+    /// The movie it was made from (catalogue position).
+    pub source: u32,
+    /// Its text.
+    pub text: String,
+}
+
+/// One query of each [`QueryKind`] for a person who liked `liked` (catalogue positions of
+/// `movies`, whose tags are `tags`): each made from a liked movie drawn by `rng` among those
+/// with text of that kind. The one way training and the evaluation make queries.
+pub fn queries_from(
+    movies: &[Movie],
+    tags: &[Vec<&str>],
+    liked: &[u32],
+    rng: &mut ChaCha8Rng,
+) -> Vec<LikedQuery> {
+    QueryKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let with_text: Vec<(u32, String)> = liked
+                .iter()
+                .filter_map(|&m| {
+                    let m_at = m as usize;
+                    kind.query(&movies[m_at], tags[m_at].iter().copied())
+                        .map(|text| (m, text))
+                })
+                .collect();
+            if with_text.is_empty() {
+                return None;
+            }
+            let (source, text) = with_text[rng.random_range(0..with_text.len())].clone();
+            Some(LikedQuery { kind, source, text })
+        })
+        .collect()
+}
+
 /// How the personal ranker was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonalTraining {
@@ -239,41 +289,31 @@ struct TrainingQuery {
 }
 
 /// Fits the personal ranker: `models` are fit on base_train, `meta` holds the held-out ratings
-/// whose liked movies make the queries and the positives; `vectors` are the movie embeddings.
+/// whose liked movies make the queries and the positives; `vectors` are the movie embeddings,
+/// `movies` and `tags` what the queries are made of.
 pub fn fit_personal_ranker(
     models: &FeatureBuilder,
     meta: &Interactions,
     vectors: &FlatIndex,
-    query_text: &dyn Fn(u32, QueryKind) -> Option<String>,
+    movies: &[Movie],
+    tags: &[Vec<&str>],
     embed: EmbedQueries,
     seed: u64,
 ) -> Result<(Gbdt, PersonalTraining)> {
     let liked = meta.movies_by_user(LIKED_THRESHOLD);
-    let mut users: Vec<u32> = liked
+    let people: Vec<u32> = liked
         .keys()
         .copied()
         .filter(|&u| !models.history(&Person::User(u)).is_empty())
         .collect();
-    users.sort_unstable();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    users.shuffle(&mut rng);
-    users.truncate(TRAINING_USERS);
-    users.sort_unstable();
-
-    // One query of each kind per user, from a liked movie that has text of that kind.
+    let users = sample_people(people, TRAINING_USERS, &mut rng);
     let mut texts = Vec::new();
     let mut owners = Vec::new();
     for &user in &users {
-        for kind in QueryKind::ALL {
-            let with_text: Vec<(u32, String)> = liked[&user]
-                .iter()
-                .filter_map(|&m| query_text(m, kind).map(|text| (m, text)))
-                .collect();
-            if !with_text.is_empty() {
-                let (source, text) = with_text[rng.random_range(0..with_text.len())].clone();
-                texts.push(text);
-                owners.push((user, source));
-            }
+        for query in queries_from(movies, tags, &liked[&user], &mut rng) {
+            texts.push(query.text);
+            owners.push((user, query.source));
         }
     }
     let queries: Vec<TrainingQuery> = embed(&texts)?

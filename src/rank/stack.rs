@@ -23,7 +23,6 @@ use crate::ann::FlatIndex;
 use crate::data::split::Split;
 use crate::data::Dataset;
 use crate::data::LIKED_THRESHOLD;
-use crate::documents::QueryKind;
 use crate::error::{Error, Result};
 use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::logistic::LogisticRegression;
@@ -242,12 +241,15 @@ impl ServingStack {
         timings.insert("fit_candidate_ranker".into(), ms(t));
         let t = Instant::now();
         let tags = dataset.tags_by_movie();
-        let query_text = |m: u32, kind: QueryKind| {
-            let m = m as usize;
-            kind.query(&dataset.movies[m], tags[m].iter().copied())
-        };
-        let (personal_ranker, personal_training) =
-            fit_personal_ranker(&builder, &meta, vectors, &query_text, embed, seed)?;
+        let (personal_ranker, personal_training) = fit_personal_ranker(
+            &builder,
+            &meta,
+            vectors,
+            &dataset.movies,
+            &tags,
+            embed,
+            seed,
+        )?;
         timings.insert("fit_personal_ranker".into(), ms(t));
 
         let t = Instant::now();
