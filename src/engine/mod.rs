@@ -835,7 +835,9 @@ impl Engine {
         let Some(person) = person else {
             return Ok(None);
         };
-        let order = if kind.is_none() && weight.is_none() {
+        let stack = self.stack()?;
+        // A stack without a personal ranker (never one `build` writes) blends instead.
+        let order = if kind.is_none() && weight.is_none() && stack.has_personal_ranker() {
             PersonalOrder::Learned
         } else {
             PersonalOrder::Blend {
@@ -844,7 +846,7 @@ impl Engine {
             }
         };
         Ok(Some(Personal {
-            stack: self.stack()?,
+            stack,
             person,
             order,
         }))

@@ -485,8 +485,10 @@ pub fn rank_relevant(
                     relevance: (r.sources != [HISTORY_SOURCE]).then_some(r.relevance),
                 })
                 .collect();
+            // The engine asks for the learned order only from a stack that has the ranker.
             stack
                 .rank_personal(person, &pool)
+                .unwrap_or_else(|| vec![0.0; pool.len()])
                 .into_iter()
                 .map(|p| (p, Some(p)))
                 .collect()

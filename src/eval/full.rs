@@ -17,9 +17,8 @@ use crate::engine::recommend::score_candidates;
 use crate::error::Result;
 use crate::fsutil::ms;
 use crate::models::Interactions;
-use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
+use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES, SOURCES};
 use crate::rank::features::{Feature, BASE_SCORES};
-use crate::rank::personal::EmbedQueries;
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::store::MovieIndex;
 
@@ -44,6 +43,8 @@ pub struct CandidateRecall {
     pub mean_candidates: f64,
     /// Mean share of a user's relevant test movies among the candidates.
     pub recall: f64,
+    /// The same for each source alone proposing `budget` candidates ((source, recall)).
+    pub by_source: Vec<(&'static str, f64)>,
 }
 
 /// The outcome of the full-catalogue protocol.
@@ -86,8 +87,9 @@ impl FullReport {
     }
 }
 
-/// One user's metrics per row, and (candidates, recall) per candidate budget.
-type UserOutcome = (Vec<RankingMetrics>, Vec<(f64, f64)>);
+/// One user's metrics per row, and per candidate budget (candidates, recall, recall of each
+/// source alone).
+type UserOutcome = (Vec<RankingMetrics>, Vec<(f64, f64, Vec<f64>)>);
 
 /// The metrics of a ranked list (best first) against a relevant set.
 fn metrics_of(ranked: &[u32], relevant: &[u32], k: usize) -> RankingMetrics {
@@ -114,14 +116,14 @@ pub fn evaluate_full_protocol(
     dataset: &Dataset,
     split: &Split,
     index: &MovieIndex,
-    embed: EmbedQueries,
     config: &EvalConfig,
 ) -> Result<FullReport> {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
     let t = Instant::now();
     let train_rows = split.train_full();
-    let stack = ServingStack::fit_on(dataset, &train_rows, index.flat(), embed, config.seed)?;
+    // Without the personal ranker: this protocol never searches.
+    let stack = ServingStack::fit_on(dataset, &train_rows, index.flat(), None, config.seed)?;
     timings.insert("fit".into(), ms(t));
 
     let train = Interactions::from_rows(&dataset.ratings, &train_rows);
@@ -172,16 +174,29 @@ pub fn evaluate_full_protocol(
                 let two_stage = top_k(&found.order, scores.into_iter().map(|s| s.0), k);
                 rows.push(metrics_of(&two_stage, wanted, k));
             }
+            let recall = |movies: &[u32]| {
+                let through = movies.iter().filter(|m| wanted.contains(m)).count();
+                through as f64 / wanted.len() as f64
+            };
+            // Each source's list is best first, so its top n is a prefix of its top 500.
+            let largest = CANDIDATE_SIZES[CANDIDATE_SIZES.len() - 1];
+            let alone: Vec<Vec<u32>> = SOURCES
+                .iter()
+                .map(|source| {
+                    let budget = CandidateBudget::alone(source, largest);
+                    candidates(&builder, &person, budget, &hnsw, &|_| true).order
+                })
+                .collect();
             let recalls = CANDIDATE_SIZES
                 .iter()
                 .map(|&n| {
                     let budget = CandidateBudget::for_total(n);
                     let found = candidates(&builder, &person, budget, &hnsw, &|_| true);
-                    let through = found.order.iter().filter(|m| wanted.contains(m)).count();
-                    (
-                        found.order.len() as f64,
-                        through as f64 / wanted.len() as f64,
-                    )
+                    let by_source = alone
+                        .iter()
+                        .map(|list| recall(&list[..n.min(list.len())]))
+                        .collect();
+                    (found.order.len() as f64, recall(&found.order), by_source)
                 })
                 .collect();
             (rows, recalls)
@@ -216,6 +231,14 @@ pub fn evaluate_full_protocol(
             budget,
             mean_candidates: per_user.iter().map(|(_, r)| r[j].0).sum::<f64>() / n_users,
             recall: per_user.iter().map(|(_, r)| r[j].1).sum::<f64>() / n_users,
+            by_source: SOURCES
+                .iter()
+                .enumerate()
+                .map(|(s, &source)| {
+                    let sum: f64 = per_user.iter().map(|(_, r)| r[j].2[s]).sum();
+                    (source, sum / n_users)
+                })
+                .collect(),
         })
         .collect();
     timings.insert("total".into(), ms(total));

@@ -123,7 +123,6 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     // so rows follow `dataset.movies`.
     let engine = Engine::open_or_build(paths, options)?;
     let index = engine.index();
-    let embed = |texts: &[String]| engine.encoder().embed_texts(texts);
     let config = |seed: u64| EvalConfig {
         k: request.k,
         threshold: request.threshold,
@@ -162,13 +161,7 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
         return Ok(if request.protocol == Protocol::Full {
             let reports = seeds
                 .map(|seed| {
-                    full::evaluate_full_protocol(
-                        &dataset,
-                        &split(seed),
-                        index,
-                        &embed,
-                        &config(seed),
-                    )
+                    full::evaluate_full_protocol(&dataset, &split(seed), index, &config(seed))
                 })
                 .collect::<Result<Vec<_>>>()?;
             EvalOutput {
@@ -193,13 +186,8 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     };
     match request.protocol {
         Protocol::Full => {
-            let mut report = full::evaluate_full_protocol(
-                &dataset,
-                &split,
-                index,
-                &embed,
-                &config(request.seed),
-            )?;
+            let mut report =
+                full::evaluate_full_protocol(&dataset, &split, index, &config(request.seed))?;
             report.timings_ms.insert("load_data".into(), load_ms);
             Ok(EvalOutput {
                 text: report::full_table(&report),

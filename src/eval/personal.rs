@@ -134,7 +134,7 @@ pub fn evaluate_personal_search(
         dataset,
         &train_rows,
         engine.index().flat(),
-        &embed,
+        Some(&embed),
         config.seed,
     )?;
     let documents: Vec<String> = engine

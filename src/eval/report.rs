@@ -76,20 +76,27 @@ pub fn full_table(report: &FullReport) -> String {
     );
     out.push_str(&render(&metric_columns(header), &rows));
     out.push_str("\nstage one alone (recommend's candidate sources):\n");
-    let columns = [
+    let mut columns = vec![
         Column::new("budget", 6, true),
         Column::new("mean candidates", 15, true),
-        Column::new("recall of relevant test movies", 30, true),
+        Column::new("recall of the union", 19, true),
     ];
+    if let Some(first) = report.candidate_recall.first() {
+        for (source, _) in &first.by_source {
+            columns.push(Column::new(format!("{source} alone"), 14, true));
+        }
+    }
     let rows: Vec<Vec<String>> = report
         .candidate_recall
         .iter()
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.budget.to_string(),
                 format!("{:.1}", c.mean_candidates),
                 format!("{:.4}", c.recall),
-            ]
+            ];
+            row.extend(c.by_source.iter().map(|(_, r)| format!("{r:.4}")));
+            row
         })
         .collect();
     out.push_str(&render(&columns, &rows));

@@ -104,6 +104,7 @@ impl Ease {
                     row.truncate(keep);
                 }
                 row.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+                row.shrink_to_fit();
                 row
             })
             .collect();

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::{Interactions, Scorer};
 use crate::ann::{dot, FlatIndex};
 
+/// Liked movies [`EmbeddingProfile::max_liked_similarity`] compares with (bounds the cost of
+/// a long history).
+pub const MAX_COMPARED_LIKES: usize = 500;
+
 /// Unit-length taste vectors of users, over the index's movie vectors.
 ///
 /// The vectors are not serialised with the profiles: a loaded model gets them back from its
@@ -45,6 +49,64 @@ impl EmbeddingProfile {
             .map(|&(m, _)| m)
             .collect();
         profile_of(&self.vectors, &liked)
+    }
+
+    /// For each of `movies`, the highest cosine between it and a movie `history` liked (0
+    /// without one): whether the person liked something very close, which a mean hides.
+    /// Compares with at most [`MAX_COMPARED_LIKES`] liked movies, the highest rated.
+    pub fn max_liked_similarity(&self, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        let n = self.vectors.len();
+        let mut liked: Vec<(u32, f32)> = history
+            .iter()
+            .copied()
+            .filter(|&(m, r)| r >= self.threshold && (m as usize) < n)
+            .collect();
+        liked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        liked.truncate(MAX_COMPARED_LIKES);
+        if liked.is_empty() || movies.is_empty() {
+            return vec![0.0; movies.len()];
+        }
+        let dim = self.vectors.dim();
+        // One matrix product: movies × dim times dim × liked.
+        let mut liked_t = vec![0f32; dim * liked.len()];
+        for (j, &(m, _)) in liked.iter().enumerate() {
+            for (k, &v) in self.vectors.vector(m as usize).iter().enumerate() {
+                liked_t[k * liked.len() + j] = v;
+            }
+        }
+        let zero = vec![0f32; dim];
+        let candidates: Vec<f32> = movies
+            .iter()
+            .flat_map(|&m| {
+                let v = if (m as usize) < n {
+                    self.vectors.vector(m as usize)
+                } else {
+                    &zero
+                };
+                v.iter().copied()
+            })
+            .collect();
+        let mut cosines = vec![0f32; movies.len() * liked.len()];
+        crate::linalg::matmul_add(
+            &mut cosines,
+            &candidates,
+            &liked_t,
+            movies.len(),
+            dim,
+            liked.len(),
+            1,
+        );
+        cosines
+            .chunks_exact(liked.len())
+            .zip(movies)
+            .map(|(row, &m)| {
+                if (m as usize) < n {
+                    row.iter().copied().fold(f32::MIN, f32::max)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     }
 
     /// Gives a deserialised model its movie vectors back.
@@ -132,5 +194,10 @@ mod tests {
         assert_eq!(model.score_one(2, 0), 0.0);
         assert_eq!(model.score_one(9, 0), 0.0);
         assert_eq!(model.score_one(1, 99), 0.0);
+        // The closest liked movie: e0 and e1 liked, e3 (rated 2) not.
+        let max = model.max_liked_similarity(&[(0, 5.0), (1, 4.0), (3, 2.0)], &[2, 3, 0, 99]);
+        assert!((max[0] - s).abs() < 1e-6 && max[1].abs() < 1e-6);
+        assert!((max[2] - 1.0).abs() < 1e-6 && max[3] == 0.0);
+        assert_eq!(model.max_liked_similarity(&[(3, 2.0)], &[0]), vec![0.0]);
     }
 }

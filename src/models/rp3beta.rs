@@ -4,6 +4,7 @@
 //! destinations do not win every walk. Each row keeps its [`DEFAULT_KEPT_WEIGHTS`] largest
 //! weights; a user's score for j is `Σ_{i ∈ history} W_ij`.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{score_by_user_runs, Interactions, RatedMovies, Scorer};
@@ -46,43 +47,49 @@ impl Rp3Beta {
                 }
             })
             .collect();
-        let mut walk = vec![0f32; n_movies];
+        // Items in parallel, each thread with its own dense walk buffer.
         let rows = raters
-            .iter()
+            .par_iter()
             .enumerate()
-            .map(|(i, column)| {
-                if column.is_empty() {
-                    return Vec::new();
-                }
-                let mut touched = Vec::new();
-                let from_item = 1.0 / column.len() as f32;
-                for &user in column {
-                    let history = &histories[user as usize];
-                    let step = from_item / history.len() as f32;
-                    for &j in history {
-                        if walk[j as usize] == 0.0 {
-                            touched.push(j);
-                        }
-                        walk[j as usize] += step;
+            .map_init(
+                || vec![0f32; n_movies],
+                |walk, (i, column)| {
+                    if column.is_empty() {
+                        return Vec::new();
                     }
-                }
-                let mut row: Vec<(u32, f32)> = touched
-                    .iter()
-                    .filter(|&&j| j as usize != i)
-                    .map(|&j| (j, walk[j as usize] * penalty[j as usize]))
-                    .collect();
-                for &j in &touched {
-                    walk[j as usize] = 0.0;
-                }
-                let order =
-                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-                if row.len() > kept {
-                    row.select_nth_unstable_by(kept, order);
-                    row.truncate(kept);
-                }
-                row.sort_by(order);
-                row
-            })
+                    let mut touched = Vec::new();
+                    let from_item = 1.0 / column.len() as f32;
+                    for &user in column {
+                        let history = &histories[user as usize];
+                        let step = from_item / history.len() as f32;
+                        for &j in history {
+                            if walk[j as usize] == 0.0 {
+                                touched.push(j);
+                            }
+                            walk[j as usize] += step;
+                        }
+                    }
+                    let mut row: Vec<(u32, f32)> = touched
+                        .iter()
+                        .filter(|&&j| j as usize != i)
+                        .map(|&j| (j, walk[j as usize] * penalty[j as usize]))
+                        .collect();
+                    for &j in &touched {
+                        walk[j as usize] = 0.0;
+                    }
+                    let order =
+                        |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                    if row.len() > kept {
+                        row.select_nth_unstable_by(kept, order);
+                        row.truncate(kept);
+                    }
+                    row.sort_by(order);
+                    // Truncating keeps the capacity of every touched item: 3.6 GB at 10M
+                    // ratings before this.
+                    row.shrink_to_fit();
+                    row
+                },
+            )
             .collect();
         Rp3Beta { rows, rated }
     }

@@ -154,7 +154,7 @@ pub fn ranker_table(importance: &[RankerImportance]) -> String {
             vec![
                 f.feature.to_string(),
                 f.candidate_ranker.map_or("—".into(), percent),
-                percent(f.personal_ranker),
+                f.personal_ranker.map_or("—".into(), percent),
             ]
         })
         .collect();

@@ -12,8 +12,8 @@ use crate::models::embedding_profile::EmbeddingProfile;
 use crate::models::item_knn::DEFAULT_K;
 use crate::models::{
     content_ridge, ease, history_stats, rp3beta, top_positive, Bias, ContentRidge, Ease,
-    GenreContent, Interactions, ItemKnn, MatrixFactorization, MfConfig, RatingStats, Rp3Beta,
-    Scorer,
+    GenreContent, Ials, IalsConfig, Interactions, ItemKnn, MatrixFactorization, MfConfig,
+    RatingStats, Rp3Beta, Scorer,
 };
 
 /// One input of a stack.
@@ -33,6 +33,8 @@ pub enum Feature {
     Ease,
     /// RP3β score (a random walk from the user's history, popularity-penalised).
     Rp3Beta,
+    /// iALS score (implicit matrix factorisation over who rated what).
+    Ials,
     /// Cosine between the movie's embedding and the user's liked-movie embedding profile.
     EmbeddingSimilarity,
     /// The user's number of ratings (0 when cold).
@@ -43,13 +45,23 @@ pub enum Feature {
     ItemRatingCount,
     /// The movie's mean rating (global mean when cold).
     ItemMeanRating,
+    /// The spread (standard deviation) of the user's ratings (0 when cold).
+    UserRatingSpread,
+    /// The movie's mean rating shrunk toward the global mean by [`STATISTIC_PRIOR`] ratings.
+    ItemShrunkMean,
+    /// The movie's share of ratings ≥ 4, shrunk toward the global share by
+    /// [`STATISTIC_PRIOR`] ratings.
+    ItemLikedShare,
     /// The movie's IMDB weighted rating.
     WeightedRating,
     /// The movie's release year (the catalogue's mean year when unknown).
     ReleaseYear,
-    /// Sum of the item-kNN cosines between the movie and the movies the user liked (top-N
-    /// affinity; only the candidate ranker reads it).
+    /// Mean of the item-kNN cosines between the movie and the movies the user liked (top-N
+    /// affinity; only the learned rankers read it).
     ItemKnnAffinity,
+    /// The highest embedding cosine between the movie and a movie the user liked (a history
+    /// aggregate; only the learned rankers read it).
+    MaxLikedSimilarity,
 }
 
 impl Feature {
@@ -63,14 +75,19 @@ impl Feature {
             Feature::ContentRidge => "score_content_ridge",
             Feature::Ease => "score_ease",
             Feature::Rp3Beta => "score_rp3beta",
+            Feature::Ials => "score_ials",
             Feature::EmbeddingSimilarity => "embedding_similarity",
             Feature::UserRatingCount => "user_n_ratings",
             Feature::UserMeanRating => "user_mean_rating",
             Feature::ItemRatingCount => "item_n_ratings",
             Feature::ItemMeanRating => "item_mean_rating",
+            Feature::UserRatingSpread => "user_rating_spread",
+            Feature::ItemShrunkMean => "item_shrunk_mean",
+            Feature::ItemLikedShare => "item_liked_share",
             Feature::WeightedRating => "item_weighted_rating",
             Feature::ReleaseYear => "release_year",
             Feature::ItemKnnAffinity => "item_knn_affinity",
+            Feature::MaxLikedSimilarity => "max_liked_similarity",
         }
     }
 }
@@ -86,7 +103,7 @@ pub enum Person {
 }
 
 /// The base models' scores, in report order.
-pub const BASE_SCORES: [Feature; 8] = [
+pub const BASE_SCORES: [Feature; 9] = [
     Feature::Bias,
     Feature::ItemKnn,
     Feature::MatrixFactorization,
@@ -95,6 +112,7 @@ pub const BASE_SCORES: [Feature; 8] = [
     Feature::EmbeddingSimilarity,
     Feature::Ease,
     Feature::Rp3Beta,
+    Feature::Ials,
 ];
 
 /// The seed 000 stack: the four base scores.
@@ -117,17 +135,30 @@ pub const USER_ITEM_STATISTICS: [Feature; 4] = [
 pub const SEED_001_FEATURES: [Feature; 8] = joined(SEED_000_FEATURES, USER_ITEM_STATISTICS);
 
 /// Every base score and the user/item statistics.
-const SCORES_AND_STATISTICS: [Feature; 12] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
+const SCORES_AND_STATISTICS: [Feature; 13] = joined(BASE_SCORES, USER_ITEM_STATISTICS);
+
+/// The rating-aware statistics beyond the seeds' counts and means.
+const RATING_AWARE_STATISTICS: [Feature; 5] = [
+    Feature::UserRatingSpread,
+    Feature::ItemShrunkMean,
+    Feature::ItemLikedShare,
+    Feature::WeightedRating,
+    Feature::ReleaseYear,
+];
 
 /// Every feature of the rating stacks.
-pub const ALL_FEATURES: [Feature; 14] = joined(
-    SCORES_AND_STATISTICS,
-    [Feature::WeightedRating, Feature::ReleaseYear],
+pub const ALL_FEATURES: [Feature; 18] = joined(SCORES_AND_STATISTICS, RATING_AWARE_STATISTICS);
+
+/// The learned rankers' per-pair features: every feature of the rating stacks, the top-N
+/// affinity and the closest liked movie.
+pub const CANDIDATE_FEATURES: [Feature; 20] = joined(
+    ALL_FEATURES,
+    [Feature::ItemKnnAffinity, Feature::MaxLikedSimilarity],
 );
 
-/// The candidate ranker's features: every feature of the rating stacks and the top-N
-/// affinity.
-pub const CANDIDATE_FEATURES: [Feature; 15] = joined(ALL_FEATURES, [Feature::ItemKnnAffinity]);
+/// Pseudo-ratings at the global value that shrink a movie's mean and liked share: a movie
+/// with one 5-star rating is not a sure thing.
+pub const STATISTIC_PRIOR: f64 = 10.0;
 
 /// The features of `a` followed by those of `b`; `N` must be `A + B` (checked when the
 /// constant is evaluated, so a wrong length does not compile).
@@ -168,6 +199,8 @@ pub struct BaseModels {
     pub ease: Ease,
     /// RP3β over the whole catalogue.
     pub rp3beta: Rp3Beta,
+    /// iALS over the whole catalogue.
+    pub ials: Ials,
     /// Milliseconds spent fitting each model (not saved).
     #[serde(skip)]
     pub fit_ms: Vec<(&'static str, f64)>,
@@ -229,6 +262,16 @@ impl BaseModels {
             rp3beta::DEFAULT_KEPT_WEIGHTS,
         );
         timed("fit_rp3beta", t);
+        let t = std::time::Instant::now();
+        let ials = Ials::fit(
+            train,
+            n_movies,
+            IalsConfig {
+                seed,
+                ..IalsConfig::default()
+            },
+        );
+        timed("fit_ials", t);
         BaseModels {
             bias,
             item_knn,
@@ -238,6 +281,7 @@ impl BaseModels {
             embedding,
             ease,
             rp3beta,
+            ials,
             fit_ms,
         }
     }
@@ -253,6 +297,7 @@ impl BaseModels {
             Feature::EmbeddingSimilarity => &self.embedding,
             Feature::Ease => &self.ease,
             Feature::Rp3Beta => &self.rp3beta,
+            Feature::Ials => &self.ials,
             _ => return None,
         })
     }
@@ -266,6 +311,7 @@ pub struct Statistics {
     users: HashMap<u32, RatingStats>,
     items: Vec<RatingStats>,
     global_mean: f64,
+    global_liked_share: f64,
     popularity: PopularityParams,
     years: Vec<Option<u16>>,
     mean_year: f64,
@@ -280,6 +326,12 @@ impl Statistics {
             popularity: popularity_params(&items),
             items,
             global_mean: train.mean(),
+            global_liked_share: train
+                .rating
+                .iter()
+                .filter(|&&r| r >= LIKED_THRESHOLD)
+                .count() as f64
+                / train.len().max(1) as f64,
             years: movies.iter().map(|m| m.year).collect(),
             mean_year: mean_release_year(movies),
         }
@@ -330,7 +382,7 @@ impl<'a> FeatureBuilder<'a> {
             movies,
             features,
             |model| model.score(users, movies),
-            || self.affinity_of_users(users, movies),
+            |feature| self.history_column_of_users(feature, users, movies),
             |i| {
                 let user = self.statistics.users.get(&users[i]);
                 user.copied().unwrap_or_default()
@@ -352,11 +404,7 @@ impl<'a> FeatureBuilder<'a> {
             movies,
             features,
             |model| model.score_history(history, movies),
-            || {
-                self.models
-                    .item_knn
-                    .affinity(history, movies, LIKED_THRESHOLD)
-            },
+            |feature| self.history_column(feature, history, movies),
             |_| user,
         )
     }
@@ -411,9 +459,25 @@ impl<'a> FeatureBuilder<'a> {
         self.statistics.popular(n, keep)
     }
 
-    /// The item-kNN affinity of each pair (`users[i]`, `movies[i]`), each user's history
-    /// inverted once.
-    fn affinity_of_users(&self, users: &[u32], movies: &[u32]) -> Vec<f32> {
+    /// A column computed from a history ([`Feature::ItemKnnAffinity`],
+    /// [`Feature::MaxLikedSimilarity`]) for `movies`.
+    fn history_column(&self, feature: Feature, history: &[(u32, f32)], movies: &[u32]) -> Vec<f32> {
+        match feature {
+            Feature::ItemKnnAffinity => {
+                self.models
+                    .item_knn
+                    .affinity(history, movies, LIKED_THRESHOLD)
+            }
+            Feature::MaxLikedSimilarity => {
+                self.models.embedding.max_liked_similarity(history, movies)
+            }
+            _ => vec![f32::NAN; movies.len()],
+        }
+    }
+
+    /// A history column of each pair (`users[i]`, `movies[i]`), each user's history read
+    /// once.
+    fn history_column_of_users(&self, feature: Feature, users: &[u32], movies: &[u32]) -> Vec<f32> {
         let mut by_user: Vec<(u32, usize)> =
             users.iter().enumerate().map(|(i, &u)| (u, i)).collect();
         by_user.sort_unstable();
@@ -421,10 +485,7 @@ impl<'a> FeatureBuilder<'a> {
         for group in by_user.chunk_by(|a, b| a.0 == b.0) {
             let history = self.models.item_knn.history(group[0].0).unwrap_or(&[]);
             let wanted: Vec<u32> = group.iter().map(|&(_, i)| movies[i]).collect();
-            let scores = self
-                .models
-                .item_knn
-                .affinity(history, &wanted, LIKED_THRESHOLD);
+            let scores = self.history_column(feature, history, &wanted);
             for (&(_, i), score) in group.iter().zip(scores) {
                 out[i] = score;
             }
@@ -432,14 +493,14 @@ impl<'a> FeatureBuilder<'a> {
         out
     }
 
-    /// Rows for `movies`: base-score columns from `base`, the affinity column from
-    /// `affinity`, statistic columns with the user statistics `user(i)` of row i.
+    /// Rows for `movies`: base-score columns from `base`, history columns from `history`,
+    /// statistic columns with the user statistics `user(i)` of row i.
     fn rows_with(
         &self,
         movies: &[u32],
         features: &[Feature],
         base: impl Fn(&dyn Scorer) -> Vec<f32>,
-        affinity: impl Fn() -> Vec<f32>,
+        history: impl Fn(Feature) -> Vec<f32>,
         user: impl Fn(usize) -> RatingStats,
     ) -> Vec<f64> {
         let d = features.len();
@@ -447,7 +508,9 @@ impl<'a> FeatureBuilder<'a> {
         for (j, &feature) in features.iter().enumerate() {
             let column: Vec<f64> = match (self.models.scorer(feature), feature) {
                 (Some(model), _) => base(model).into_iter().map(f64::from).collect(),
-                (None, Feature::ItemKnnAffinity) => affinity().into_iter().map(f64::from).collect(),
+                (None, Feature::ItemKnnAffinity | Feature::MaxLikedSimilarity) => {
+                    history(feature).into_iter().map(f64::from).collect()
+                }
                 (None, _) => movies
                     .iter()
                     .enumerate()
@@ -469,6 +532,11 @@ impl<'a> FeatureBuilder<'a> {
             Feature::UserMeanRating => user_stats.mean_or(s.global_mean),
             Feature::ItemRatingCount => f64::from(item.count),
             Feature::ItemMeanRating => item.mean_or(s.global_mean),
+            Feature::UserRatingSpread => user_stats.spread,
+            Feature::ItemShrunkMean => item.shrunk_mean(s.global_mean, STATISTIC_PRIOR),
+            Feature::ItemLikedShare => {
+                item.shrunk_liked_share(s.global_liked_share, STATISTIC_PRIOR)
+            }
             Feature::WeightedRating => {
                 weighted_rating(f64::from(item.count), item.mean, s.popularity)
             }

@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 pub use super::features::Person;
 use super::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
-    CANDIDATE_FEATURES,
 };
 use super::personal::{
     column_name, fit_personal_ranker, personal_rows, EmbedQueries, PersonalTraining, PoolEntry,
     PERSONAL_COLUMNS,
 };
-use super::topn::{fit_candidate_ranker, CandidateTraining};
+use super::topn::{
+    candidate_column_name, candidate_rows, fit_candidate_ranker, CandidateTraining,
+    CANDIDATE_COLUMNS,
+};
 use crate::ann::FlatIndex;
 use crate::data::split::Split;
 use crate::data::Dataset;
@@ -151,8 +153,8 @@ pub struct StackTraining {
     pub serving_rows: usize,
     /// How the candidate ranker was trained.
     pub candidates: CandidateTraining,
-    /// How the personal ranker of search was trained.
-    pub personal: PersonalTraining,
+    /// How the personal ranker of search was trained (absent from a stack fit without it).
+    pub personal: Option<PersonalTraining>,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -179,8 +181,9 @@ pub struct ServingStack {
     /// `recommend` (see [`super::topn`]).
     pub candidate_ranker: Gbdt,
     /// Log-loss trees over a query's candidates for a person (see [`super::personal`]), which
-    /// rank personal `search` and `similar`.
-    pub personal_ranker: Gbdt,
+    /// rank personal `search` and `similar`; absent from the stacks of the full-catalogue
+    /// evaluation, which never searches.
+    pub personal_ranker: Option<Gbdt>,
     /// How it was trained.
     pub training: StackTraining,
 }
@@ -195,16 +198,16 @@ impl ServingStack {
         seed: u64,
     ) -> Result<ServingStack> {
         let all: Vec<usize> = (0..dataset.ratings.len()).collect();
-        ServingStack::fit_on(dataset, &all, vectors, embed, seed)
+        ServingStack::fit_on(dataset, &all, vectors, Some(embed), seed)
     }
 
-    /// Trains every stack on the rating rows `rows` of `dataset` (the full-catalogue
-    /// evaluation passes train_full).
+    /// Trains every stack on the rating rows `rows` of `dataset` (the evaluations pass
+    /// train_full); the personal ranker only with an encoder for its training queries.
     pub fn fit_on(
         dataset: &Dataset,
         rows: &[usize],
         vectors: &FlatIndex,
-        embed: EmbedQueries,
+        embed: Option<EmbedQueries>,
         seed: u64,
     ) -> Result<ServingStack> {
         let mut timings = BTreeMap::new();
@@ -239,18 +242,24 @@ impl ServingStack {
         let (candidate_ranker, candidate_training) =
             fit_candidate_ranker(&builder, &meta, LIKED_THRESHOLD, &exact, seed);
         timings.insert("fit_candidate_ranker".into(), ms(t));
-        let t = Instant::now();
-        let tags = dataset.tags_by_movie();
-        let (personal_ranker, personal_training) = fit_personal_ranker(
-            &builder,
-            &meta,
-            vectors,
-            &dataset.movies,
-            &tags,
-            embed,
-            seed,
-        )?;
-        timings.insert("fit_personal_ranker".into(), ms(t));
+        let (personal_ranker, personal_training) = match embed {
+            Some(embed) => {
+                let t = Instant::now();
+                let tags = dataset.tags_by_movie();
+                let (ranker, training) = fit_personal_ranker(
+                    &builder,
+                    &meta,
+                    vectors,
+                    &dataset.movies,
+                    &tags,
+                    embed,
+                    seed,
+                )?;
+                timings.insert("fit_personal_ranker".into(), ms(t));
+                (Some(ranker), Some(training))
+            }
+            None => (None, None),
+        };
 
         let t = Instant::now();
         let all = Interactions::from_rows(ratings, rows);
@@ -356,20 +365,27 @@ impl ServingStack {
 
     /// The candidate ranker's probability that `person` watches and likes each of `movies`.
     pub fn rank_candidates(&self, person: &Person, movies: &[u32]) -> Vec<f64> {
-        self.builder()
-            .person_rows(person, movies, &CANDIDATE_FEATURES)
-            .chunks_exact(CANDIDATE_FEATURES.len())
+        candidate_rows(&self.builder(), person, movies)
+            .chunks_exact(CANDIDATE_COLUMNS)
             .map(|row| sigmoid(self.candidate_ranker.predict(row)))
             .collect()
     }
 
     /// The personal ranker's probability that `person` watches and likes each entry of a
-    /// query's `pool`.
-    pub fn rank_personal(&self, person: &Person, pool: &[PoolEntry]) -> Vec<f64> {
-        personal_rows(&self.builder(), person, pool)
-            .chunks_exact(PERSONAL_COLUMNS)
-            .map(|row| sigmoid(self.personal_ranker.predict(row)))
-            .collect()
+    /// query's `pool`; `None` when the stack was fit without one.
+    pub fn rank_personal(&self, person: &Person, pool: &[PoolEntry]) -> Option<Vec<f64>> {
+        let ranker = self.personal_ranker.as_ref()?;
+        let rows = personal_rows(&self.builder(), person, pool);
+        Some(
+            rows.chunks_exact(PERSONAL_COLUMNS)
+                .map(|row| sigmoid(ranker.predict(row)))
+                .collect(),
+        )
+    }
+
+    /// Whether the stack has a personal ranker.
+    pub fn has_personal_ranker(&self) -> bool {
+        self.personal_ranker.is_some()
     }
 
     /// Scores of `person` for each of `movies` by the stack `kind`.
@@ -427,8 +443,8 @@ impl ServingStack {
             .collect()
     }
 
-    /// The share of tree gain per feature of the two learned rankers: the candidate ranker's
-    /// (its features are the personal ranker's first ones) and the personal ranker's.
+    /// The share of tree gain per column of the two learned rankers, the candidate ranker's
+    /// columns first, then the personal ranker's query columns.
     pub fn ranker_importance(&self) -> Vec<RankerImportance> {
         let share = |gains: &[f64]| -> Vec<f64> {
             let total: f64 = gains.iter().sum();
@@ -438,12 +454,35 @@ impl ServingStack {
                 .collect()
         };
         let candidate = share(&self.candidate_ranker.feature_gain);
-        let personal = share(&self.personal_ranker.feature_gain);
-        (0..PERSONAL_COLUMNS)
-            .map(|j| RankerImportance {
-                feature: column_name(j),
-                candidate_ranker: candidate.get(j).copied(),
-                personal_ranker: personal.get(j).copied().unwrap_or(0.0),
+        let personal = self
+            .personal_ranker
+            .as_ref()
+            .map_or_else(Vec::new, |r| share(&r.feature_gain));
+        let candidate_names: Vec<&'static str> =
+            (0..CANDIDATE_COLUMNS).map(candidate_column_name).collect();
+        let personal_names: Vec<&'static str> = if personal.is_empty() {
+            Vec::new()
+        } else {
+            (0..PERSONAL_COLUMNS).map(column_name).collect()
+        };
+        let mut names = candidate_names.clone();
+        names.extend(
+            personal_names
+                .iter()
+                .filter(|n| !candidate_names.contains(n)),
+        );
+        names
+            .into_iter()
+            .map(|name| {
+                let of = |names: &[&str], shares: &[f64]| {
+                    let j = names.iter().position(|n| *n == name)?;
+                    Some(shares.get(j).copied().unwrap_or(0.0))
+                };
+                RankerImportance {
+                    feature: name,
+                    candidate_ranker: of(&candidate_names, &candidate),
+                    personal_ranker: of(&personal_names, &personal),
+                }
             })
             .collect()
     }
@@ -487,8 +526,8 @@ pub struct RankerImportance {
     pub feature: &'static str,
     /// Share of the candidate ranker's gain; `None` for a query feature it does not read.
     pub candidate_ranker: Option<f64>,
-    /// Share of the personal ranker's gain.
-    pub personal_ranker: f64,
+    /// Share of the personal ranker's gain; `None` for a column it does not read.
+    pub personal_ranker: Option<f64>,
 }
 
 /// How much one feature matters to each stack, over all rows.

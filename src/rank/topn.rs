@@ -16,10 +16,109 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES};
-use super::features::{FeatureBuilder, Person, CANDIDATE_FEATURES};
+use super::features::{Feature, FeatureBuilder, Person, CANDIDATE_FEATURES};
 use crate::ann::Hit;
 use crate::models::gbdt::Gbdt;
 use crate::models::Interactions;
+
+/// Scores that also enter the candidate ranker relative to the person's other candidates: a
+/// model's scale differs from person to person (and between the models fit on base_train for
+/// training and on every rating for serving), its order among the candidates does not.
+pub const RELATIVE_SCORES: [(Feature, &str, &str); 6] = [
+    (Feature::Ease, "rank_ease", "z_ease"),
+    (Feature::Ials, "rank_ials", "z_ials"),
+    (Feature::Rp3Beta, "rank_rp3beta", "z_rp3beta"),
+    (
+        Feature::ItemKnnAffinity,
+        "rank_item_knn_affinity",
+        "z_item_knn_affinity",
+    ),
+    (
+        Feature::EmbeddingSimilarity,
+        "rank_embedding",
+        "z_embedding",
+    ),
+    (Feature::MatrixFactorization, "rank_mf", "z_mf"),
+];
+
+/// Columns of a candidate ranker row: [`CANDIDATE_FEATURES`], then for each of
+/// [`RELATIVE_SCORES`] its rank share and z-score among the candidates.
+pub const CANDIDATE_COLUMNS: usize = CANDIDATE_FEATURES.len() + 2 * RELATIVE_SCORES.len();
+
+/// The name of a candidate-ranker column.
+pub fn candidate_column_name(j: usize) -> &'static str {
+    let d = CANDIDATE_FEATURES.len();
+    match CANDIDATE_FEATURES.get(j) {
+        Some(feature) => feature.name(),
+        None if (j - d).is_multiple_of(2) => RELATIVE_SCORES[(j - d) / 2].1,
+        None => RELATIVE_SCORES[(j - d) / 2].2,
+    }
+}
+
+/// Candidate-ranker rows (row-major, [`CANDIDATE_COLUMNS`] wide) of `person` with each of
+/// `movies`, their candidates: training and serving both build rows here.
+pub fn candidate_rows(models: &FeatureBuilder, person: &Person, movies: &[u32]) -> Vec<f64> {
+    let pair = models.person_rows(person, movies, &CANDIDATE_FEATURES);
+    with_relative_columns(&pair, movies.len())
+}
+
+/// `pair` rows ([`CANDIDATE_FEATURES`] wide) with the relative columns appended.
+fn with_relative_columns(pair: &[f64], n: usize) -> Vec<f64> {
+    let d = CANDIDATE_FEATURES.len();
+    let relative: Vec<Vec<(f64, f64)>> = RELATIVE_SCORES
+        .iter()
+        .map(|&(feature, _, _)| {
+            let j = CANDIDATE_FEATURES
+                .iter()
+                .position(|&f| f == feature)
+                .unwrap_or(0);
+            let column: Vec<f64> = (0..n).map(|i| pair[i * d + j]).collect();
+            relative_column(&column)
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(n * CANDIDATE_COLUMNS);
+    for i in 0..n {
+        rows.extend_from_slice(&pair[i * d..(i + 1) * d]);
+        for column in &relative {
+            rows.push(column[i].0);
+            rows.push(column[i].1);
+        }
+    }
+    rows
+}
+
+/// Each value's rank share among `values` (0 for the highest, 1 for the lowest; ties share
+/// the better rank) and its z-score (0 when every value is equal).
+pub fn relative_column(values: &[f64]) -> Vec<(f64, f64)> {
+    let n = values.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    let mut rank = vec![0f64; n];
+    let scale = (n.max(2) - 1) as f64;
+    let mut first = 0;
+    for (position, &i) in order.iter().enumerate() {
+        if values[i] != values[order[first]] {
+            first = position;
+        }
+        rank[i] = first as f64 / scale;
+    }
+    let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+    let spread = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
+    values
+        .iter()
+        .zip(rank)
+        .map(|(&v, r)| {
+            (
+                r,
+                if spread > 0.0 {
+                    (v - mean) / spread
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect()
+}
 
 /// How the candidate ranker was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +156,7 @@ pub fn fit_candidate_ranker(
             let liked = &wanted[&user];
             let labels: Vec<bool> = found.order.iter().map(|m| liked.contains(m)).collect();
             let hits = labels.iter().filter(|&&l| l).count();
-            let rows = models.person_rows(&person, &found.order, &CANDIDATE_FEATURES);
+            let rows = candidate_rows(models, &person, &found.order);
             (rows, labels, hits)
         })
         .collect();
@@ -69,7 +168,7 @@ pub fn fit_candidate_ranker(
         labels.extend(user_labels);
         found += hits;
     }
-    let ranker = Gbdt::fit_log_loss(&rows, &labels, CANDIDATE_FEATURES.len(), seed);
+    let ranker = Gbdt::fit_log_loss(&rows, &labels, CANDIDATE_COLUMNS, seed);
     let positives = labels.iter().filter(|&&l| l).count();
     let liked_total: usize = wanted.values().map(Vec::len).sum();
     let training = CandidateTraining {
@@ -79,4 +178,27 @@ pub fn fit_candidate_ranker(
         candidate_recall: found as f64 / liked_total.max(1) as f64,
     };
     (ranker, training)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_and_z_scores_within_the_candidates() {
+        let relative = relative_column(&[1.0, 3.0, 3.0, 0.0, 2.0]);
+        let ranks: Vec<f64> = relative.iter().map(|r| r.0).collect();
+        // 3 and 3 share rank 0; 2 is third (position 2 of 4 steps); 0 is last.
+        assert_eq!(ranks, vec![0.75, 0.0, 0.0, 1.0, 0.5]);
+        let z: Vec<f64> = relative.iter().map(|r| r.1).collect();
+        // Mean 1.8; squared deviations 0.64, 1.44, 1.44, 3.24, 0.04 sum to 6.8.
+        let (mean, sd) = (1.8f64, (6.8f64 / 5.0).sqrt());
+        for (got, v) in z.iter().zip([1.0, 3.0, 3.0, 0.0, 2.0]) {
+            assert!((got - (v - mean) / sd).abs() < 1e-12);
+        }
+        assert_eq!(relative_column(&[2.0, 2.0]), vec![(0.0, 0.0), (0.0, 0.0)]);
+        assert!(relative_column(&[]).is_empty());
+        assert_eq!(candidate_column_name(CANDIDATE_FEATURES.len()), "rank_ease");
+        assert_eq!(candidate_column_name(CANDIDATE_COLUMNS - 1), "z_mf");
+    }
 }

@@ -17,8 +17,9 @@ use crate::fsutil::FileFingerprint;
 /// one root with a `CURRENT` pointer, a format marker and a crc32 per file. 7: the documents
 /// follow the seed template by default, and numbered sequels' names without their subtitle are
 /// title keys of `keyword.bin`. 8: the catalogue holds each movie's document. 9: the stack
-/// holds the personal ranker of search.
-pub const FORMAT_VERSION: u32 = 9;
+/// holds the personal ranker of search. 10: iALS and rating-aware features in the stack, the
+/// candidate ranker reads scores relative to the other candidates.
+pub const FORMAT_VERSION: u32 = 10;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.

@@ -63,10 +63,10 @@ fn the_stack_ranks_held_out_liked_movies_above_disliked_ones() {
     let engine = real_engine();
     let dataset = Dataset::load(&real_data()).expect("load");
     let split = Split::seeded(dataset.ratings.len(), 7);
-    let embed = |texts: &[String]| engine.encoder().embed_texts(texts);
     let train = split.train_full();
     let stack =
-        ServingStack::fit_on(&dataset, &train, engine.index().flat(), &embed, 7).expect("fit");
+        ServingStack::fit_on(&dataset, &train, engine.index().flat(), None, 7).expect("fit");
+    assert!(!stack.has_personal_ranker(), "fit without an encoder");
     let ratings = &dataset.ratings;
     let mut test_by_user: std::collections::BTreeMap<u32, Vec<(u32, f32)>> = Default::default();
     for &row in &split.test {

@@ -1,0 +1,59 @@
+//! Fits one collaborative base model on every rating of a dataset and prints the seconds it
+//! took: `scripts/bench_models.sh` runs it once per model under `/usr/bin/time` for the peak
+//! memory, on a synthetic set of the size it is given.
+//!
+//! `cargo run --release --example bench_models -- DATA_DIR (ease|rp3beta|ials|item_knn)`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use reelrank::data::Dataset;
+use reelrank::models::{
+    ease, item_knn, rp3beta, Ease, Ials, IalsConfig, Interactions, ItemKnn, Rp3Beta,
+};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let data = PathBuf::from(args.next().context("usage: bench_models DATA_DIR MODEL")?);
+    let model = args.next().context("usage: bench_models DATA_DIR MODEL")?;
+    let t = Instant::now();
+    let dataset = Dataset::load(&data)?;
+    let rows: Vec<usize> = (0..dataset.ratings.len()).collect();
+    let train = Interactions::from_rows(&dataset.ratings, &rows);
+    let n = dataset.movies.len();
+    let load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    match model.as_str() {
+        "ease" => {
+            Ease::fit(
+                &train,
+                n,
+                ease::DEFAULT_LAMBDA,
+                ease::DEFAULT_MAX_ITEMS,
+                ease::DEFAULT_KEPT_WEIGHTS,
+            );
+        }
+        "rp3beta" => {
+            Rp3Beta::fit(
+                &train,
+                n,
+                rp3beta::DEFAULT_BETA,
+                rp3beta::DEFAULT_KEPT_WEIGHTS,
+            );
+        }
+        "ials" => {
+            Ials::fit(&train, n, IalsConfig::default());
+        }
+        "item_knn" => {
+            ItemKnn::fit(&train, n, item_knn::DEFAULT_K);
+        }
+        other => bail!("unknown model '{other}' (ease, rp3beta, ials, item_knn)"),
+    }
+    println!(
+        "{model}\tratings {}\tmovies {n}\tload_s {load_s:.1}\tfit_s {:.1}",
+        train.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
