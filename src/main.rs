@@ -357,6 +357,10 @@ struct EvaluateArgs {
     #[arg(long, value_name = "N", default_value_t = reelrank::eval::personal::DEFAULT_TEST_USERS as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     test_users: u32,
+    /// --protocol full: evaluate a seeded sample of N test users (all by default), so that it
+    /// finishes on the large sets
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    sample_users: Option<u32>,
 }
 
 fn init_logging(global: &Global) {
@@ -614,6 +618,7 @@ fn run(cli: Cli) -> Result<()> {
                 threshold: args.threshold,
                 queries: args.queries,
                 test_users: args.test_users as usize,
+                sample_users: args.sample_users.map(|n| n as usize),
             };
             let output = reelrank::eval::run(&paths, &options, &request)?;
             if args.json {

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -19,6 +21,7 @@ use crate::fsutil::ms;
 use crate::models::Interactions;
 use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES, SOURCES};
 use crate::rank::features::{Feature, BASE_SCORES};
+use crate::rank::personal::sample_people;
 use crate::rank::stack::{Person, ServingStack, StackKind};
 use crate::store::MovieIndex;
 
@@ -111,12 +114,14 @@ fn top_k(movies: &[u32], scores: impl IntoIterator<Item = f64>, k: usize) -> Vec
 }
 
 /// Runs the full-catalogue protocol; `index` supplies the embeddings and the HNSW graph
-/// (its catalogue's popularity is not used: popularity comes from train_full).
+/// (its catalogue's popularity is not used: popularity comes from train_full); with
+/// `sample_users`, on a sample of that many test users seeded by the split's seed.
 pub fn evaluate_full_protocol(
     dataset: &Dataset,
     split: &Split,
     index: &MovieIndex,
     config: &EvalConfig,
+    sample_users: Option<usize>,
 ) -> Result<FullReport> {
     let total = Instant::now();
     let mut timings = BTreeMap::new();
@@ -131,6 +136,9 @@ pub fn evaluate_full_protocol(
     let relevant = test.movies_by_user(config.threshold);
     let mut users: Vec<u32> = relevant.keys().copied().collect();
     users.sort_unstable();
+    if let Some(n) = sample_users {
+        users = sample_people(users, n, &mut ChaCha8Rng::seed_from_u64(config.seed));
+    }
     let rated: HashMap<u32, HashSet<u32>> = train
         .movies_by_user(f32::MIN)
         .into_iter()

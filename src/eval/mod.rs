@@ -56,6 +56,8 @@ pub struct EvalRequest {
     pub queries: PathBuf,
     /// Test users sampled per split seed (personal-search protocol).
     pub test_users: usize,
+    /// Test users sampled per split seed by the full protocol (all when `None`).
+    pub sample_users: Option<usize>,
 }
 
 /// What an evaluation prints: a text table and the JSON document.
@@ -89,6 +91,12 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
         && request.report.is_some()
     {
         return Err(bad("--report", "is only written by --protocol seed".into()));
+    }
+    if request.sample_users.is_some() && request.protocol != Protocol::Full {
+        return Err(bad(
+            "--sample-users",
+            "samples the test users of --protocol full only".into(),
+        ));
     }
     if request.protocol == Protocol::Search {
         if request.report.is_some() || !request.seeds.is_empty() || request.split.is_some() {
@@ -161,7 +169,13 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
         return Ok(if request.protocol == Protocol::Full {
             let reports = seeds
                 .map(|seed| {
-                    full::evaluate_full_protocol(&dataset, &split(seed), index, &config(seed))
+                    full::evaluate_full_protocol(
+                        &dataset,
+                        &split(seed),
+                        index,
+                        &config(seed),
+                        request.sample_users,
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?;
             EvalOutput {
@@ -186,8 +200,13 @@ pub fn run(paths: &Paths, options: &BuildOptions, request: &EvalRequest) -> Resu
     };
     match request.protocol {
         Protocol::Full => {
-            let mut report =
-                full::evaluate_full_protocol(&dataset, &split, index, &config(request.seed))?;
+            let mut report = full::evaluate_full_protocol(
+                &dataset,
+                &split,
+                index,
+                &config(request.seed),
+                request.sample_users,
+            )?;
             report.timings_ms.insert("load_data".into(), load_ms);
             Ok(EvalOutput {
                 text: report::full_table(&report),

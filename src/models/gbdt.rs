@@ -14,6 +14,7 @@ use super::sigmoid;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// L2 penalty on leaf values (λ).
@@ -224,9 +225,10 @@ impl Gbdt {
             let mut rows: Vec<usize> = sample(&mut rng, n, sample_size).into_vec();
             rows.sort_unstable();
             let tree = model.grow(rows, &binned, &g, &h, config);
-            for (i, score) in scores.iter_mut().enumerate() {
-                *score += predict_tree(&tree, |f| x[i * dim + f]);
-            }
+            scores
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(i, score)| *score += predict_tree(&tree, |f| x[i * dim + f]));
             model.trees.push(tree);
         }
         model
@@ -380,11 +382,11 @@ fn best_split(
 ) -> Option<(usize, usize, f64)> {
     let (bins, cuts, n, dim) = (data.bins, data.cuts, data.n, data.dim);
     let parent = sum_g * sum_g / (sum_h + LEAF_PENALTY);
-    let mut best: Option<(usize, usize, f64)> = None;
-    for f in 0..dim {
+    // The best split of one feature (the lowest bin among equal gains).
+    let best_of = |f: usize| -> Option<(usize, usize, f64)> {
         let n_bins = cuts[f].len() + 1;
         if n_bins < 2 {
-            continue;
+            return None;
         }
         let mut hist = vec![(0f64, 0f64); n_bins];
         for &i in rows {
@@ -392,6 +394,7 @@ fn best_split(
             hist[b].0 += g[i];
             hist[b].1 += h[i];
         }
+        let mut best: Option<(usize, usize, f64)> = None;
         let (mut left_g, mut left_h) = (0.0, 0.0);
         for (b, &(bg, bh)) in hist.iter().enumerate().take(n_bins - 1) {
             left_g += bg;
@@ -407,9 +410,27 @@ fn best_split(
                 best = Some((f, b, gain));
             }
         }
+        best
+    };
+    // Features in parallel once a node is large enough to pay for it (the histograms are
+    // most of a fit: 1.9M candidate rows at 0.9M ratings); the winner is then picked in
+    // feature order, so the trees are the same as one thread's.
+    let per_feature: Vec<Option<(usize, usize, f64)>> = if rows.len() >= PARALLEL_ROWS {
+        (0..dim).into_par_iter().map(best_of).collect()
+    } else {
+        (0..dim).map(best_of).collect()
+    };
+    let mut best: Option<(usize, usize, f64)> = None;
+    for candidate in per_feature.into_iter().flatten() {
+        if best.is_none_or(|(_, _, g0)| candidate.2 > g0) {
+            best = Some(candidate);
+        }
     }
     best
 }
+
+/// Rows from which a node's histograms are built on several threads.
+const PARALLEL_ROWS: usize = 20_000;
 
 #[cfg(test)]
 mod tests {

@@ -63,6 +63,16 @@ impl Interactions {
         }
     }
 
+    /// The ratings of the users `keep` lets through.
+    pub fn of_users(&self, keep: impl Fn(u32) -> bool) -> Interactions {
+        let rows: Vec<usize> = (0..self.len()).filter(|&i| keep(self.user[i])).collect();
+        Interactions {
+            user: rows.iter().map(|&i| self.user[i]).collect(),
+            movie: rows.iter().map(|&i| self.movie[i]).collect(),
+            rating: rows.iter().map(|&i| self.rating[i]).collect(),
+        }
+    }
+
     /// Number of ratings.
     pub fn len(&self) -> usize {
         self.rating.len()

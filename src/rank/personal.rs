@@ -406,6 +406,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn samples_people_reproducibly() {
+        let people: Vec<u32> = (1..=100).rev().collect();
+        let sample = |n: usize, seed: u64| {
+            sample_people(people.clone(), n, &mut ChaCha8Rng::seed_from_u64(seed))
+        };
+        let a = sample(10, 3);
+        assert_eq!(a, sample(10, 3), "same seed, same people");
+        assert_ne!(a, sample(10, 4));
+        assert!(a.len() == 10 && a.windows(2).all(|w| w[0] < w[1]));
+        assert!(a.iter().all(|p| people.contains(p)));
+        assert_eq!(
+            sample(500, 3),
+            (1..=100).collect::<Vec<u32>>(),
+            "everyone when n ≥ len"
+        );
+    }
+
+    #[test]
     fn query_features_rank_within_the_pool() {
         let pool = [
             PoolEntry {

@@ -14,8 +14,8 @@ use super::features::{
     select_columns, BaseModels, Feature, FeatureBuilder, Statistics, ALL_FEATURES,
 };
 use super::personal::{
-    column_name, fit_personal_ranker, personal_rows, EmbedQueries, PersonalTraining, PoolEntry,
-    PERSONAL_COLUMNS,
+    column_name, fit_personal_ranker, personal_rows, sample_people, EmbedQueries, PersonalTraining,
+    PoolEntry, PERSONAL_COLUMNS,
 };
 use super::topn::{
     candidate_column_name, candidate_rows, fit_candidate_ranker, CandidateTraining,
@@ -30,9 +30,17 @@ use crate::models::gbdt::{Gbdt, GbdtConfig, Objective};
 use crate::models::logistic::LogisticRegression;
 use crate::models::{sigmoid, Interactions};
 use crate::store::{MovieIndex, STACK_FILE};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 /// Inverse L2 penalty of the logistic stacks (the seeds' C).
 pub const LOGISTIC_C: f64 = 1.0;
+
+/// Users whose meta_train ratings train the meta-models and the rankers: a seeded sample, so
+/// that the training cost stops growing with the number of users (the candidate ranker's rows
+/// are 300 a user). ml-latest-small's 610 users all fit; README, Performance, measures what a
+/// smaller sample costs there.
+pub const STACK_TRAINING_USERS: usize = 2000;
 
 /// Shrinkage of [`ServingStack::co_rated`]: a pair rated by this many people keeps half its
 /// cosine.
@@ -147,6 +155,9 @@ pub struct StackTraining {
     pub base_rows: usize,
     /// Ratings the meta-models were fit on.
     pub meta_rows: usize,
+    /// Users whose meta ratings trained the meta-models and the rankers (at most
+    /// [`STACK_TRAINING_USERS`], a seeded sample).
+    pub meta_users: usize,
     /// Share of positive meta rows.
     pub meta_positive_share: f64,
     /// Ratings the serving base models were refit on (all of them).
@@ -215,7 +226,17 @@ impl ServingStack {
         let split = Split::serving(rows.len(), seed);
         let pick = |part: &[usize]| -> Vec<usize> { part.iter().map(|&i| rows[i]).collect() };
         let base = Interactions::from_rows(ratings, &pick(&split.base));
-        let meta = Interactions::from_rows(ratings, &pick(&split.meta));
+        let all_meta = Interactions::from_rows(ratings, &pick(&split.meta));
+        // The meta-models and the rankers learn from a seeded sample of meta_train's users.
+        let mut meta_users = all_meta.user.clone();
+        meta_users.sort_unstable();
+        meta_users.dedup();
+        let sampled = sample_people(
+            meta_users,
+            STACK_TRAINING_USERS,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        );
+        let meta = all_meta.of_users(|u| sampled.binary_search(&u).is_ok());
 
         let t = Instant::now();
         let base_models = BaseModels::fit(&base, dataset, vectors, seed);
@@ -280,6 +301,7 @@ impl ServingStack {
                 threshold: LIKED_THRESHOLD,
                 base_rows: base.len(),
                 meta_rows: meta_rows.len(),
+                meta_users: sampled.len(),
                 meta_positive_share: meta_rows.positive_share(),
                 serving_rows: all.len(),
                 candidates: candidate_training,

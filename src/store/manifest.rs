@@ -18,8 +18,9 @@ use crate::fsutil::FileFingerprint;
 /// follow the seed template by default, and numbered sequels' names without their subtitle are
 /// title keys of `keyword.bin`. 8: the catalogue holds each movie's document. 9: the stack
 /// holds the personal ranker of search. 10: iALS and rating-aware features in the stack, the
-/// candidate ranker reads scores relative to the other candidates.
-pub const FORMAT_VERSION: u32 = 10;
+/// candidate ranker reads scores relative to the other candidates. 11: the stack records how
+/// many users it trained on.
+pub const FORMAT_VERSION: u32 = 11;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.

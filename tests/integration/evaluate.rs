@@ -166,7 +166,9 @@ fn cli_json_and_report() {
     assert_eq!(json["k"], 5);
     assert_eq!(json["seed"], 7);
     let models = json["models"].as_array().expect("models");
-    assert_eq!(models.len(), 20);
+    // Nine base models, SimpleAverage, nine stacks, Random and Oracle.
+    assert_eq!(models.len(), 21);
+    assert!(models.iter().any(|m| m["model"] == "IALS"), "{models:?}");
     for key in [
         "model",
         "HitRate@5",
@@ -234,4 +236,34 @@ fn several_seeds_give_mean_and_std() {
     .assert()
     .failure()
     .stderr(predicates::str::contains("--report"));
+    // A sample of test users is a full-protocol option: refused elsewhere, and never zero.
+    for args in [
+        &["--sample-users", "50"][..],
+        &["--protocol", "full", "--sample-users", "0"],
+    ] {
+        evaluate(args)
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("--sample-users"));
+    }
+}
+
+#[test]
+fn the_full_protocol_evaluates_a_seeded_sample_of_test_users() {
+    let json = json_output(&mut evaluate(&[
+        "--json",
+        "--protocol",
+        "full",
+        "--seed",
+        "7",
+        "--sample-users",
+        "60",
+    ]));
+    assert_eq!(json["users_evaluated"], 60);
+    let two_stage = json["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|r| r["model"] == "TwoStage"))
+        .and_then(|r| r["NDCG@10"].as_f64())
+        .expect("TwoStage");
+    assert!(two_stage > 0.2, "{two_stage}");
 }
