@@ -119,16 +119,46 @@ impl ItemKnn {
     ///
     /// Unlike the rating prediction, it grows with the number of liked movies a candidate is
     /// close to, which is what separates movies a person will watch from the rest.
+    ///
+    /// Computed in factorised form: `Σ_j cos(i, j) = (1/‖i‖) Σ_u r_ui · w_u` with
+    /// `w_u = Σ_{j liked, rated by u} r_uj / ‖j‖`, so a movie costs one pass over its column
+    /// (pairing every candidate's raters with the history cost O(raters × overlap) a movie:
+    /// 95 % of a 10M-rating build's stack training went there).
     pub fn affinity(&self, history: &[(u32, f32)], movies: &[u32], liked: f32) -> Vec<f32> {
-        let liked: Vec<(u32, f32)> = history.iter().copied().filter(|h| h.1 >= liked).collect();
-        self.with_history_dots(&liked, movies, 0.0, |item, liked, dots| {
-            let total: f32 = liked
-                .iter()
-                .zip(dots)
-                .map(|(&(j, _), &dot)| self.cosine(dot, item, j as usize))
-                .sum();
-            total / liked.len() as f32
-        })
+        let n_movies = self.item_columns.len();
+        let liked: Vec<u32> = history
+            .iter()
+            .filter(|&&(j, r)| r >= liked && (j as usize) < n_movies)
+            .map(|&(j, _)| j)
+            .collect();
+        if liked.is_empty() {
+            return vec![0.0; movies.len()];
+        }
+        let mut weights = vec![0f32; self.users.len()];
+        for &j in &liked {
+            let norm = self.item_norms[j as usize];
+            if norm > 0.0 {
+                for &(rater, r_uj) in &self.item_columns[j as usize] {
+                    weights[rater as usize] += r_uj / norm;
+                }
+            }
+        }
+        let count = liked.len() as f32;
+        movies
+            .iter()
+            .map(|&m| {
+                let item = m as usize;
+                let norm = self.item_norms.get(item).copied().unwrap_or(0.0);
+                if norm <= 0.0 {
+                    return 0.0;
+                }
+                let total: f32 = self.item_columns[item]
+                    .iter()
+                    .map(|&(rater, r_ui)| r_ui * weights[rater as usize])
+                    .sum();
+                total / norm / count
+            })
+            .collect()
     }
 
     /// The cosine of items `i` and `j` from the dot product of their columns (0 for an
@@ -373,6 +403,19 @@ mod tests {
         // Movie 3 has no rating: no affinity; nor has anything for a history without a like.
         assert_eq!(got[1], 0.0);
         assert_eq!(model.affinity(&[(0, 3.0)], &[1], 4.0), vec![0.0]);
+        // The factorised form against the definition, for every movie and liked set.
+        for liked in [&[0u32][..], &[1, 2], &[0, 1, 2], &[2, 3]] {
+            let history: Vec<(u32, f32)> = liked.iter().map(|&j| (j, 5.0)).collect();
+            let got = model.affinity(&history, &[0, 1, 2, 3], 4.0);
+            for (i, g) in got.iter().enumerate() {
+                let sum: f32 = liked.iter().map(|&j| model.similarity(i as u32, j)).sum();
+                let expected = sum / liked.len() as f32;
+                assert!(
+                    (g - expected).abs() < 1e-6,
+                    "{liked:?} {i}: {g} vs {expected}"
+                );
+            }
+        }
     }
 
     #[test]
