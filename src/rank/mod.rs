@@ -36,8 +36,8 @@ pub struct RankedMovie {
     pub popularity: f32,
     /// The score results are ranked by.
     pub score: f64,
-    /// Where the candidate came from: "semantic", "keyword", "movie", "profile", "item_knn",
-    /// "popular".
+    /// Where the candidate came from: "semantic", "keyword", "movie", "history" (search);
+    /// "ials", "ease", "item_knn", "profile", "popular" (`recommend`).
     pub sources: Vec<&'static str>,
     /// BM25 score of a search result the keyword index found.
     #[serde(skip_serializing_if = "Option::is_none")]
