@@ -20,6 +20,8 @@ median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "== build ($build_runs runs, $(nproc) cores)"
 for i in $(seq "$build_runs"); do
+  # From scratch each time: a rebuild would reuse the previous run's vectors.
+  rm -rf "$REELRANK_INDEX"
   /usr/bin/time -f "%M" -o "$work/rss" "$bin" -q build --json > "$work/manifest.json"
   python3 - "$work/manifest.json" "$(cat "$work/rss")" >> "$work/builds" <<'PY'
 import json, sys

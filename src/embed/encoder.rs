@@ -46,7 +46,7 @@ struct Tokens {
 }
 
 /// The embeddings of many texts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Embeddings {
     /// Row-major `texts × dim` unit vectors, in input order.
     pub vectors: Vec<f32>,
@@ -130,6 +130,14 @@ impl Encoder {
 
     fn tokenize(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
         tokenize(&self.tokenizer, texts)
+    }
+
+    /// How many of `texts` are longer than max_seq_length tokens (what [`Embeddings`] counts,
+    /// for texts whose vectors were not computed now).
+    pub fn count_truncated(&self, texts: &[String]) -> Result<usize> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens = self.pool.install(|| self.tokenize(&refs))?;
+        Ok(tokens.iter().filter(|t| t.truncated).count())
     }
 
     /// The unit-length embedding of one text: a query, its matrix products split over the

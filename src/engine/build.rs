@@ -1,7 +1,8 @@
 //! `build`: data → documents → embeddings → serving stack → a new generation of the index,
 //! under the root's build lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ann::{FlatIndex, HnswParams};
@@ -9,7 +10,7 @@ use crate::catalog::catalog_of;
 use crate::config::Paths;
 use crate::data::{split_year, Dataset};
 use crate::documents::{build_documents, ranked_tags, DocumentTemplate};
-use crate::embed::{model_files, Encoder};
+use crate::embed::{model_files, Embeddings, Encoder};
 use crate::error::{Error, Result};
 use crate::fsutil::{ms, pause_point, FileFingerprint};
 use crate::keyword::{KeywordDoc, KeywordIndex};
@@ -148,19 +149,48 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     timings.insert("load_model".to_string(), ms(t));
 
     let t = Instant::now();
-    let bar = progress_bar(options.progress, documents.len(), "embedding", "docs");
-    let embedded = encoder.embed_all(&documents, &|n| {
-        bar.inc(n as u64);
-        pause_point("embedding");
-    })?;
+    let weights = FileFingerprint::of(&files.weights, "model.safetensors")?;
+    timings.insert("fingerprint_model".to_string(), ms(t));
+
+    let t = Instant::now();
+    let dim = encoder.dim();
+    let previous = previous_vectors(&paths.index, &weights, dim);
+    let missing: Vec<usize> = (0..documents.len())
+        .filter(|&i| !previous.contains_key(&documents[i]))
+        .collect();
+    let texts: Vec<String> = missing.iter().map(|&i| documents[i].clone()).collect();
+    // The crash tests stop a build here too when every vector is reused.
+    pause_point("embedding");
+    let bar = progress_bar(options.progress, texts.len(), "embedding", "docs");
+    let fresh = if texts.is_empty() {
+        Embeddings::default()
+    } else {
+        encoder.embed_all(&texts, &|n| {
+            bar.inc(n as u64);
+            pause_point("embedding");
+        })?
+    };
     bar.finish_and_clear();
+    let mut all_vectors = vec![0f32; documents.len() * dim];
+    let mut reused_texts = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        if let Some(vector) = previous.get(document) {
+            all_vectors[i * dim..(i + 1) * dim].copy_from_slice(vector);
+            reused_texts.push(document.clone());
+        }
+    }
+    for (&i, vector) in missing.iter().zip(fresh.vectors.chunks_exact(dim)) {
+        all_vectors[i * dim..(i + 1) * dim].copy_from_slice(vector);
+    }
+    let truncated = fresh.truncated + encoder.count_truncated(&reused_texts)?;
+    let reused = reused_texts.len();
     let embed_ms = ms(t);
     timings.insert("embed".to_string(), embed_ms);
     tracing::info!(
-        "embedded {} documents in {:.1} s ({:.0} docs/s)",
-        documents.len(),
+        "embedded {} documents in {:.1} s ({:.0} docs/s), {reused} vectors reused",
+        texts.len(),
         embed_ms / 1e3,
-        documents.len() as f64 / (embed_ms / 1e3)
+        texts.len() as f64 / (embed_ms / 1e3)
     );
 
     let t = Instant::now();
@@ -169,7 +199,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
 
     let t = Instant::now();
     let spinner = progress_bar(options.progress, 0, "training the serving stack", "");
-    let vectors = FlatIndex::new(embedded.vectors, encoder.dim());
+    let vectors = FlatIndex::new(all_vectors, dim);
     let embed = |texts: &[String]| encoder.embed_texts(texts);
     let stack = ServingStack::fit(&dataset, &vectors, &embed, options.seed)?;
     let stack_bytes = stack.to_bytes()?;
@@ -193,7 +223,6 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         .filter(|(_, path)| path.is_file())
         .map(|(name, path)| FileFingerprint::of(&path, name))
         .collect::<Result<Vec<_>>>()?;
-    let weights = FileFingerprint::of(&files.weights, "model.safetensors")?;
     timings.insert("fingerprint".to_string(), ms(t));
 
     let mut users: Vec<u32> = dataset.ratings.user.clone();
@@ -227,7 +256,8 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             ratings: dataset.ratings.len(),
             tags: dataset.tags.len(),
             users: users.len(),
-            truncated_documents: embedded.truncated,
+            truncated_documents: truncated,
+            reused_vectors: reused,
         },
         files: Vec::new(),
         stack: serde_json::to_value(&stack.training).map_err(|e| Error::Json {
@@ -250,6 +280,39 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         ms(total) / 1e3
     );
     Ok(manifest)
+}
+
+/// The vectors of the current generation at `root` by document text, when it was embedded
+/// with the same weights (sha256) into `dim` dimensions: a rebuild after new ratings embeds
+/// only new or changed documents. Nothing when there is no readable generation (a damaged or
+/// older index is rebuilt from scratch, never read).
+fn previous_vectors(
+    root: &Path,
+    weights: &FileFingerprint,
+    dim: usize,
+) -> HashMap<String, Vec<f32>> {
+    let index = match MovieIndex::open(root) {
+        Ok(index) => index,
+        Err(error) => {
+            if root.join("CURRENT").exists() {
+                tracing::info!("not reusing vectors of {}: {error}", root.display());
+            }
+            return HashMap::new();
+        }
+    };
+    let model = &index.manifest().model;
+    if model.weights.sha256 != weights.sha256 || model.dim != dim {
+        return HashMap::new();
+    }
+    let flat = index.flat();
+    index
+        .catalog()
+        .movies
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i < flat.len())
+        .map(|(i, entry)| (entry.document.clone(), flat.vector(i).to_vec()))
+        .collect()
 }
 
 /// The keyword index of the dataset's movies: titles, genres and deduplicated tags.

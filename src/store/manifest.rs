@@ -70,6 +70,10 @@ pub struct Counts {
     pub users: usize,
     /// Documents longer than the model's max_seq_length (cut there).
     pub truncated_documents: usize,
+    /// Vectors copied from the previous generation (same weights, same document text)
+    /// instead of embedded again.
+    #[serde(default)]
+    pub reused_vectors: usize,
 }
 
 /// The profiles of the online store that a build took in as users of the index.

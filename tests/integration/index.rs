@@ -179,3 +179,57 @@ fn stale_or_damaged_indexes_are_refused() {
         Some(Error::IndexMissing { .. })
     ));
 }
+
+#[test]
+fn a_rebuild_reuses_unchanged_vectors_bit_for_bit_and_embeds_a_changed_document() {
+    let data = tiny();
+    let out = tempdir();
+    let paths = paths(data.path(), out.path());
+    let first = build(&paths, &BuildOptions::default()).expect("build");
+    assert_eq!(
+        first.counts.reused_vectors, 0,
+        "nothing to reuse the first time"
+    );
+    let vectors = |paths: &reelrank::Paths| {
+        MovieIndex::open(&paths.index)
+            .expect("open")
+            .flat()
+            .vectors()
+            .to_vec()
+    };
+    let before = vectors(&paths);
+    // New ratings only: every document is unchanged, so every vector is copied.
+    std::fs::write(
+        data.path().join("ratings.csv"),
+        format!("{}4,5,3.5,964982999\n", crate::common::RATINGS),
+    )
+    .expect("write");
+    let second = build(&paths, &BuildOptions::default()).expect("rebuild");
+    assert_eq!(second.counts.reused_vectors, 6);
+    assert_eq!(second.counts.ratings, 9);
+    assert_eq!(vectors(&paths), before, "bit for bit");
+    // A new tag on Alien (position 3) changes its document: that vector alone is embedded.
+    std::fs::write(
+        data.path().join("tags.csv"),
+        format!("{}1,4,spaceship,1445715002\n", crate::common::TAGS),
+    )
+    .expect("write");
+    let third = build(&paths, &BuildOptions::default()).expect("rebuild");
+    assert_eq!(third.counts.reused_vectors, 5);
+    let after = vectors(&paths);
+    let dim = 384;
+    for movie in 0..6 {
+        let (old, new) = (
+            &before[movie * dim..(movie + 1) * dim],
+            &after[movie * dim..(movie + 1) * dim],
+        );
+        assert_eq!(old == new, movie != 3, "movie {movie}");
+    }
+    // Vectors of other weights (here: a manifest that says so) are never reused.
+    edit_manifest(&crate::common::generation_dir(&paths.index), |m| {
+        m["model"]["weights"]["sha256"] = serde_json::json!("0".repeat(64));
+    });
+    let fourth = build(&paths, &BuildOptions::default()).expect("rebuild");
+    assert_eq!(fourth.counts.reused_vectors, 0);
+    assert_eq!(fourth.counts.movies, 6);
+}
