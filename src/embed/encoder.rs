@@ -134,9 +134,8 @@ impl Encoder {
 
     /// How many of `texts` are longer than max_seq_length tokens (what [`Embeddings`] counts,
     /// for texts whose vectors were not computed now).
-    pub fn count_truncated(&self, texts: &[String]) -> Result<usize> {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let tokens = self.pool.install(|| self.tokenize(&refs))?;
+    pub fn count_truncated(&self, texts: &[&str]) -> Result<usize> {
+        let tokens = self.pool.install(|| self.tokenize(texts))?;
         Ok(tokens.iter().filter(|t| t.truncated).count())
     }
 

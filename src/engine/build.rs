@@ -2,7 +2,6 @@
 //! under the root's build lock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ann::{FlatIndex, HnswParams};
@@ -154,9 +153,22 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
 
     let t = Instant::now();
     let dim = encoder.dim();
-    let previous = previous_vectors(&paths.index, &weights, dim);
+    let previous = reusable_generation(lock, &weights, dim);
+    // Document text → its position in the previous generation (its vector is read in place).
+    let previous_position: HashMap<&str, usize> =
+        previous.as_ref().map_or_else(HashMap::new, |index| {
+            let stored = index.flat().len();
+            index
+                .catalog()
+                .movies
+                .iter()
+                .take(stored)
+                .enumerate()
+                .map(|(p, entry)| (entry.document.as_str(), p))
+                .collect()
+        });
     let missing: Vec<usize> = (0..documents.len())
-        .filter(|&i| !previous.contains_key(&documents[i]))
+        .filter(|&i| !previous_position.contains_key(documents[i].as_str()))
         .collect();
     let texts: Vec<String> = missing.iter().map(|&i| documents[i].clone()).collect();
     // The crash tests stop a build here too when every vector is reused.
@@ -172,11 +184,13 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     };
     bar.finish_and_clear();
     let mut all_vectors = vec![0f32; documents.len() * dim];
-    let mut reused_texts = Vec::new();
-    for (i, document) in documents.iter().enumerate() {
-        if let Some(vector) = previous.get(document) {
-            all_vectors[i * dim..(i + 1) * dim].copy_from_slice(vector);
-            reused_texts.push(document.clone());
+    let mut reused_texts: Vec<&str> = Vec::new();
+    if let Some(index) = &previous {
+        for (i, document) in documents.iter().enumerate() {
+            if let Some(&p) = previous_position.get(document.as_str()) {
+                all_vectors[i * dim..(i + 1) * dim].copy_from_slice(index.flat().vector(p));
+                reused_texts.push(document);
+            }
         }
     }
     for (&i, vector) in missing.iter().zip(fresh.vectors.chunks_exact(dim)) {
@@ -184,6 +198,8 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     }
     let truncated = fresh.truncated + encoder.count_truncated(&reused_texts)?;
     let reused = reused_texts.len();
+    drop(previous_position);
+    drop(previous);
     let embed_ms = ms(t);
     timings.insert("embed".to_string(), embed_ms);
     tracing::info!(
@@ -282,37 +298,25 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     Ok(manifest)
 }
 
-/// The vectors of the current generation at `root` by document text, when it was embedded
-/// with the same weights (sha256) into `dim` dimensions: a rebuild after new ratings embeds
-/// only new or changed documents. Nothing when there is no readable generation (a damaged or
-/// older index is rebuilt from scratch, never read).
-fn previous_vectors(
-    root: &Path,
+/// The current generation of the index being rebuilt, when it was embedded with the same
+/// weights (sha256) into `dim` dimensions: a rebuild after new ratings then embeds only new or
+/// changed documents. None when there is no readable generation (a damaged or older index is
+/// rebuilt from scratch, never read).
+fn reusable_generation(
+    lock: &BuildLock,
     weights: &FileFingerprint,
     dim: usize,
-) -> HashMap<String, Vec<f32>> {
-    let index = match MovieIndex::open(root) {
-        Ok(index) => index,
-        Err(error) => {
-            if root.join("CURRENT").exists() {
-                tracing::info!("not reusing vectors of {}: {error}", root.display());
-            }
-            return HashMap::new();
-        }
-    };
-    let model = &index.manifest().model;
-    if model.weights.sha256 != weights.sha256 || model.dim != dim {
-        return HashMap::new();
+) -> Option<MovieIndex> {
+    if !lock.has_current() {
+        return None;
     }
-    let flat = index.flat();
-    index
-        .catalog()
-        .movies
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i < flat.len())
-        .map(|(i, entry)| (entry.document.clone(), flat.vector(i).to_vec()))
-        .collect()
+    let index = MovieIndex::open(lock.root())
+        .map_err(|error| {
+            tracing::info!("not reusing vectors of {}: {error}", lock.root().display());
+        })
+        .ok()?;
+    let model = &index.manifest().model;
+    (model.weights.sha256 == weights.sha256 && model.dim == dim).then_some(index)
 }
 
 /// The keyword index of the dataset's movies: titles, genres and deduplicated tags.

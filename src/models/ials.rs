@@ -75,9 +75,15 @@ pub struct Ials {
     item_factors: Vec<f32>,
     /// `Σ_i h_i h_iᵀ` of the final item factors (row-major dim × dim), for folding in.
     item_gramian: Vec<f32>,
-    /// The loss after each sweep (not saved).
-    #[serde(skip)]
-    losses: Vec<f64>,
+}
+
+impl IalsConfig {
+    /// The L2 weight of a row with `count` interactions when the other side has `others`
+    /// rows: `λ·(count + α₀·others)^ν`. One formula for the users, the items and fold-in.
+    fn row_regularization(&self, count: usize, others: usize) -> f32 {
+        self.regularization
+            * (count as f32 + self.unobserved_weight * others as f32).powf(self.frequency_scaling)
+    }
 }
 
 /// Sparse rows: for each row, the columns it interacted with.
@@ -216,6 +222,17 @@ fn exact_steps(dim: usize) -> usize {
 impl Ials {
     /// Fits on `train` over `n_movies` catalogue positions.
     pub fn fit(train: &Interactions, n_movies: usize, config: IalsConfig) -> Ials {
+        Ials::fit_tracking_loss(train, n_movies, config, false).0
+    }
+
+    /// [`Ials::fit`], and with `track` the loss after each sweep (an extra pass over every
+    /// interaction a sweep, so only where it is looked at).
+    pub fn fit_tracking_loss(
+        train: &Interactions,
+        n_movies: usize,
+        config: IalsConfig,
+        track: bool,
+    ) -> (Ials, Vec<f64>) {
         let d = config.dim;
         let users = UserIndex::new(&train.user);
         let n_users = users.len();
@@ -248,17 +265,9 @@ impl Ials {
             }
         }
 
-        let user_reg = |count: usize| {
-            config.regularization
-                * (count as f32 + config.unobserved_weight * n_movies as f32)
-                    .powf(config.frequency_scaling)
-        };
-        let item_reg = |count: usize| {
-            config.regularization
-                * (count as f32 + config.unobserved_weight * n_users as f32)
-                    .powf(config.frequency_scaling)
-        };
-        let mut losses = Vec::with_capacity(config.epochs);
+        let user_reg = |count: usize| config.row_regularization(count, n_movies);
+        let item_reg = |count: usize| config.row_regularization(count, n_users);
+        let mut losses = Vec::new();
         for _ in 0..config.epochs {
             let g = gramian(&item_factors, d);
             sweep(
@@ -280,15 +289,17 @@ impl Ials {
                 &item_reg,
                 config.cg_steps,
             );
-            losses.push(loss(
-                &user_factors,
-                &item_factors,
-                &by_user,
-                &by_item,
-                &config,
-                &user_reg,
-                &item_reg,
-            ));
+            if track {
+                losses.push(loss(
+                    &user_factors,
+                    &item_factors,
+                    &by_user,
+                    &by_item,
+                    &config,
+                    &user_reg,
+                    &item_reg,
+                ));
+            }
         }
         // A last, exact user sweep: the training users' factors are then exactly what folding
         // in their history gives.
@@ -302,19 +313,14 @@ impl Ials {
             &user_reg,
             exact_steps(d),
         );
-        Ials {
+        let model = Ials {
             config,
             users,
             user_factors,
             item_factors,
             item_gramian,
-            losses,
-        }
-    }
-
-    /// The loss after each sweep (only on a freshly fitted model).
-    pub fn losses(&self) -> &[f64] {
-        &self.losses
+        };
+        (model, losses)
     }
 
     /// The factors of a training user.
@@ -337,9 +343,7 @@ impl Ials {
             .collect();
         observed.sort_unstable();
         observed.dedup();
-        let reg = self.config.regularization
-            * (observed.len() as f32 + self.config.unobserved_weight * n_movies as f32)
-                .powf(self.config.frequency_scaling);
+        let reg = self.config.row_regularization(observed.len(), n_movies);
         let system = RowSystem {
             observed: &observed,
             other: &self.item_factors,
@@ -520,9 +524,13 @@ mod tests {
     #[test]
     fn loss_decreases_and_matches_the_definition() {
         let train = train();
-        let model = Ials::fit(&train, 7, config());
-        let losses = model.losses();
+        let (model, losses) = Ials::fit_tracking_loss(&train, 7, config(), true);
         assert_eq!(losses.len(), 8);
+        assert_eq!(
+            model,
+            Ials::fit(&train, 7, config()),
+            "tracking changes nothing"
+        );
         for pair in losses.windows(2) {
             assert!(pair[1] <= pair[0] * (1.0 + 1e-5), "{losses:?}");
         }

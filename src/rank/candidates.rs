@@ -10,7 +10,7 @@ use crate::ann::Hit;
 /// The budget `recommend` uses.
 pub const DEFAULT_CANDIDATES: usize = 300;
 
-/// The personal candidate sources, in the order their turns come.
+/// The personal candidate sources, in the order of their lists and weights.
 pub const SOURCES: [&str; 4] = ["ials", "ease", "item_knn", "profile"];
 
 /// Weights of the sources in [`fuse`] ([`SOURCES`] order): alone at 300 candidates iALS
@@ -18,7 +18,7 @@ pub const SOURCES: [&str; 4] = ["ials", "ease", "item_knn", "profile"];
 /// 0.14 (split seed 1, README), so the strong sources weigh most while the taste vector
 /// keeps some content-based candidates (other weights and offsets moved NDCG@10 by less
 /// than 0.003 on seed 1).
-const TURNS: [usize; 4] = [4, 4, 2, 1];
+const SOURCE_WEIGHTS: [usize; 4] = [4, 4, 2, 1];
 
 /// The rank offset of reciprocal-rank fusion (60, as in Cormack et al. 2009).
 const FUSION_K: f64 = 60.0;
@@ -29,19 +29,19 @@ pub struct CandidateBudget {
     /// Distinct candidates to return (fewer only when the sources run dry).
     pub total: usize,
     /// Weight of each source in the fusion ([`SOURCES`] order; 0: not asked).
-    pub turns: [usize; 4],
+    pub weights: [usize; 4],
     /// Most popular movies for a person without a liked movie.
     pub popular: usize,
 }
 
 impl CandidateBudget {
-    /// `n` candidates from every source weighted by [`TURNS`]; popular movies only stand in for a
+    /// `n` candidates from every source weighted by [`SOURCE_WEIGHTS`]; popular movies only stand in for a
     /// person without a liked movie (measured: popular candidates crowd out the personal
     /// ones, see README).
     pub fn for_total(n: usize) -> CandidateBudget {
         CandidateBudget {
             total: n,
-            turns: TURNS,
+            weights: SOURCE_WEIGHTS,
             popular: n,
         }
     }
@@ -51,7 +51,7 @@ impl CandidateBudget {
     pub fn alone(source: &str, n: usize) -> CandidateBudget {
         CandidateBudget {
             total: n,
-            turns: SOURCES.map(|s| usize::from(s == source)),
+            weights: SOURCES.map(|s| usize::from(s == source)),
             popular: n,
         }
     }
@@ -101,9 +101,9 @@ pub fn candidates(
     };
     let lists: Vec<Vec<u32>> = SOURCES
         .iter()
-        .zip(budget.turns)
-        .map(|(&source, turns)| {
-            if turns == 0 {
+        .zip(budget.weights)
+        .map(|(&source, weight)| {
+            if weight == 0 {
                 return Vec::new();
             }
             match source {
@@ -121,7 +121,7 @@ pub fn candidates(
             }
         })
         .collect();
-    let mut candidates = fuse(&lists, &budget.turns, n);
+    let mut candidates = fuse(&lists, &budget.weights, n);
     if !candidates.order.is_empty() {
         return candidates;
     }

@@ -217,61 +217,62 @@ impl BaseModels {
     ) -> BaseModels {
         let n_movies = dataset.movies.len();
         let mut fit_ms = Vec::new();
-        let mut timed = |name: &'static str, started: std::time::Instant| {
-            fit_ms.push((name, started.elapsed().as_secs_f64() * 1e3));
-        };
-        let t = std::time::Instant::now();
-        let bias = Bias::fit(train, n_movies);
-        timed("fit_bias", t);
-        let t = std::time::Instant::now();
-        let item_knn = ItemKnn::fit(train, n_movies, DEFAULT_K);
-        timed("fit_item_knn", t);
-        let t = std::time::Instant::now();
-        let mf = MatrixFactorization::fit(
-            train,
-            n_movies,
-            MfConfig {
+        // Fits one model and records how long it took.
+        fn timed<T>(
+            log: &mut Vec<(&'static str, f64)>,
+            name: &'static str,
+            fit: impl FnOnce() -> T,
+        ) -> T {
+            let started = std::time::Instant::now();
+            let model = fit();
+            log.push((name, started.elapsed().as_secs_f64() * 1e3));
+            model
+        }
+        let log = &mut fit_ms;
+        let bias = timed(log, "fit_bias", || Bias::fit(train, n_movies));
+        let item_knn = timed(log, "fit_item_knn", || {
+            ItemKnn::fit(train, n_movies, DEFAULT_K)
+        });
+        let mf = timed(log, "fit_mf", || {
+            let config = MfConfig {
                 seed,
                 ..MfConfig::default()
-            },
-        );
-        timed("fit_mf", t);
-        let t = std::time::Instant::now();
-        let genre = GenreContent::fit(train, &dataset.movies, LIKED_THRESHOLD);
-        timed("fit_genre", t);
-        let t = std::time::Instant::now();
-        let content_ridge = ContentRidge::fit(train, dataset, content_ridge::DEFAULT_ALPHA);
-        timed("fit_content_ridge", t);
-        let t = std::time::Instant::now();
-        let embedding = EmbeddingProfile::fit(train, vectors, LIKED_THRESHOLD);
-        timed("fit_embedding_profile", t);
-        let t = std::time::Instant::now();
-        let ease = Ease::fit(
-            train,
-            n_movies,
-            ease::DEFAULT_LAMBDA,
-            ease::DEFAULT_MAX_ITEMS,
-            ease::DEFAULT_KEPT_WEIGHTS,
-        );
-        timed("fit_ease", t);
-        let t = std::time::Instant::now();
-        let rp3beta = Rp3Beta::fit(
-            train,
-            n_movies,
-            rp3beta::DEFAULT_BETA,
-            rp3beta::DEFAULT_KEPT_WEIGHTS,
-        );
-        timed("fit_rp3beta", t);
-        let t = std::time::Instant::now();
-        let ials = Ials::fit(
-            train,
-            n_movies,
-            IalsConfig {
+            };
+            MatrixFactorization::fit(train, n_movies, config)
+        });
+        let genre = timed(log, "fit_genre", || {
+            GenreContent::fit(train, &dataset.movies, LIKED_THRESHOLD)
+        });
+        let content_ridge = timed(log, "fit_content_ridge", || {
+            ContentRidge::fit(train, dataset, content_ridge::DEFAULT_ALPHA)
+        });
+        let embedding = timed(log, "fit_embedding_profile", || {
+            EmbeddingProfile::fit(train, vectors, LIKED_THRESHOLD)
+        });
+        let ease = timed(log, "fit_ease", || {
+            Ease::fit(
+                train,
+                n_movies,
+                ease::DEFAULT_LAMBDA,
+                ease::DEFAULT_MAX_ITEMS,
+                ease::DEFAULT_KEPT_WEIGHTS,
+            )
+        });
+        let rp3beta = timed(log, "fit_rp3beta", || {
+            Rp3Beta::fit(
+                train,
+                n_movies,
+                rp3beta::DEFAULT_BETA,
+                rp3beta::DEFAULT_KEPT_WEIGHTS,
+            )
+        });
+        let ials = timed(log, "fit_ials", || {
+            let config = IalsConfig {
                 seed,
                 ..IalsConfig::default()
-            },
-        );
-        timed("fit_ials", t);
+            };
+            Ials::fit(train, n_movies, config)
+        });
         BaseModels {
             bias,
             item_knn,

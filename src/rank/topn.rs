@@ -68,6 +68,7 @@ fn with_relative_columns(pair: &[f64], n: usize) -> Vec<f64> {
     let relative: Vec<Vec<(f64, f64)>> = RELATIVE_SCORES
         .iter()
         .map(|&(feature, _, _)| {
+            // Always found: a test checks every relative score is a pair feature.
             let j = CANDIDATE_FEATURES
                 .iter()
                 .position(|&f| f == feature)
@@ -198,6 +199,10 @@ mod tests {
         }
         assert_eq!(relative_column(&[2.0, 2.0]), vec![(0.0, 0.0), (0.0, 0.0)]);
         assert!(relative_column(&[]).is_empty());
+        // Every relative score is a column of the pair features (the lookup relies on it).
+        for (feature, _, _) in RELATIVE_SCORES {
+            assert!(CANDIDATE_FEATURES.contains(&feature), "{feature:?}");
+        }
         assert_eq!(candidate_column_name(CANDIDATE_FEATURES.len()), "rank_ease");
         assert_eq!(candidate_column_name(CANDIDATE_COLUMNS - 1), "z_mf");
     }
