@@ -1,6 +1,5 @@
 //! Keyword index build time, size and query latency on a MovieLens directory (for the scale
-//! row of the README: `scripts/synth_movielens.py --movies 86000` makes one of ML-latest's
-//! size). Medians over ROUNDS builds.
+//! row of the README: `examples/synth_movielens.rs` makes one of ML-latest's size). Medians over ROUNDS builds.
 //!
 //! `cargo run --release --example bench_keyword -- DIR [ROUNDS]`
 

@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
         let mut ms = vec![];
         for (v, exact) in vectors.iter().zip(&exact) {
             let t = Instant::now();
-            let hits = engine.index().hnsw().search_with_ef(v, 10, ef, None);
+            let hits = engine.index().hnsw()?.search_with_ef(v, 10, ef, None);
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             found += exact
                 .iter()

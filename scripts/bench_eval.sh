@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures `reelrank evaluate` (seed protocol, every base model and stack): per-stage medians
 # over RUNS runs on ml-latest-small, then time and peak memory on a synthetic MovieLens of SYNTH
-# ratings (generated once by scripts/synth_movielens.py, needs numpy; its index is built once
+# ratings (generated once by examples/synth_movielens.rs; its index is built once
 # beside it, outside the timed run). SYNTH=0 skips the scale run.
 # Usage: scripts/bench_eval.sh [RUNS=5] [SYNTH=10000000]
 set -euo pipefail
@@ -36,7 +36,8 @@ PY
 [ "$synth" = 0 ] && exit 0
 synth_dir="${SYNTH_DIR:-/tmp/ml-synth-$synth}"
 if [ ! -f "$synth_dir/ratings.csv" ]; then
-  python3 scripts/synth_movielens.py --ratings "$synth" --out "$synth_dir"
+  cargo build --release --quiet --example synth_movielens
+  "$CARGO_TARGET_DIR/release/examples/synth_movielens" --ratings "$synth" --out "$synth_dir"
 fi
 [ -f "$synth_dir.index/manifest.json" ] \
   || "$bin" -q build --data "$synth_dir" --index "$synth_dir.index" > /dev/null

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Fit time and peak memory of each collaborative base model on a synthetic MovieLens-shaped
-# set (scripts/synth_movielens.py, seeded), one process per model.
-# Usage: scripts/bench_models.sh [RATINGS=10000000]   (needs numpy: PYTHON names an
-# interpreter that has it, python3 by default)
+# set in ml-latest's shape (examples/synth_movielens.rs, seeded), one process per model.
+# Usage: scripts/bench_models.sh [RATINGS=10000000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ratings=${1:-10000000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/reelrank/target}"
-cargo build --release --quiet --example bench_models
+cargo build --release --quiet --example bench_models --example synth_movielens
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"${PYTHON:-python3}" scripts/synth_movielens.py --ratings "$ratings" --out "$work/data" > /dev/null
+"$CARGO_TARGET_DIR/release/examples/synth_movielens" --ratings "$ratings" --out "$work/data" > /dev/null
 echo "== $ratings ratings, $(nproc) cores"
 for model in item_knn ease rp3beta ials; do
   /usr/bin/time -f "%M" -o "$work/rss" "$CARGO_TARGET_DIR/release/examples/bench_models" "$work/data" "$model" \

@@ -9,6 +9,7 @@
 
 pub(crate) mod csv;
 pub mod split;
+pub mod synthetic;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -198,6 +198,20 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     }
     let truncated = fresh.truncated + encoder.count_truncated(&reused_texts)?;
     let reused = reused_texts.len();
+    // The previous graph serves as it is when every vector is bit for bit the previous one
+    // at the same position (and the parameters are the same).
+    let same_graph: Option<std::path::PathBuf> = previous
+        .as_ref()
+        .filter(|index| {
+            let stored = index.flat().vectors();
+            index.manifest().hnsw == options.hnsw
+                && stored.len() == all_vectors.len()
+                && stored
+                    .iter()
+                    .zip(&all_vectors)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+        .map(|index| index.dir().join(index.generation()));
     drop(previous_position);
     drop(previous);
     let embed_ms = ms(t);
@@ -217,15 +231,30 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     let spinner = progress_bar(options.progress, 0, "training the serving stack", "");
     let vectors = FlatIndex::new(all_vectors, dim);
     let embed = |texts: &[String]| encoder.embed_texts(texts);
-    let stack = ServingStack::fit(&dataset, &vectors, &embed, options.seed)?;
+    // The graph is built on its own thread while the stack trains: its insertion is serial
+    // (so that the graph is the same on every build) and would leave a core idle.
+    let (graph, stack) = std::thread::scope(|scope| {
+        let graph = scope.spawn(|| {
+            lock.prepare_graph(vectors.vectors(), dim, options.hnsw, same_graph.as_deref())
+        });
+        let stack = ServingStack::fit(&dataset, &vectors, &embed, options.seed);
+        let graph = graph
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (graph, stack)
+    });
+    let (graph, stack) = (graph?, stack?);
     let stack_bytes = stack.to_bytes()?;
     spinner.finish_and_clear();
     timings.insert("stack".to_string(), ms(t));
+    timings.insert("hnsw".to_string(), graph.ms);
     tracing::info!(
-        "trained the serving stack in {:.1} s ({} meta rows, seed {})",
+        "trained the serving stack in {:.1} s ({} meta rows, seed {}); HNSW graph {} in {:.1} s",
         ms(t) / 1e3,
         stack.training.meta_rows,
-        options.seed
+        options.seed,
+        if graph.reused { "reused" } else { "built" },
+        graph.ms / 1e3
     );
 
     let t = Instant::now();
@@ -274,6 +303,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             users: users.len(),
             truncated_documents: truncated,
             reused_vectors: reused,
+            reused_graph: graph.reused,
         },
         files: Vec::new(),
         stack: serde_json::to_value(&stack.training).map_err(|e| Error::Json {
@@ -288,6 +318,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         vectors.vectors(),
         &stack_bytes,
         &keyword_bytes,
+        graph,
         manifest,
     )?;
     tracing::info!(

@@ -16,7 +16,7 @@ pub use build::{build, build_if_missing, keyword_index, BuildOptions, DEFAULT_SE
 pub use person::{MovieRef, PersonSpec, ProfileRating};
 pub use recommend::{NamedMovie, Ranker, Response, SearchIntent, DEFAULT_PERSONAL_WEIGHT};
 
-use crate::ann::{top_by, FlatIndex, Hit};
+use crate::ann::{top_by, FlatIndex, Hit, HnswIndex};
 use crate::config::Paths;
 pub use crate::embed::{check_query, MAX_QUERY_CHARS};
 use crate::embed::{model_files, Encoder, QueryCache, DEFAULT_QUERY_CACHE};
@@ -383,7 +383,7 @@ impl Engine {
             .manifest()
             .check_dim(&paths.index, weights, self.encoder.dim())?;
         let engine = self.twin(index, self.store.clone());
-        engine.stack()?;
+        engine.load_all()?;
         Ok(engine)
     }
 
@@ -888,18 +888,45 @@ impl Engine {
         exact: bool,
     ) -> (Vec<Hit>, &'static str) {
         let flat = self.index.flat();
-        let exact = exact || flat.len() < self.graph_from;
+        let graph = if exact { None } else { self.graph() };
         let Some(allowed) = allowed else {
-            if exact {
-                return (flat.search(vector, wanted, &|_| true), "exact");
-            }
-            return (self.index.hnsw().search(vector, wanted, None), "hnsw");
+            return match graph {
+                Some(graph) => (graph.search(vector, wanted, None), "hnsw"),
+                None => (flat.search(vector, wanted, &|_| true), "exact"),
+            };
         };
         let allowed = |p: usize| allows(Some(allowed), p as u32);
-        let graph = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| {
-            self.index.hnsw().search(v, n, Some(keep))
+        let walk = |v: &[f32], n: usize, keep: &dyn Fn(usize) -> bool| {
+            graph.map_or_else(Vec::new, |g| g.search(v, n, Some(keep)))
         };
-        retrieve_filtered(flat, &graph, vector, wanted, &allowed, exact)
+        retrieve_filtered(flat, &walk, vector, wanted, &allowed, graph.is_none())
+    }
+
+    /// The HNSW graph when this engine walks it (catalogues of `graph_from` movies or more),
+    /// loaded on first use; `None` means the exact scan. A graph that fails its checksums is
+    /// refused and reported, and the exact scan answers (the server loads it at start, so
+    /// there it fails before serving).
+    fn graph(&self) -> Option<&HnswIndex> {
+        if self.index.flat().len() < self.graph_from {
+            return None;
+        }
+        match self.index.hnsw() {
+            Ok(graph) => Some(graph),
+            Err(error) => {
+                tracing::error!("{error}; scanning every vector instead");
+                None
+            }
+        }
+    }
+
+    /// Loads what a long-lived process serves from (the stack and, where it is walked, the
+    /// graph) now: their damage is then an error here rather than on some later request.
+    pub fn load_all(&self) -> Result<()> {
+        self.stack()?;
+        if self.index.flat().len() >= self.graph_from {
+            self.index.hnsw()?;
+        }
+        Ok(())
     }
 
     /// Refuses genres the catalogue does not know, listing the known ones.

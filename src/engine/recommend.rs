@@ -294,8 +294,10 @@ pub fn recommend(
     k: usize,
     ranker: Option<StackKind>,
 ) -> Response {
-    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
-    recommend_filtered(index, stack, person, k, ranker, &hnsw, &|_| true)
+    // The exact scan: this path serves the onboarding flow and evaluations, whose callers
+    // do not load the graph.
+    let nearest = |taste: &[f32], n: usize| index.flat().search(taste, n, &|_| true);
+    recommend_filtered(index, stack, person, k, ranker, &nearest, &|_| true)
 }
 
 /// [`recommend`] restricted to the movies `allowed`; `retrieve` finds the nearest allowed

@@ -151,7 +151,7 @@ pub fn evaluate_full_protocol(
         .into_iter()
         .chain([Feature::ItemKnnAffinity])
         .collect();
-    let hnsw = |taste: &[f32], n: usize| index.hnsw().search(taste, n, None);
+    let nearest = |taste: &[f32], n: usize| index.flat().search(taste, n, &|_| true);
 
     // Per user: the metrics of every row (Popularity, each base model, ItemKnnTopN, TwoStage,
     // TwoStage-logistic) and the candidate recalls.
@@ -176,7 +176,7 @@ pub fn evaluate_full_protocol(
             }
             // recommend end to end: its candidates once, ranked by each ranker.
             let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
-            let found = candidates(&builder, &person, budget, &hnsw, &|_| true);
+            let found = candidates(&builder, &person, budget, &nearest, &|_| true);
             for ranker in [None, Some(StackKind::Logistic)] {
                 let scores = score_candidates(&stack, &person, &found.order, ranker);
                 let two_stage = top_k(&found.order, scores.into_iter().map(|s| s.0), k);
@@ -192,14 +192,14 @@ pub fn evaluate_full_protocol(
                 .iter()
                 .map(|source| {
                     let budget = CandidateBudget::alone(source, largest);
-                    candidates(&builder, &person, budget, &hnsw, &|_| true).order
+                    candidates(&builder, &person, budget, &nearest, &|_| true).order
                 })
                 .collect();
             let recalls = CANDIDATE_SIZES
                 .iter()
                 .map(|&n| {
                     let budget = CandidateBudget::for_total(n);
-                    let found = candidates(&builder, &person, budget, &hnsw, &|_| true);
+                    let found = candidates(&builder, &person, budget, &nearest, &|_| true);
                     let by_source = alone
                         .iter()
                         .map(|list| recall(&list[..n.min(list.len())]))

@@ -225,7 +225,9 @@ impl BaseModels {
         ) -> T {
             let started = std::time::Instant::now();
             let model = fit();
-            log.push((name, started.elapsed().as_secs_f64() * 1e3));
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!("{name}: {:.1} s", ms / 1e3);
+            log.push((name, ms));
             model
         }
         let log = &mut fit_ms;
@@ -433,25 +435,22 @@ impl<'a> FeatureBuilder<'a> {
     /// The embedding taste vector of `person` (unit mean of the movies they liked).
     pub fn taste_vector(&self, person: &Person) -> Option<Vec<f32>> {
         match person {
-            Person::User(user) => self.models.embedding.profile(*user).map(<[f32]>::to_vec),
+            Person::User(user) => self.models.embedding.profile(*user),
             Person::Profile(history) => self.models.embedding.history_profile(history),
         }
     }
 
-    /// The `n` movies of the catalogue with the highest item-kNN affinity to `history`
-    /// (ties: lower position), leaving out `exclude` and movies without affinity.
+    /// The `n` movies with the highest item-kNN affinity to `history` over the kept neighbour
+    /// lists ([`ItemKnn::near_liked`]; ties: lower position), leaving out those `keep` refuses
+    /// and movies without affinity.
     pub fn top_affinity(
         &self,
         history: &[(u32, f32)],
         n: usize,
         keep: &dyn Fn(u32) -> bool,
     ) -> Vec<u32> {
-        let all: Vec<u32> = (0..self.statistics.movie_count() as u32).collect();
-        let affinity = self
-            .models
-            .item_knn
-            .affinity(history, &all, LIKED_THRESHOLD);
-        top_positive(all.into_iter().zip(affinity), n, keep)
+        let near = self.models.item_knn.near_liked(history, LIKED_THRESHOLD);
+        top_positive(near, n, keep)
     }
 
     /// The `n` movies with the highest weighted rating over the training ratings among those

@@ -282,6 +282,19 @@ impl ServingStack {
             None => (None, None),
         };
 
+        // The first-level models and their rows go before the refit: at 33.8M ratings two
+        // sets of base models side by side were 3 GB of the build's peak.
+        let (base_rows, meta_rows_count, meta_positive_share) =
+            (base.len(), meta_rows.len(), meta_rows.positive_share());
+        drop((
+            meta_rows,
+            base_models,
+            base_statistics,
+            base,
+            all_meta,
+            meta,
+        ));
+
         let t = Instant::now();
         let all = Interactions::from_rows(ratings, rows);
         let models = BaseModels::fit(&all, dataset, vectors, seed);
@@ -299,10 +312,10 @@ impl ServingStack {
             training: StackTraining {
                 seed,
                 threshold: LIKED_THRESHOLD,
-                base_rows: base.len(),
-                meta_rows: meta_rows.len(),
+                base_rows,
+                meta_rows: meta_rows_count,
                 meta_users: sampled.len(),
-                meta_positive_share: meta_rows.positive_share(),
+                meta_positive_share,
                 serving_rows: all.len(),
                 candidates: candidate_training,
                 personal: personal_training,

@@ -115,7 +115,7 @@ pub fn serve(options: ServeOptions) -> Result<()> {
     tracing::info!("profiles in {}", store.url());
     let engine = Engine::open_or_build(&options.paths, &options.build)?
         .with_query_cache(options.query_cache);
-    engine.stack()?;
+    engine.load_all()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("reelrank-serve")

@@ -63,8 +63,8 @@ impl IndexFile {
         })
     }
 
-    /// Reads the file from `dir`, checking its size and crc32.
-    pub fn read_checked(&self, dir: &Path) -> Result<Vec<u8>> {
+    /// Checks that the file exists with the size the manifest records (no read).
+    pub fn check_size(&self, dir: &Path) -> Result<()> {
         let path = dir.join(&self.name);
         let corrupt = |reason: String| Error::IndexCorrupt {
             path: path.clone(),
@@ -80,6 +80,18 @@ impl IndexFile {
                 self.size
             )));
         }
+        Ok(())
+    }
+
+    /// Reads the file from `dir`, checking its size and crc32.
+    pub fn read_checked(&self, dir: &Path) -> Result<Vec<u8>> {
+        self.check_size(dir)?;
+        let path = dir.join(&self.name);
+        let corrupt = |reason: String| Error::IndexCorrupt {
+            path: path.clone(),
+            dir: dir.to_path_buf(),
+            reason,
+        };
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let crc = crc32fast::hash(&bytes);
         if crc != self.crc32 {

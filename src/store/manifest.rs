@@ -20,7 +20,7 @@ use crate::fsutil::FileFingerprint;
 /// holds the personal ranker of search. 10: iALS and rating-aware features in the stack, the
 /// candidate ranker reads scores relative to the other candidates. 11: the stack records how
 /// many users it trained on.
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 
 /// The marker every reelrank manifest carries in its `format` field, so that a foreign
 /// `manifest.json` is never mistaken for one of ours.
@@ -74,6 +74,10 @@ pub struct Counts {
     /// instead of embedded again.
     #[serde(default)]
     pub reused_vectors: usize,
+    /// Whether the HNSW graph is the previous generation's (every vector the same, in the
+    /// same order, same parameters).
+    #[serde(default)]
+    pub reused_graph: bool,
 }
 
 /// The profiles of the online store that a build took in as users of the index.

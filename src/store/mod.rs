@@ -36,7 +36,7 @@ pub use manifest::{
     MANIFEST_FILE,
 };
 
-use crate::ann::{dot, FlatIndex, HnswIndex, GRAPH_FILES};
+use crate::ann::{dot, FlatIndex, HnswIndex, HnswParams, GRAPH_FILES};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fsutil::{fsync_dir, pause_point, write_atomic};
@@ -76,7 +76,7 @@ pub struct MovieIndex {
     manifest: Manifest,
     catalog: Catalog,
     flat: FlatIndex,
-    hnsw: HnswIndex,
+    hnsw: std::sync::OnceLock<HnswIndex>,
     keyword: KeywordIndex,
     /// Shared lock on the generation's READERS file, released on drop.
     _reader: File,
@@ -143,10 +143,11 @@ impl MovieIndex {
                 ),
             ));
         }
-        // The stack is parsed only when a person is served, but its checksum is checked now,
-        // so that a damaged index is refused before it answers anything.
+        // The stack and the graph are read (their checksums checked) on first use: at
+        // ml-latest's size they are 1.5 GB and 200 MB that a one-shot plain search never
+        // needs. Their sizes are checked now.
         for name in [STACK_FILE, GRAPH_FILES[0], GRAPH_FILES[1]] {
-            manifest.file(&dir, name)?.read_checked(&dir)?;
+            manifest.file(&dir, name)?.check_size(&dir)?;
         }
         let keyword_bytes = manifest.file(&dir, KEYWORD_FILE)?.read_checked(&dir)?;
         let keyword = KeywordIndex::from_bytes(&keyword_bytes)
@@ -161,20 +162,13 @@ impl MovieIndex {
                 ),
             ));
         }
-        let hnsw = HnswIndex::load(&dir, manifest.hnsw).map_err(|e| corrupt(GRAPH_FILES[0], e))?;
-        if hnsw.len() != catalog.movies.len() {
-            return Err(corrupt(
-                GRAPH_FILES[0],
-                format!("{} points for {} movies", hnsw.len(), catalog.movies.len()),
-            ));
-        }
         Ok(MovieIndex {
             root: root.to_path_buf(),
             generation,
             manifest,
             catalog,
             flat: FlatIndex::new(vectors, dim),
-            hnsw,
+            hnsw: std::sync::OnceLock::new(),
             keyword,
             _reader: reader,
         })
@@ -210,9 +204,30 @@ impl MovieIndex {
         &self.flat
     }
 
-    /// The HNSW index.
-    pub fn hnsw(&self) -> &HnswIndex {
-        &self.hnsw
+    /// The HNSW index, loaded on first use (its files' checksums checked then; a damaged
+    /// graph is refused, never walked).
+    pub fn hnsw(&self) -> Result<&HnswIndex> {
+        if let Some(graph) = self.hnsw.get() {
+            return Ok(graph);
+        }
+        let dir = self.root.join(&self.generation);
+        let corrupt = |reason: String| Error::IndexCorrupt {
+            path: dir.join(GRAPH_FILES[0]),
+            dir: self.root.clone(),
+            reason,
+        };
+        for name in GRAPH_FILES {
+            self.manifest.file(&dir, name)?.read_checked(&dir)?;
+        }
+        let graph = HnswIndex::load(&dir, self.manifest.hnsw).map_err(corrupt)?;
+        if graph.len() != self.catalog.movies.len() {
+            return Err(corrupt(format!(
+                "{} points for {} movies",
+                graph.len(),
+                self.catalog.movies.len()
+            )));
+        }
+        Ok(self.hnsw.get_or_init(|| graph))
     }
 
     /// This index with its catalogue replaced by `catalog` (the same movies in the same order,
@@ -399,6 +414,16 @@ pub fn check_writable(root: &Path) -> Result<()> {
     refuse("exists and is not a reelrank index")
 }
 
+/// The HNSW graph files of a generation being built ([`BuildLock::prepare_graph`]).
+#[derive(Debug)]
+pub struct PreparedGraph {
+    dir: tempfile::TempDir,
+    /// Milliseconds spent building or linking it.
+    pub ms: f64,
+    /// Whether the files are the previous generation's.
+    pub reused: bool,
+}
+
 /// The one build allowed at a time on an index root: an exclusive lock on `LOCK`, released on
 /// drop. Taking it cleans what killed builds left behind.
 #[derive(Debug)]
@@ -490,16 +515,60 @@ impl BuildLock {
         Ok(())
     }
 
-    /// Publishes a new generation: writes every file into a staging directory, builds the
-    /// graph, reads every file back for its checksums, writes the manifest, renames the
-    /// directory into place and switches `CURRENT` to it. Returns the manifest as written.
-    /// `manifest.files` and the "hnsw" and "total" timings are filled in here.
+    /// The HNSW graph of the next generation, in a staging directory of the root (removed
+    /// with the other staging leftovers if the build dies): built over `vectors`, or, when
+    /// `same_as` is a generation whose graph was built over these very vectors with these
+    /// `params`, that graph's files linked (the build is deterministic, so it is the graph a
+    /// rebuild would make; hnsw_rs cannot delete a changed movie's node, so any other change
+    /// rebuilds). Safe to call on another thread while the stack trains.
+    pub fn prepare_graph(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        params: HnswParams,
+        same_as: Option<&Path>,
+    ) -> Result<PreparedGraph> {
+        let started = std::time::Instant::now();
+        let root = &self.root;
+        let dir = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(root)
+            .map_err(|e| Error::io(root, e))?;
+        let mut reused = false;
+        if let Some(previous) = same_as {
+            reused = GRAPH_FILES.iter().all(|name| {
+                let (from, to) = (previous.join(name), dir.path().join(name));
+                std::fs::hard_link(&from, &to)
+                    .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
+                    .is_ok()
+            });
+        }
+        if !reused {
+            for name in GRAPH_FILES {
+                let _ = std::fs::remove_file(dir.path().join(name));
+            }
+            let tmp = dir.path();
+            HnswIndex::build_into(tmp, vectors, dim, params)
+                .map_err(|e| Error::io(tmp.join(GRAPH_FILES[0]), e))?;
+        }
+        Ok(PreparedGraph {
+            dir,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+            reused,
+        })
+    }
+
+    /// Publishes a new generation: writes every file into a staging directory, moves the
+    /// prepared graph in, reads every file back for its checksums, writes the manifest,
+    /// renames the directory into place and switches `CURRENT` to it. Returns the manifest as
+    /// written. `manifest.files` and the "total" timing are filled in here.
     pub fn publish(
         &self,
         catalog: &Catalog,
         vectors: &[f32],
         stack: &[u8],
         keyword: &[u8],
+        graph: PreparedGraph,
         mut manifest: Manifest,
     ) -> Result<(String, Manifest)> {
         let started = std::time::Instant::now();
@@ -519,18 +588,14 @@ impl BuildLock {
         write_atomic(&tmp.join(STACK_FILE), stack)?;
         write_atomic(&tmp.join(KEYWORD_FILE), keyword)?;
         pause_point("hnsw");
-        let t = std::time::Instant::now();
-        HnswIndex::build_into(tmp, vectors, manifest.model.dim, manifest.hnsw)
-            .map_err(|e| Error::io(tmp.join(GRAPH_FILES[0]), e))?;
         for name in GRAPH_FILES {
             let path = tmp.join(name);
+            std::fs::rename(graph.dir.path().join(name), &path).map_err(|e| Error::io(&path, e))?;
             File::open(&path)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::io(&path, e))?;
         }
-        manifest
-            .timings_ms
-            .insert("hnsw".into(), t.elapsed().as_secs_f64() * 1e3);
+        drop(graph);
         write_atomic(&tmp.join(READERS_FILE), b"")?;
         manifest.files = INDEX_FILES
             .iter()

@@ -150,8 +150,33 @@ fn stale_or_damaged_indexes_are_refused() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&stack, &bytes).expect("write");
-    let error = Engine::open(&paths).err().expect("corrupt stack");
+    // Read only when a person is served: a plain search answers, the stack is refused.
+    let engine = Engine::open(&paths).expect("the stack is read on first use");
+    engine
+        .search(&reelrank::engine::SearchRequest::new("space"))
+        .expect("a plain search needs no stack");
+    let Err(error) = engine.stack() else {
+        panic!("a corrupt stack was read")
+    };
+    assert!(matches!(error, Error::IndexCorrupt { .. }), "{error}");
     assert!(error.to_string().contains("stack.bin"), "{error}");
+    // Likewise the graph: refused when first walked (the exact scan answers meanwhile), and
+    // by a server, which loads it at start.
+    let graph = generation.join("graph.hnsw.data");
+    let mut graph_bytes = std::fs::read(&graph).expect("read");
+    graph_bytes[100] ^= 0xff;
+    std::fs::write(&graph, &graph_bytes).expect("write");
+    let index = MovieIndex::open(&paths.index).expect("open");
+    let Err(error) = index.hnsw() else {
+        panic!("a corrupt graph was loaded")
+    };
+    assert!(error.to_string().contains("graph.hnsw"), "{error}");
+    graph_bytes[100] ^= 0xff;
+    std::fs::write(&graph, &graph_bytes).expect("write");
+    MovieIndex::open(&paths.index)
+        .expect("open")
+        .hnsw()
+        .expect("repaired graph loads");
     bytes[last] ^= 0xff;
     std::fs::write(&stack, &bytes).expect("write");
 
@@ -204,10 +229,35 @@ fn a_rebuild_reuses_unchanged_vectors_bit_for_bit_and_embeds_a_changed_document(
         format!("{}4,5,3.5,964982999\n", crate::common::RATINGS),
     )
     .expect("write");
+    let graph_files = |paths: &reelrank::Paths| {
+        let dir = crate::common::generation_dir(&paths.index);
+        reelrank::ann::GRAPH_FILES.map(|name| std::fs::read(dir.join(name)).expect("graph file"))
+    };
+    assert!(!first.counts.reused_graph);
+    let first_graph = graph_files(&paths);
     let second = build(&paths, &BuildOptions::default()).expect("rebuild");
     assert_eq!(second.counts.reused_vectors, 6);
     assert_eq!(second.counts.ratings, 9);
     assert_eq!(vectors(&paths), before, "bit for bit");
+    // Same vectors in the same order: the graph is the previous one, which is the graph a
+    // build from scratch makes, and it answers.
+    assert!(second.counts.reused_graph);
+    assert_eq!(graph_files(&paths), first_graph);
+    let scratch = tempdir();
+    let fresh_paths = crate::common::paths(data.path(), scratch.path());
+    let fresh = build(&fresh_paths, &BuildOptions::default()).expect("build from scratch");
+    assert!(!fresh.counts.reused_graph);
+    assert_eq!(
+        graph_files(&fresh_paths),
+        first_graph,
+        "deterministic graph"
+    );
+    let index = MovieIndex::open(&paths.index).expect("open");
+    let hits = index
+        .hnsw()
+        .expect("graph")
+        .search(index.flat().vector(3), 1, None);
+    assert_eq!(hits[0].position, 3);
     // A new tag on Alien (position 3) changes its document: that vector alone is embedded.
     std::fs::write(
         data.path().join("tags.csv"),
@@ -216,6 +266,10 @@ fn a_rebuild_reuses_unchanged_vectors_bit_for_bit_and_embeds_a_changed_document(
     .expect("write");
     let third = build(&paths, &BuildOptions::default()).expect("rebuild");
     assert_eq!(third.counts.reused_vectors, 5);
+    assert!(
+        !third.counts.reused_graph,
+        "a changed vector rebuilds the graph"
+    );
     let after = vectors(&paths);
     let dim = 384;
     for movie in 0..6 {

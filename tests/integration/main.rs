@@ -10,6 +10,7 @@ mod experiments;
 mod index;
 mod onboard;
 mod personal;
+mod scale;
 mod search;
 mod server;
 mod stack;

@@ -78,7 +78,11 @@ fn hnsw_recall_at_10_against_exact() {
     let mut found = 0;
     for query in &queries {
         let vector = engine.encoder().embed(query).expect("embed");
-        let approximate = engine.index().hnsw().search(&vector, 10, None);
+        let approximate = engine
+            .index()
+            .hnsw()
+            .expect("graph")
+            .search(&vector, 10, None);
         let exact = engine.index().flat().search(&vector, 10, &|_| true);
         found += exact
             .iter()
