@@ -144,7 +144,7 @@ impl MovieIndex {
             ));
         }
         // The stack and the graph are read (their checksums checked) on first use: at
-        // ml-latest's size they are 1.5 GB and 200 MB that a one-shot plain search never
+        // ml-latest's size they are 1.1 GB and 200 MB that a one-shot plain search never
         // needs. Their sizes are checked now.
         for name in [STACK_FILE, GRAPH_FILES[0], GRAPH_FILES[1]] {
             manifest.file(&dir, name)?.check_size(&dir)?;
