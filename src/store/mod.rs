@@ -515,6 +515,15 @@ impl BuildLock {
         Ok(())
     }
 
+    /// A new staging directory in the root (removed on drop, or by the next build's cleanup
+    /// if this process dies).
+    fn staging_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(&self.root)
+            .map_err(|e| Error::io(&self.root, e))
+    }
+
     /// The HNSW graph of the next generation, in a staging directory of the root (removed
     /// with the other staging leftovers if the build dies): built over `vectors`, or, when
     /// `same_as` is a generation whose graph was built over these very vectors with these
@@ -529,11 +538,7 @@ impl BuildLock {
         same_as: Option<&Path>,
     ) -> Result<PreparedGraph> {
         let started = std::time::Instant::now();
-        let root = &self.root;
-        let dir = tempfile::Builder::new()
-            .prefix(STAGING_PREFIX)
-            .tempdir_in(root)
-            .map_err(|e| Error::io(root, e))?;
+        let dir = self.staging_dir()?;
         let mut reused = false;
         if let Some(previous) = same_as {
             reused = GRAPH_FILES.iter().all(|name| {
@@ -573,10 +578,7 @@ impl BuildLock {
     ) -> Result<(String, Manifest)> {
         let started = std::time::Instant::now();
         let root = &self.root;
-        let staging = tempfile::Builder::new()
-            .prefix(STAGING_PREFIX)
-            .tempdir_in(root)
-            .map_err(|e| Error::io(root, e))?;
+        let staging = self.staging_dir()?;
         let tmp = staging.path();
         let catalog_json = serde_json::to_vec(catalog).map_err(|e| Error::Json {
             path: tmp.join(CATALOG_FILE),
