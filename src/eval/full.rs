@@ -19,7 +19,9 @@ use crate::engine::recommend::score_candidates;
 use crate::error::Result;
 use crate::fsutil::ms;
 use crate::models::Interactions;
-use crate::rank::candidates::{candidates, CandidateBudget, DEFAULT_CANDIDATES, SOURCES};
+use crate::rank::candidates::{
+    candidates_from, source_lists, CandidateBudget, DEFAULT_CANDIDATES, SOURCES,
+};
 use crate::rank::features::{Feature, BASE_SCORES};
 use crate::rank::personal::sample_people;
 use crate::rank::stack::{Person, ServingStack, StackKind};
@@ -174,9 +176,14 @@ pub fn evaluate_full_protocol(
                 let column = columns.iter().skip(j).step_by(catalogue_rankers.len());
                 rows.push(metrics_of(&top_k(&unrated, column.copied(), k), wanted, k));
             }
+            // Each source's list once, at the largest budget: every budget below cuts it
+            // (a source's top n is a prefix of its top 500).
+            let largest = CANDIDATE_SIZES[CANDIDATE_SIZES.len() - 1].max(DEFAULT_CANDIDATES);
+            let every_source = CandidateBudget::for_total(largest);
+            let lists = source_lists(&builder, &person, every_source, &nearest, &|_| true);
+            let from_lists = |budget| candidates_from(&builder, &person, &lists, budget, &|_| true);
             // recommend end to end: its candidates once, ranked by each ranker.
-            let budget = CandidateBudget::for_total(DEFAULT_CANDIDATES);
-            let found = candidates(&builder, &person, budget, &nearest, &|_| true);
+            let found = from_lists(CandidateBudget::for_total(DEFAULT_CANDIDATES));
             for ranker in [None, Some(StackKind::Logistic)] {
                 let scores = score_candidates(&stack, &person, &found.order, ranker);
                 let two_stage = top_k(&found.order, scores.into_iter().map(|s| s.0), k);
@@ -186,20 +193,14 @@ pub fn evaluate_full_protocol(
                 let through = movies.iter().filter(|m| wanted.contains(m)).count();
                 through as f64 / wanted.len() as f64
             };
-            // Each source's list is best first, so its top n is a prefix of its top 500.
-            let largest = CANDIDATE_SIZES[CANDIDATE_SIZES.len() - 1];
             let alone: Vec<Vec<u32>> = SOURCES
                 .iter()
-                .map(|source| {
-                    let budget = CandidateBudget::alone(source, largest);
-                    candidates(&builder, &person, budget, &nearest, &|_| true).order
-                })
+                .map(|source| from_lists(CandidateBudget::alone(source, largest)).order)
                 .collect();
             let recalls = CANDIDATE_SIZES
                 .iter()
                 .map(|&n| {
-                    let budget = CandidateBudget::for_total(n);
-                    let found = candidates(&builder, &person, budget, &nearest, &|_| true);
+                    let found = from_lists(CandidateBudget::for_total(n));
                     let by_source = alone
                         .iter()
                         .map(|list| recall(&list[..n.min(list.len())]))

@@ -91,15 +91,31 @@ pub fn candidates(
     retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
     allowed: &dyn Fn(u32) -> bool,
 ) -> Candidates {
+    let lists = source_lists(models, person, budget, retrieve, allowed);
+    candidates_from(models, person, &lists, budget, allowed)
+}
+
+/// Each source's ranked list for `person` ([`SOURCES`] order, best first, up to
+/// `budget.total` movies; empty where its weight is 0), rated movies and those not `allowed`
+/// left out. Every source
+/// ranks by a deterministic score, so its top m is the first m of its top n: an evaluation
+/// computes the lists once at its largest budget and cuts them for each smaller one.
+pub fn source_lists(
+    models: &FeatureBuilder,
+    person: &Person,
+    budget: CandidateBudget,
+    retrieve: &dyn Fn(&[f32], usize) -> Vec<Hit>,
+    allowed: &dyn Fn(u32) -> bool,
+) -> Vec<Vec<u32>> {
+    let n = budget.total;
     let history = models.history(person);
     let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
     let keep = |m: u32| !rated.contains(&m) && allowed(m);
-    let n = budget.total;
     let user = match person {
         Person::User(user) => Some(*user),
         Person::Profile(_) => None,
     };
-    let lists: Vec<Vec<u32>> = SOURCES
+    SOURCES
         .iter()
         .zip(budget.weights)
         .map(|(&source, weight)| {
@@ -120,11 +136,30 @@ pub fn candidates(
                 }),
             }
         })
+        .collect()
+}
+
+/// [`candidates`] from source lists made by [`source_lists`] for at least `budget.total`
+/// movies: each cut at `budget.total`, fused with `budget.weights`; popular movies only when
+/// no source has anything.
+pub fn candidates_from(
+    models: &FeatureBuilder,
+    person: &Person,
+    lists: &[Vec<u32>],
+    budget: CandidateBudget,
+    allowed: &dyn Fn(u32) -> bool,
+) -> Candidates {
+    let n = budget.total;
+    let cut: Vec<Vec<u32>> = lists
+        .iter()
+        .map(|list| list[..n.min(list.len())].to_vec())
         .collect();
-    let mut candidates = fuse(&lists, &budget.weights, n);
+    let mut candidates = fuse(&cut, &budget.weights, n);
     if !candidates.order.is_empty() {
         return candidates;
     }
+    let rated: HashSet<u32> = models.history(person).iter().map(|&(m, _)| m).collect();
+    let keep = |m: u32| !rated.contains(&m) && allowed(m);
     for position in models.popular(budget.popular, &keep) {
         candidates.add(position, "popular");
     }
