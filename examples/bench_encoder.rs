@@ -9,8 +9,9 @@
 
 use std::time::Instant;
 
-use reelrank::embed::fused::{FusedBert, Parallelism};
+use reelrank::embed::fused::{FusedBert, Parallelism, Precision};
 use reelrank::embed::{model_files, Encoder, ModelSource, StockBert};
+use reelrank::linalg::Team;
 
 /// `ort_bench.py`'s queries, in its order.
 const QUERIES: [&str; 12] = [
@@ -111,6 +112,7 @@ fn main() -> anyhow::Result<()> {
 
     // By length, the forward alone, on one thread and split over the cores.
     let model: &FusedBert = encoder.model();
+    let team = Team::new(cores, "bench-team")?;
     // BENCH_TOKENS=N times that length alone (for a profiler).
     let lengths: Vec<usize> = match std::env::var("BENCH_TOKENS") {
         Ok(n) => vec![n.parse()?],
@@ -124,14 +126,24 @@ fn main() -> anyhow::Result<()> {
             .take(tokens)
             .collect();
         let mut line = format!("{tokens:>3} tokens:");
-        for (name, parallelism) in [
-            ("1 thread", Parallelism::Sequential),
-            ("split", Parallelism::Threads(0)),
+        for (name, parallelism, precision) in [
+            ("f32 1 thread", Parallelism::Sequential, Precision::Full),
+            ("f32 split", Parallelism::Team(&team), Precision::Full),
+            (
+                "f16w 1 thread",
+                Parallelism::Sequential,
+                Precision::HalfWeights,
+            ),
+            (
+                "f16w split",
+                Parallelism::Team(&team),
+                Precision::HalfWeights,
+            ),
         ] {
             let mut ms = Vec::new();
             for i in 0..60 {
                 let t = Instant::now();
-                model.embed(&[&ids], parallelism);
+                model.embed(&[&ids], parallelism, precision);
                 if i >= 10 {
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
@@ -143,6 +155,11 @@ fn main() -> anyhow::Result<()> {
             ));
         }
         println!("{line}");
+    }
+
+    if runs == 0 {
+        // RUNS=0: the by-length table only (for quick comparisons while tuning).
+        return Ok(());
     }
 
     // candle's stock BertModel, the encoder this replaced, in the same run: the queries, and
@@ -196,7 +213,16 @@ fn main() -> anyhow::Result<()> {
         .map(|(s, f)| cosine(s, f))
         .fold(f32::INFINITY, f32::min);
     println!(
-        "cosine to candle's stock BertModel, worst of {}: {worst:.7}",
+        "cosine to candle's stock BertModel, worst of {} in one batch (f32 weights): {worst:.7}",
+        probes.len()
+    );
+    // Each alone, as a query is embedded (half-precision weights up to its length limit).
+    let mut worst_alone = f32::INFINITY;
+    for (probe, want) in probes.iter().zip(&stock) {
+        worst_alone = worst_alone.min(cosine(&encoder.embed(probe)?, want));
+    }
+    println!(
+        "cosine to candle's stock BertModel, worst of {} alone (the query path): {worst_alone:.7}",
         probes.len()
     );
     Ok(())

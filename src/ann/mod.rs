@@ -1,6 +1,6 @@
 //! Nearest-neighbour search over unit vectors: the exact scan ([`FlatIndex`]), the HNSW graph
-//! ([`HnswIndex`]) and the one top-n selection rule ([`top_by`]). Imports nothing of ours, so
-//! that every layer above can use it.
+//! ([`HnswIndex`]) and the one top-n selection rule ([`top_by`]). Imports only [`crate::linalg`],
+//! so that every layer above can use it.
 
 mod flat;
 mod hnsw;

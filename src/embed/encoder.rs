@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use safetensors::SafeTensors;
 
-use super::fused::{Dims, FusedBert, Parallelism};
+use super::fused::{Dims, FusedBert, Parallelism, Precision};
+use crate::linalg::Team;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::model_files::{read_json, ModelFiles};
@@ -36,6 +37,8 @@ pub struct Encoder {
     dim: usize,
     /// Runs whole batches in parallel, one per core (see [`Encoder::embed_all`]).
     pool: rayon::ThreadPool,
+    /// Shares one query's products among the cores (see [`Encoder::embed`]).
+    team: Team,
 }
 
 /// One tokenised text.
@@ -99,12 +102,17 @@ impl Encoder {
                 path: files.weights.clone(),
                 message: format!("cannot start the embedding threads: {e}"),
             })?;
+        let team = Team::new(threads, "reelrank-query").map_err(|e| Error::ModelInvalid {
+            path: files.weights.clone(),
+            message: format!("cannot start the query threads: {e}"),
+        })?;
         Ok(Encoder {
             model,
             tokenizer,
             files: files.clone(),
             dim,
             pool,
+            team,
         })
     }
 
@@ -139,18 +147,20 @@ impl Encoder {
         Ok(tokens.iter().filter(|t| t.truncated).count())
     }
 
-    /// The unit-length embedding of one text: a query, its matrix products split over the
-    /// cores when it is long enough to gain from it.
+    /// The unit-length embedding of one text, a query: half-precision weights (where the CPU
+    /// has the kernels) and each product's columns shared among the cores. Measured with
+    /// `examples/bench_encoder.rs` (2 cores, AVX2, 2026-12-01), one thread → shared, f32 →
+    /// half weights: 7 tokens 7.9 ms (f32, one thread) → 4.4 (f32 shared) → 1.26 (half
+    /// weights shared); 1 token 3.9 → 0.46; 256 tokens 102 → 82 (as fast as f32 shared).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
         let tokens = self.tokenize(&[text])?;
-        let parallelism = if tokens[0].ids.len() >= SPLIT_FROM_TOKENS {
-            Parallelism::Threads(self.pool.current_num_threads())
-        } else {
-            Parallelism::Sequential
-        };
         Ok(self
             .model
-            .embed(&[tokens[0].ids.as_slice()], parallelism)
+            .embed(
+                &[tokens[0].ids.as_slice()],
+                Parallelism::Team(&self.team),
+                Precision::HalfWeights,
+            )
             .remove(0))
     }
 
@@ -213,15 +223,10 @@ impl Encoder {
     /// The fused forward of a batch on the calling thread.
     fn forward(&self, batch: &[&Tokens]) -> Vec<Vec<f32>> {
         let ids: Vec<&[u32]> = batch.iter().map(|t| t.ids.as_slice()).collect();
-        self.model.embed(&ids, Parallelism::Sequential)
+        self.model
+            .embed(&ids, Parallelism::Sequential, Precision::Full)
     }
 }
-
-/// From this many tokens a single text's matrix products are split across the cores (gemm on
-/// rayon's pool). Measured with `examples/bench_encoder.rs` (2 cores, AVX-512, 2026-12-01):
-/// one thread / split p50 1.78 / 1.77 ms at 1 token, 6.4–7.1 / 4.6–5.1 ms at 7, 11.9 / 11.3 at
-/// 32, 98.7 / 97.2 at 256; the 12 benchmark queries p50 5.9 ms on one thread, 4.6–5.1 split.
-const SPLIT_FROM_TOKENS: usize = 4;
 
 /// The tensors of the model's safetensors file (read, not mmapped: 90 MB in ~30 ms, and no
 /// unsafe code).

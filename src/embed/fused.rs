@@ -10,35 +10,31 @@
 //! - **fusions**: one Q/K/V product (hidden × 3·hidden); each bias is written into the output
 //!   before the product accumulates onto it; bias-free GELU (erf) in one pass; residual and
 //!   LayerNorm in place;
-//! - **weights prepared once** at load: Q, K and V concatenated, every weight transposed to the
-//!   `[in, out]` layout the products read; the linear layers' products are gemm's
+//! - **weights prepared once** at load: Q, K and V concatenated, each weight kept as stored
+//!   (`[out, in]`, read transposed through gemm's strides) and, for queries, rounded to half
+//!   precision in the panel layout of our kernel; the linear layers' f32 products are gemm's
 //!   ([`crate::linalg`], AVX-512 or AVX2 kernels chosen at run time), attention's small ones
 //!   faer's;
+//! - **half-precision weights for short texts** ([`Precision::HalfWeights`]): a short query is
+//!   bound by reading the weights, and halves are half the bytes;
 //! - **threads**: a caller embedding many texts runs one batch per core single-threaded; one
-//!   query splits its products across cores ([`Parallelism`]).
+//!   query shares each product's columns with a spinning team ([`Parallelism`]).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use safetensors::{Dtype, SafeTensors};
 
-/// How a forward pass uses threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parallelism {
-    /// Everything on the calling thread (the caller runs batches side by side).
-    Sequential,
-    /// Matrix products split over rayon's global pool, `n` threads.
-    Threads(usize),
-}
+use crate::linalg::HalfMatrix;
+pub use crate::linalg::Parallelism;
 
-impl Parallelism {
-    /// Threads a matrix product may use (0 in `Threads`: every thread of rayon's pool).
-    fn threads(self) -> usize {
-        match self {
-            Parallelism::Sequential => 1,
-            Parallelism::Threads(0) => rayon::current_num_threads(),
-            Parallelism::Threads(n) => n,
-        }
-    }
+/// Which copy of the linear layers' weights a forward pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// The checkpoint's f32 weights (the catalogue's vectors).
+    Full,
+    /// Weights rounded to half precision, f32 arithmetic ([`HalfMatrix`]): half the bytes a
+    /// short query reads. Falls back to `Full` where the CPU lacks AVX2, FMA or F16C.
+    HalfWeights,
 }
 
 /// What is wrong with the weights, for the caller's error.
@@ -46,8 +42,11 @@ pub type LoadError = String;
 
 /// A linear layer: `y = x·Wᵀ + b`.
 struct Linear {
-    /// `W` as `[in, out]` row-major: the checkpoint's `[out, in]` transposed once at load.
+    /// `W` as the checkpoint stores it, `[out, in]` row-major (gemm reads it transposed
+    /// through strides: transposing 42 MB at load was a tenth of a fresh search).
     weight: Vec<f32>,
+    /// `W` in half precision, where the CPU has the kernels that read it.
+    half: Option<HalfMatrix>,
     bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
@@ -55,14 +54,14 @@ struct Linear {
 
 impl Linear {
     /// A layer from the checkpoint's row-major `[outputs, inputs]` weight.
-    fn new(stored: &[f32], bias: Vec<f32>, inputs: usize, outputs: usize) -> Linear {
-        let mut weight = vec![0f32; stored.len()];
-        for (o, row) in stored.chunks_exact(inputs).enumerate() {
-            for (i, &w) in row.iter().enumerate() {
-                weight[i * outputs + o] = w;
-            }
-        }
+    fn new(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Linear {
+        // The half kernel writes whole panels of columns (every layer of BERT is made of
+        // them); a layer that is not keeps to f32.
+        let half = HalfMatrix::vectorised()
+            .then(|| HalfMatrix::from_transposed(&weight, inputs, outputs))
+            .filter(|half| half.outputs() == outputs);
         Linear {
+            half,
             weight,
             bias,
             inputs,
@@ -71,14 +70,26 @@ impl Linear {
     }
 
     /// `out` (row-major `[rows, outputs]`) = `x` (row-major `[rows, inputs]`)·Wᵀ + b.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], threads: usize) {
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        parallelism: Parallelism,
+        precision: Precision,
+    ) {
         let (n, k) = (self.outputs, self.inputs);
         let out = &mut out[..rows * n];
         let x = &x[..rows * k];
         for row in out.chunks_exact_mut(n) {
             row.copy_from_slice(&self.bias);
         }
-        crate::linalg::matmul_add(out, x, &self.weight, rows, k, n, threads);
+        match (&self.half, precision) {
+            (Some(half), Precision::HalfWeights) => half.matmul_add(out, x, rows, parallelism),
+            _ => {
+                crate::linalg::matmul_add_transposed(out, x, &self.weight, rows, k, n, parallelism)
+            }
+        }
     }
 }
 
@@ -212,7 +223,7 @@ impl FusedBert {
         };
         let linear = |prefix: &str, inputs: usize, outputs: usize| -> Result<Linear, LoadError> {
             let (weight, bias) = stored(prefix, inputs, outputs)?;
-            Ok(Linear::new(&weight, bias, inputs, outputs))
+            Ok(Linear::new(weight, bias, inputs, outputs))
         };
         let vocab = view("embeddings.word_embeddings.weight")?
             .shape()
@@ -228,12 +239,7 @@ impl FusedBert {
                 stored(&format!("{p}.attention.self.value"), h, h)?,
             );
             // One [3h, h] product instead of three: rows of Q, then K, then V.
-            let qkv = Linear::new(
-                &[q.0, k.0, v.0].concat(),
-                [q.1, k.1, v.1].concat(),
-                h,
-                3 * h,
-            );
+            let qkv = Linear::new([q.0, k.0, v.0].concat(), [q.1, k.1, v.1].concat(), h, 3 * h);
             layers.push(Layer {
                 qkv,
                 attention_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
@@ -266,8 +272,12 @@ impl FusedBert {
     /// Mean-pooled, L2-normalised embeddings of token sequences (each at most
     /// `max_positions` long, ids below [`FusedBert::vocab`]; the caller's tokenizer
     /// guarantees both), in input order.
-    pub fn embed(&self, sequences: &[&[u32]], parallelism: Parallelism) -> Vec<Vec<f32>> {
-        let threads = parallelism.threads();
+    pub fn embed(
+        &self,
+        sequences: &[&[u32]],
+        parallelism: Parallelism,
+        precision: Precision,
+    ) -> Vec<Vec<f32>> {
         let d = self.dims.hidden;
         let total: usize = sequences.iter().map(|s| s.len()).sum();
         let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
@@ -296,7 +306,14 @@ impl FusedBert {
             }
         }
         for layer in &self.layers {
-            self.layer(layer, sequences, total, &mut scratch, threads);
+            self.layer(
+                layer,
+                sequences,
+                total,
+                &mut scratch,
+                parallelism,
+                precision,
+            );
         }
         // Mean pooling over each sequence's tokens, then L2 normalisation.
         let mut start = 0;
@@ -330,15 +347,20 @@ impl FusedBert {
         sequences: &[&[u32]],
         total: usize,
         scratch: &mut Scratch,
-        threads: usize,
+        parallelism: Parallelism,
+        precision: Precision,
     ) {
         let d = self.dims.hidden;
         let heads = self.dims.heads;
         let head = d / heads;
         let scale = 1.0 / (head as f32).sqrt();
-        layer
-            .qkv
-            .forward(&scratch.hidden, total, &mut scratch.qkv, threads);
+        layer.qkv.forward(
+            &scratch.hidden,
+            total,
+            &mut scratch.qkv,
+            parallelism,
+            precision,
+        );
         // Attention per sequence and head: softmax(Q·Kᵀ/√head)·V, written into the head's
         // columns of `context`. Each head's Q, K and V are copied out contiguous first: faer
         // 0.24 wrote past the end of a row-strided destination view in a test of ours, so
@@ -393,9 +415,13 @@ impl FusedBert {
             }
             offset += len;
         }
-        layer
-            .attention_out
-            .forward(&scratch.context, total, &mut scratch.projected, threads);
+        layer.attention_out.forward(
+            &scratch.context,
+            total,
+            &mut scratch.projected,
+            parallelism,
+            precision,
+        );
         for (row, residual) in scratch
             .hidden
             .chunks_exact_mut(d)
@@ -403,9 +429,13 @@ impl FusedBert {
         {
             layer.attention_norm.add_normalise(row, residual);
         }
-        layer
-            .intermediate
-            .forward(&scratch.hidden, total, &mut scratch.intermediate, threads);
+        layer.intermediate.forward(
+            &scratch.hidden,
+            total,
+            &mut scratch.intermediate,
+            parallelism,
+            precision,
+        );
         for x in &mut scratch.intermediate[..total * self.dims.intermediate] {
             *x = gelu(*x);
         }
@@ -413,7 +443,8 @@ impl FusedBert {
             &scratch.intermediate,
             total,
             &mut scratch.projected,
-            threads,
+            parallelism,
+            precision,
         );
         for (row, residual) in scratch
             .hidden
@@ -510,13 +541,42 @@ mod tests {
 
     #[test]
     fn linear_folds_the_bias_into_the_product() {
-        let layer = Linear::new(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.5, -1.0], 3, 2);
+        let layer = Linear::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.5, -1.0], 3, 2);
         let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.0]; // two rows
         let mut out = vec![0.0; 4];
-        layer.forward(&x, 2, &mut out, 1);
+        layer.forward(&x, 2, &mut out, Parallelism::Sequential, Precision::Full);
         assert_eq!(
             out,
             vec![1.0 - 3.0 + 0.5, 4.0 - 6.0 - 1.0, 4.0 + 0.5, 13.0 - 1.0]
         );
+        // Two outputs are not a whole panel of the half kernel: this layer keeps to f32.
+        assert!(layer.half.is_none());
+    }
+
+    #[test]
+    fn half_weights_give_the_f32_product_when_the_weights_are_exact_halves() {
+        // 32 outputs × 3 inputs of small integers and halves: exact in half precision.
+        let (inputs, outputs) = (3, 32);
+        let weight: Vec<f32> = (0..outputs * inputs)
+            .map(|i| (i % 7) as f32 - 3.0 + 0.5 * (i % 2) as f32)
+            .collect();
+        let bias: Vec<f32> = (0..outputs).map(|o| o as f32 / 4.0).collect();
+        let layer = Linear::new(weight.clone(), bias.clone(), inputs, outputs);
+        let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.5];
+        let mut want = vec![0.0; 2 * outputs];
+        for (row, out) in want.chunks_exact_mut(outputs).enumerate() {
+            for (o, value) in out.iter_mut().enumerate() {
+                *value = bias[o]
+                    + (0..inputs)
+                        .map(|i| x[row * inputs + i] * weight[o * inputs + i])
+                        .sum::<f32>();
+            }
+        }
+        for precision in [Precision::Full, Precision::HalfWeights] {
+            let mut out = vec![0.0; 2 * outputs];
+            layer.forward(&x, 2, &mut out, Parallelism::Sequential, precision);
+            assert_eq!(out, want, "{precision:?}");
+        }
+        assert_eq!(layer.half.is_some(), HalfMatrix::vectorised());
     }
 }

@@ -91,7 +91,7 @@ impl EmbeddingProfile {
             movies.len(),
             dim,
             liked.len(),
-            1,
+            crate::linalg::Parallelism::Sequential,
         );
         cosines
             .chunks_exact(liked.len())

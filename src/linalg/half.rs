@@ -1,0 +1,311 @@
+//! Products with a matrix stored in IEEE half precision: a short query's weights, and the
+//! catalogue's vectors for stage one's scan.
+
+use super::{split_columns, Parallelism, SharedOut, COLUMN_BLOCK};
+
+/// Columns of one panel of a [`HalfMatrix`]: two 8-lane AVX registers.
+const PANEL: usize = COLUMN_BLOCK;
+/// Rows of `x` one kernel call carries: 2·6 accumulators, 2 weight registers and a broadcast
+/// fill 15 of AVX2's 16 registers.
+const ROW_BLOCK: usize = 6;
+
+/// A `[inputs, outputs]` matrix in IEEE half precision, cut into panels of 16 columns (the
+/// last padded with zero columns), each panel's `inputs × 16` values contiguous: the layout a
+/// product with few rows streams once.
+///
+/// Why: a short query's products are bound by reading the weights, not by arithmetic (one
+/// token reads all 42 MB of MiniLM's f32 weights, more than the L3 cache holds); halves are
+/// half the bytes, and F16C turns them back into f32 for f32 arithmetic. Rounding moves each
+/// value by at most 2⁻¹¹ of itself (normal values) or 2⁻²⁵ (subnormal ones).
+pub struct HalfMatrix {
+    panels: Vec<u16>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl HalfMatrix {
+    /// The matrix whose transpose `w_t` is (row-major `[outputs, inputs]`, as a linear
+    /// layer's weight is stored), rounded to half precision.
+    ///
+    /// # Panics
+    /// When `w_t` is shorter than `outputs × inputs`.
+    pub fn from_transposed(w_t: &[f32], inputs: usize, outputs: usize) -> HalfMatrix {
+        let w_t = &w_t[..inputs * outputs];
+        let count = outputs.div_ceil(PANEL);
+        let mut panels = vec![0u16; count * inputs * PANEL];
+        for (o, column) in w_t.chunks_exact(inputs.max(1)).enumerate() {
+            let panel = &mut panels[(o / PANEL) * inputs * PANEL..];
+            for (k, &value) in column.iter().enumerate() {
+                panel[k * PANEL + o % PANEL] = half::f16::from_f32(value).to_bits();
+            }
+        }
+        HalfMatrix {
+            panels,
+            inputs,
+            outputs: count * PANEL,
+        }
+    }
+
+    /// Whether this CPU runs [`HalfMatrix::matmul_add`] on vector kernels (AVX2, FMA and
+    /// F16C); elsewhere it runs a scalar loop that only tests should use.
+    pub fn vectorised() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Columns of the product: `outputs` rounded up to a multiple of 16 (the padding
+    /// columns' results are 0 plus what `out` held).
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// `out += x·W`: `x` row-major `[rows, inputs]`, `out` row-major
+    /// `[rows, self.outputs()]`.
+    ///
+    /// # Panics
+    /// When a slice is shorter than its shape says.
+    pub fn matmul_add(&self, out: &mut [f32], x: &[f32], rows: usize, parallelism: Parallelism) {
+        let (k, n) = (self.inputs, self.outputs);
+        let (out, x) = (&mut out[..rows * n], &x[..rows * k]);
+        if rows == 0 || n == 0 {
+            return;
+        }
+        if !Self::vectorised() {
+            self.scalar_matmul_add(out, x);
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let target = SharedOut(out.as_mut_ptr());
+            split_columns(parallelism, n, &|columns| {
+                // Whole panels: the split hands out multiples of the panel width.
+                for p in columns.start / PANEL..columns.end / PANEL {
+                    let panel = &self.panels[p * k * PANEL..(p + 1) * k * PANEL];
+                    for first in (0..rows).step_by(ROW_BLOCK) {
+                        let block = ROW_BLOCK.min(rows - first);
+                        // SAFETY: the CPU has AVX2, FMA and F16C (`vectorised`). The kernel
+                        // reads `panel` (k × 16 halves), rows first..first+block of `x` (k
+                        // values each, inside the slice cut above) and reads and writes
+                        // columns p·16..p·16+16 of the same rows of `out` (n values a row,
+                        // n = 16 × panels, inside the slice cut above). Members of a split
+                        // get disjoint panels, and `out` stays borrowed mutably meanwhile.
+                        #[allow(unsafe_code)]
+                        unsafe {
+                            kernel::block(
+                                block,
+                                panel.as_ptr(),
+                                k,
+                                x.as_ptr().add(first * k),
+                                target.get().add(first * n + p * PANEL),
+                                n,
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// [`HalfMatrix::matmul_add`] without vector kernels (CPUs without F16C), on slices cut
+    /// to shape.
+    fn scalar_matmul_add(&self, out: &mut [f32], x: &[f32]) {
+        let (k, n) = (self.inputs, self.outputs);
+        for (o, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(k)) {
+            for (c, value) in o.iter_mut().enumerate() {
+                let panel = &self.panels[(c / PANEL) * k * PANEL..];
+                for (i, &xi) in xr.iter().enumerate() {
+                    *value += xi * half::f16::from_bits(panel[i * PANEL + c % PANEL]).to_f32();
+                }
+            }
+        }
+    }
+}
+
+/// The AVX2 + FMA + F16C kernel of [`HalfMatrix`].
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod kernel {
+    use std::arch::x86_64::{
+        __m128i, __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_cvtph_ps, _mm256_fmadd_ps,
+        _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_loadu_si128, _mm_prefetch,
+        _MM_HINT_T0,
+    };
+
+    use super::{PANEL, ROW_BLOCK};
+
+    const AHEAD: usize = 128;
+
+    /// `rows` (1..=6) rows of `out` (row stride `out_stride`), 16 columns, += those rows of
+    /// `x` (row stride `inputs`) times one panel.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are present; `panel` holds `inputs × 16` values, `x` `rows × inputs`
+    /// and `out` 16 values at each of `rows` rows `out_stride` apart.
+    #[inline]
+    pub(super) unsafe fn block(
+        rows: usize,
+        panel: *const u16,
+        inputs: usize,
+        x: *const f32,
+        out: *mut f32,
+        out_stride: usize,
+    ) {
+        // SAFETY: forwarded from this function's contract, with `R` = `rows` ≤ ROW_BLOCK.
+        unsafe {
+            match rows {
+                1 => rows_of::<1, 4>(panel, inputs, x, out, out_stride),
+                2 => rows_of::<2, 2>(panel, inputs, x, out, out_stride),
+                3 => rows_of::<3, 2>(panel, inputs, x, out, out_stride),
+                4 => rows_of::<4, 1>(panel, inputs, x, out, out_stride),
+                5 => rows_of::<5, 1>(panel, inputs, x, out, out_stride),
+                _ => rows_of::<ROW_BLOCK, 1>(panel, inputs, x, out, out_stride),
+            }
+        }
+    }
+
+    /// [`block`] for `R` rows, `U` steps along the inputs at a time, each with its own
+    /// accumulators: at least 8 independent sums keep both FMA units busy despite each
+    /// FMA's latency (one row alone would otherwise wait on its previous sum every step).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows_of<const R: usize, const U: usize>(
+        panel: *const u16,
+        inputs: usize,
+        x: *const f32,
+        out: *mut f32,
+        out_stride: usize,
+    ) {
+        // SAFETY: every offset below stays inside the extents of `block`'s contract.
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            let mut acc: [[[__m256; 2]; U]; R] = [[[zero; 2]; U]; R];
+            for (r, a) in acc.iter_mut().enumerate() {
+                a[0][0] = _mm256_loadu_ps(out.add(r * out_stride));
+                a[0][1] = _mm256_loadu_ps(out.add(r * out_stride + 8));
+            }
+            let whole = inputs - inputs % U;
+            let mut k = 0;
+            while k < whole {
+                _mm_prefetch::<_MM_HINT_T0>(panel.wrapping_add((k + AHEAD) * PANEL).cast::<i8>());
+                for u in 0..U {
+                    let w = panel.add((k + u) * PANEL);
+                    let low = _mm256_cvtph_ps(_mm_loadu_si128(w.cast::<__m128i>()));
+                    let high = _mm256_cvtph_ps(_mm_loadu_si128(w.add(8).cast::<__m128i>()));
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        let xv = _mm256_broadcast_ss(&*x.add(r * inputs + k + u));
+                        a[u][0] = _mm256_fmadd_ps(xv, low, a[u][0]);
+                        a[u][1] = _mm256_fmadd_ps(xv, high, a[u][1]);
+                    }
+                }
+                k += U;
+            }
+            for k in whole..inputs {
+                let w = panel.add(k * PANEL);
+                let low = _mm256_cvtph_ps(_mm_loadu_si128(w.cast::<__m128i>()));
+                let high = _mm256_cvtph_ps(_mm_loadu_si128(w.add(8).cast::<__m128i>()));
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm256_broadcast_ss(&*x.add(r * inputs + k));
+                    a[0][0] = _mm256_fmadd_ps(xv, low, a[0][0]);
+                    a[0][1] = _mm256_fmadd_ps(xv, high, a[0][1]);
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                let (mut low, mut high) = (a[0][0], a[0][1]);
+                for partial in &a[1..] {
+                    low = _mm256_add_ps(low, partial[0]);
+                    high = _mm256_add_ps(high, partial[1]);
+                }
+                _mm256_storeu_ps(out.add(r * out_stride), low);
+                _mm256_storeu_ps(out.add(r * out_stride + 8), high);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::{matmul_add, Team};
+
+    #[test]
+    fn half_products_equal_the_product_with_rounded_weights() {
+        // Every row-block size (1–6 and beyond); one thread, a team of two and the scalar
+        // loop; output counts that are and are not a multiple of the panel width.
+        let team = Team::new(2, "test-half").expect("threads");
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for (inputs, outputs) in [(40, 32), (33, 48), (20, 10)] {
+            let w: Vec<f32> = (0..inputs * outputs).map(|_| next()).collect();
+            let rounded: Vec<f32> = w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+            let w_t: Vec<f32> = (0..outputs * inputs)
+                .map(|i| w[(i % inputs) * outputs + i / inputs])
+                .collect();
+            let matrix = HalfMatrix::from_transposed(&w_t, inputs, outputs);
+            let padded = matrix.outputs();
+            assert_eq!(padded, outputs.div_ceil(16) * 16);
+            for rows in [1, 2, 3, 4, 5, 6, 7, 13] {
+                let x: Vec<f32> = (0..rows * inputs).map(|_| next()).collect();
+                let start: Vec<f32> = (0..rows * padded).map(|_| next()).collect();
+                // The padding columns add nothing to what `out` held.
+                let mut want = start.clone();
+                for (row, (out, x)) in want
+                    .chunks_exact_mut(padded)
+                    .zip(x.chunks_exact(inputs))
+                    .enumerate()
+                {
+                    let mut product = vec![0.0; outputs];
+                    matmul_add(
+                        &mut product,
+                        x,
+                        &rounded,
+                        1,
+                        inputs,
+                        outputs,
+                        Parallelism::Sequential,
+                    );
+                    for (o, p) in out.iter_mut().zip(product) {
+                        *o += p;
+                    }
+                    assert_eq!(
+                        out[outputs..],
+                        start[row * padded + outputs..(row + 1) * padded]
+                    );
+                }
+                let mut scalar = start.clone();
+                matrix.scalar_matmul_add(&mut scalar, &x);
+                let mut results = vec![("scalar", scalar)];
+                for (name, parallelism) in [
+                    ("one thread", Parallelism::Sequential),
+                    ("team", Parallelism::Team(&team)),
+                ] {
+                    let mut got = start.clone();
+                    matrix.matmul_add(&mut got, &x, rows, parallelism);
+                    results.push((name, got));
+                }
+                for (name, got) in results {
+                    for (g, e) in got.iter().zip(&want) {
+                        assert!(
+                            (g - e).abs() < 1e-5,
+                            "{name} {rows}×{inputs}×{outputs}: {g} vs {e}"
+                        );
+                    }
+                }
+            }
+        }
+        // Rounding to half precision is close: relative error ≤ 2⁻¹¹ for normal values.
+        let matrix = HalfMatrix::from_transposed(&[0.1, -3.0], 1, 2);
+        let mut out = vec![0.0; matrix.outputs()];
+        matrix.matmul_add(&mut out, &[1.0], 1, Parallelism::Sequential);
+        assert!((out[0] - 0.1).abs() < 0.1 / 2048.0 && out[1] == -3.0);
+    }
+}

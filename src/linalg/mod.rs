@@ -1,0 +1,269 @@
+//! Dense f32 matrix products: gemm's kernels (candle's own, with the `x86-v4` feature on:
+//! AVX-512 where the CPU has it, AVX2 otherwise, chosen at run time) for f32 weights, ours for
+//! half-precision weights ([`HalfMatrix`]), and a [`Team`] of threads for splitting one short
+//! product's columns. This module holds the crate's only `unsafe` code, behind safe
+//! signatures whose bounds are checked.
+
+mod half;
+mod team;
+
+use std::ops::Range;
+
+pub use half::HalfMatrix;
+pub use team::Team;
+
+/// How one matrix product uses threads.
+#[derive(Clone, Copy)]
+pub enum Parallelism<'a> {
+    /// All on the calling thread (callers that run many products side by side).
+    Sequential,
+    /// The output's columns shared among a [`Team`].
+    Team(&'a Team),
+}
+
+/// Columns of one block of a split: a multiple of every kernel's register width.
+const COLUMN_BLOCK: usize = 16;
+
+/// Runs `work` over `outputs` columns: all at once, or a contiguous range of whole
+/// [`COLUMN_BLOCK`]s per member of a team.
+fn split_columns(parallelism: Parallelism, outputs: usize, work: &(dyn Fn(Range<usize>) + Sync)) {
+    match parallelism {
+        Parallelism::Sequential => work(0..outputs),
+        Parallelism::Team(team) => {
+            let (blocks, parts) = (outputs.div_ceil(COLUMN_BLOCK), team.size());
+            team.run(&|i| {
+                let start = (i * blocks / parts * COLUMN_BLOCK).min(outputs);
+                let end = ((i + 1) * blocks / parts * COLUMN_BLOCK).min(outputs);
+                if start < end {
+                    work(start..end);
+                }
+            });
+        }
+    }
+}
+
+/// A row-major output shared by the members of one split product, each writing only the
+/// columns [`split_columns`] gave it.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the `Sync` wrapper, not the field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: members write disjoint columns through it, inside the `&mut` slice it was made
+// from, which stays borrowed until the split product returns.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedOut {}
+#[allow(unsafe_code)]
+unsafe impl Send for SharedOut {}
+
+/// `out += x·w`: `x` row-major `[rows, inputs]`, `w` row-major `[inputs, outputs]`, `out`
+/// row-major `[rows, outputs]`.
+///
+/// # Panics
+/// When a slice is shorter than its shape says (a programming error, not a data error).
+pub fn matmul_add(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    parallelism: Parallelism,
+) {
+    product(out, x, w, (rows, inputs, outputs), false, parallelism);
+}
+
+/// `out += x·wᵀ` for `w_t` row-major `[outputs, inputs]` (a linear layer's weight as stored:
+/// gemm reads it through strides, so nothing is transposed at load).
+///
+/// # Panics
+/// When a slice is shorter than its shape says.
+pub fn matmul_add_transposed(
+    out: &mut [f32],
+    x: &[f32],
+    w_t: &[f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    parallelism: Parallelism,
+) {
+    product(out, x, w_t, (rows, inputs, outputs), true, parallelism);
+}
+
+/// [`matmul_add`] (`transposed` false) or [`matmul_add_transposed`] (true).
+fn product(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    transposed: bool,
+    parallelism: Parallelism,
+) {
+    let (out, x, w) = (
+        &mut out[..rows * outputs],
+        &x[..rows * inputs],
+        &w[..inputs * outputs],
+    );
+    if rows == 0 || outputs == 0 {
+        return;
+    }
+    // Element (k, n) of the right-hand side: w[k·outputs + n], or w_t[n·inputs + k].
+    let (row_stride, column_stride) = if transposed {
+        (1, inputs)
+    } else {
+        (outputs, 1)
+    };
+    let target = SharedOut(out.as_mut_ptr());
+    split_columns(parallelism, outputs, &|columns| {
+        // SAFETY: `out`, `x` and `w` were just cut to exactly rows × outputs, rows × inputs
+        // and inputs × outputs values. The product covers columns `columns` (inside
+        // 0..outputs) of `out` (row stride outputs) and of the right-hand side, whose element
+        // (k, n) lies at k·row_stride + n·column_stride < inputs·outputs, and `x` with row
+        // stride inputs: it addresses only inside them. `out` stays borrowed mutably for the
+        // whole split, and members write disjoint columns. gemm reads `out` (read_dst) and
+        // adds 1·x·w.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm::gemm(
+                rows,
+                columns.len(),
+                inputs,
+                target.get().add(columns.start),
+                1,
+                outputs as isize,
+                true,
+                x.as_ptr(),
+                1,
+                inputs as isize,
+                w.as_ptr().add(columns.start * column_stride),
+                column_stride as isize,
+                row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+}
+
+/// From this many rows [`matvec`] splits its rows over rayon's pool.
+const MATVEC_SPLIT_FROM_ROWS: usize = 4096;
+
+/// `matrix · vector` for a row-major `[rows, vector.len()]` matrix: every row's dot product
+/// with the vector; large matrices in one chunk of rows per thread of rayon's current pool.
+pub fn matvec(matrix: &[f32], vector: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let dim = vector.len();
+    let rows = matrix.len().checked_div(dim).unwrap_or(0);
+    let mut out = vec![0f32; rows];
+    if rows == 0 {
+        return out;
+    }
+    let threads = rayon::current_num_threads();
+    // Reading the matrix is the cost (15 MB at 9,742 × 384): both cores' loads.
+    let chunk = if rows >= MATVEC_SPLIT_FROM_ROWS && threads > 1 {
+        rows.div_ceil(threads)
+    } else {
+        rows.max(1)
+    };
+    out.par_chunks_mut(chunk)
+        .zip(matrix[..rows * dim].par_chunks(chunk * dim))
+        .for_each(|(out, rows_of)| {
+            // out[rows × 1] += matrix[rows × dim] · vector[dim × 1]
+            matmul_add(
+                out,
+                rows_of,
+                vector,
+                out.len(),
+                dim,
+                1,
+                Parallelism::Sequential,
+            );
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_match_the_definition() {
+        let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.0]; // [2, 3]
+        let w = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]; // [3, 2]
+        let mut out = vec![0.5, -1.0, 0.5, -1.0];
+        matmul_add(&mut out, &x, &w, 2, 3, 2, Parallelism::Sequential);
+        assert_eq!(
+            out,
+            vec![1.0 - 3.0 + 0.5, 4.0 - 6.0 - 1.0, 4.0 + 0.5, 13.0 - 1.0]
+        );
+        let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(matvec(&m, &[1.0, 0.0, -1.0]), vec![-2.0, -2.0]);
+        assert_eq!(matvec(&[], &[1.0]), Vec::<f32>::new());
+    }
+
+    #[test]
+    fn a_team_shares_the_columns_without_changing_the_product() {
+        // 3 column blocks and a ragged fourth over 2 members: uneven shares.
+        let (rows, inputs, outputs) = (7, 40, 56);
+        let x: Vec<f32> = (0..rows * inputs).map(|i| (i % 13) as f32 - 6.0).collect();
+        let w: Vec<f32> = (0..inputs * outputs)
+            .map(|i| (i % 7) as f32 * 0.5)
+            .collect();
+        let start: Vec<f32> = (0..rows * outputs).map(|i| i as f32).collect();
+        let mut alone = start.clone();
+        matmul_add(
+            &mut alone,
+            &x,
+            &w,
+            rows,
+            inputs,
+            outputs,
+            Parallelism::Sequential,
+        );
+        let team = Team::new(2, "test-split").expect("threads");
+        let mut shared = start.clone();
+        matmul_add(
+            &mut shared,
+            &x,
+            &w,
+            rows,
+            inputs,
+            outputs,
+            Parallelism::Team(&team),
+        );
+        assert_eq!(alone, shared);
+        assert_ne!(alone, start);
+        // The same product from the weight's transpose, alone and shared.
+        let w_t: Vec<f32> = (0..outputs * inputs)
+            .map(|i| w[(i % inputs) * outputs + i / inputs])
+            .collect();
+        for parallelism in [Parallelism::Sequential, Parallelism::Team(&team)] {
+            let mut from_t = start.clone();
+            matmul_add_transposed(&mut from_t, &x, &w_t, rows, inputs, outputs, parallelism);
+            assert_eq!(from_t, alone);
+        }
+    }
+
+    #[test]
+    #[should_panic]
+    fn a_short_slice_panics_before_the_product() {
+        matmul_add(
+            &mut [0.0; 3],
+            &[1.0; 6],
+            &[1.0; 6],
+            2,
+            3,
+            2,
+            Parallelism::Sequential,
+        );
+    }
+}
