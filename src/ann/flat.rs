@@ -134,27 +134,37 @@ impl FlatIndex {
         let mut approximate = vec![0f32; fast.matrix.outputs()];
         fast.matrix
             .matmul_add(&mut approximate, query, 1, Parallelism::Team(&fast.team));
-        let mut hits: Vec<Hit> = approximate[..self.len()]
+        let approximate = &approximate[..self.len()];
+        if k == 0 {
+            return Vec::new();
+        }
+        // The line: the k-th best allowed approximate similarity − 2ε (no line when fewer than
+        // k are allowed). Selected on bare floats, then only the movies above it become hits.
+        let mut allowed_scores: Vec<f32> = approximate
             .iter()
             .enumerate()
             .filter(|&(position, _)| allowed(position))
+            .map(|(_, &similarity)| similarity)
+            .collect();
+        let line = if allowed_scores.len() > k {
+            let q = dot(query, query).sqrt();
+            let dim = self.dim as f32;
+            let epsilon = q * fast.max_norm * (2f32.powi(-11) + dim * 2f32.powi(-24))
+                + q * dim.sqrt() * 2f32.powi(-25);
+            let (_, kth, _) = allowed_scores.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            *kth - 2.0 * epsilon
+        } else {
+            f32::NEG_INFINITY
+        };
+        let mut hits: Vec<Hit> = approximate
+            .iter()
+            .enumerate()
+            .filter(|&(position, &similarity)| similarity >= line && allowed(position))
             .map(|(position, &similarity)| Hit {
                 position,
                 similarity,
             })
             .collect();
-        if k == 0 {
-            return Vec::new();
-        }
-        if hits.len() > k {
-            let q = dot(query, query).sqrt();
-            let dim = self.dim as f32;
-            let epsilon = q * fast.max_norm * (2f32.powi(-11) + dim * 2f32.powi(-24))
-                + q * dim.sqrt() * 2f32.powi(-25);
-            hits.select_nth_unstable_by(k - 1, |a, b| b.similarity.total_cmp(&a.similarity));
-            let line = hits[k - 1].similarity - 2.0 * epsilon;
-            hits.retain(|h| h.similarity >= line);
-        }
         for hit in &mut hits {
             hit.similarity = dot(self.vector(hit.position), query);
         }
