@@ -7,7 +7,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use rayon::prelude::*;
 
-use safetensors::SafeTensors;
+use std::sync::Arc;
 
 use super::fused::{Dims, FusedBert, Parallelism, Precision};
 use crate::linalg::Team;
@@ -63,12 +63,11 @@ impl Encoder {
         let config: Config = read_json(&files.config)?;
         let dim = config.hidden_size;
         let tokenizer = load_tokenizer(files)?;
-        let bytes = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
+        let bytes = crate::fsutil::map_read_only(&files.weights)?;
         let invalid = |message: String| Error::ModelInvalid {
             path: files.weights.clone(),
             message,
         };
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| invalid(e.to_string()))?;
         let dims = Dims {
             hidden: config.hidden_size,
             heads: config.num_attention_heads,
@@ -76,8 +75,8 @@ impl Encoder {
             layers: config.num_hidden_layers,
             max_positions: config.max_position_embeddings,
         };
-        let model =
-            FusedBert::from_tensors(&tensors, dims, config.layer_norm_eps).map_err(invalid)?;
+        let model = FusedBert::from_checkpoint(Arc::new(bytes), dims, config.layer_norm_eps)
+            .map_err(invalid)?;
         if files.max_seq_length > dims.max_positions
             || tokenizer.get_vocab_size(true) > model.vocab()
         {

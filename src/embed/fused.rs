@@ -23,6 +23,8 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use safetensors::{Dtype, SafeTensors};
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use crate::linalg::HalfMatrix;
 pub use crate::linalg::Parallelism;
@@ -40,11 +42,67 @@ pub enum Precision {
 /// What is wrong with the weights, for the caller's error.
 pub type LoadError = String;
 
+/// The checkpoint's bytes (a map of the file, or the bytes themselves), kept for what is
+/// decoded on first use.
+pub type CheckpointBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Values stored in a checkpoint: little-endian f32 at byte ranges of it, in order.
+struct Stored {
+    bytes: CheckpointBytes,
+    ranges: Vec<Range<usize>>,
+}
+
+impl Stored {
+    /// Every value, decoded.
+    fn decode(&self) -> Vec<f32> {
+        let bytes = (*self.bytes).as_ref();
+        self.ranges
+            .iter()
+            .flat_map(|range| decode_f32(&bytes[range.clone()]))
+            .collect()
+    }
+
+    /// Values `start..start + out.len()` into `out`.
+    fn decode_into(&self, start: usize, out: &mut [f32]) {
+        let bytes = (*self.bytes).as_ref();
+        let mut skip = start * 4;
+        let mut filled = 0;
+        for range in &self.ranges {
+            if filled == out.len() {
+                break;
+            }
+            if skip >= range.len() {
+                skip -= range.len();
+                continue;
+            }
+            let take = ((range.len() - skip) / 4).min(out.len() - filled);
+            let from = range.start + skip;
+            for (o, v) in out[filled..filled + take]
+                .iter_mut()
+                .zip(decode_f32(&bytes[from..from + take * 4]))
+            {
+                *o = v;
+            }
+            filled += take;
+            skip = 0;
+        }
+    }
+}
+
+/// Little-endian f32 values of `bytes`.
+fn decode_f32(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// A linear layer: `y = x·Wᵀ + b`.
 struct Linear {
     /// `W` as the checkpoint stores it, `[out, in]` row-major (gemm reads it transposed
-    /// through strides: transposing 42 MB at load was a tenth of a fresh search).
-    weight: Vec<f32>,
+    /// through strides: transposing 42 MB at load was a tenth of a fresh search), decoded on
+    /// the first f32 product: a process that only embeds queries never needs it.
+    weight: OnceLock<Vec<f32>>,
+    stored: Stored,
     /// `W` in half precision, where the CPU has the kernels that read it.
     half: Option<HalfMatrix>,
     bias: Vec<f32>,
@@ -54,15 +112,19 @@ struct Linear {
 
 impl Linear {
     /// A layer from the checkpoint's row-major `[outputs, inputs]` weight.
-    fn new(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Linear {
+    fn new(stored: Stored, bias: Vec<f32>, inputs: usize, outputs: usize) -> Linear {
         // The half kernel writes whole panels of columns (every layer of BERT is made of
         // them); a layer that is not keeps to f32.
-        let half = HalfMatrix::vectorised()
-            .then(|| HalfMatrix::from_transposed(&weight, inputs, outputs))
-            .filter(|half| half.outputs() == outputs);
+        let half =
+            (HalfMatrix::vectorised() && outputs.is_multiple_of(HalfMatrix::PANEL)).then(|| {
+                HalfMatrix::from_rows(inputs, outputs, |o, row| {
+                    stored.decode_into(o * inputs, row)
+                })
+            });
         Linear {
             half,
-            weight,
+            weight: OnceLock::new(),
+            stored,
             bias,
             inputs,
             outputs,
@@ -87,7 +149,8 @@ impl Linear {
         match (&self.half, precision) {
             (Some(half), Precision::HalfWeights) => half.matmul_add(out, x, rows, parallelism),
             _ => {
-                crate::linalg::matmul_add_transposed(out, x, &self.weight, rows, k, n, parallelism)
+                let weight = self.weight.get_or_init(|| self.stored.decode());
+                crate::linalg::matmul_add_transposed(out, x, weight, rows, k, n, parallelism)
             }
         }
     }
@@ -146,7 +209,10 @@ pub struct Dims {
 /// The encoder's weights, laid out for [`FusedBert::embed`].
 pub struct FusedBert {
     dims: Dims,
-    word: Vec<f32>,
+    /// The word embeddings, `[vocab, hidden]`, read row by row from the checkpoint (a query
+    /// reads a few of 30,522 rows; decoding all 47 MB was a sixth of a fresh search).
+    word: Stored,
+    vocab: usize,
     position: Vec<f32>,
     /// Token type 0's embedding (sentence-transformers embeds one segment).
     token_type: Vec<f32>,
@@ -169,36 +235,42 @@ struct Scratch {
 }
 
 impl FusedBert {
-    /// Takes the weights of a BERT checkpoint (names as in `model.safetensors`, with or without
-    /// a `bert.` prefix) with LayerNorm epsilon `eps`.
-    pub fn from_tensors(
-        tensors: &SafeTensors,
+    /// Takes the weights of a BERT checkpoint in safetensors format (names as in
+    /// `model.safetensors`, with or without a `bert.` prefix) with LayerNorm epsilon `eps`.
+    pub fn from_checkpoint(
+        bytes: CheckpointBytes,
         dims: Dims,
         eps: f64,
     ) -> Result<FusedBert, LoadError> {
-        // Straight from the file's bytes into our buffers: going through candle tensors first
-        // cost two more copies of the 90 MB, and page faults on fresh memory were most of a
-        // fresh process's time.
+        // Straight from the file's bytes into our buffers (going through candle tensors first
+        // cost two more copies of the 90 MB); large weights stay in the checkpoint until used.
+        let all = (*bytes).as_ref();
+        let tensors = SafeTensors::deserialize(all).map_err(|e| e.to_string())?;
         let view = |name: &str| {
             tensors
                 .tensor(name)
                 .or_else(|_| tensors.tensor(&format!("bert.{name}")))
                 .map_err(|_| format!("no tensor {name}"))
         };
-        let get = |name: &str, len: usize| -> Result<Vec<f32>, LoadError> {
+        // The byte range of an f32 tensor of `len` values.
+        let range = |name: &str, len: usize| -> Result<Range<usize>, LoadError> {
             let tensor = view(name)?;
             if tensor.dtype() != Dtype::F32 {
                 return Err(format!("{name}: {:?}, expected F32", tensor.dtype()));
             }
-            let values: Vec<f32> = tensor
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if values.len() != len {
-                return Err(format!("{name}: {} values, expected {len}", values.len()));
+            let data = tensor.data();
+            if data.len() != len * 4 {
+                return Err(format!("{name}: {} values, expected {len}", data.len() / 4));
             }
-            Ok(values)
+            let start = data.as_ptr() as usize - all.as_ptr() as usize;
+            Ok(start..start + data.len())
+        };
+        let stored = |ranges: Vec<Range<usize>>| Stored {
+            bytes: bytes.clone(),
+            ranges,
+        };
+        let get = |name: &str, len: usize| -> Result<Vec<f32>, LoadError> {
+            Ok(decode_f32(&all[range(name, len)?]).collect())
         };
         let (h, i) = (dims.hidden, dims.intermediate);
         if dims.heads == 0 || !h.is_multiple_of(dims.heads) {
@@ -215,15 +287,15 @@ impl FusedBert {
                 eps,
             })
         };
-        let stored = |prefix: &str, inputs: usize, outputs: usize| {
+        let parts = |prefix: &str, inputs: usize, outputs: usize| {
             Ok::<_, LoadError>((
-                get(&format!("{prefix}.weight"), inputs * outputs)?,
+                range(&format!("{prefix}.weight"), inputs * outputs)?,
                 get(&format!("{prefix}.bias"), outputs)?,
             ))
         };
         let linear = |prefix: &str, inputs: usize, outputs: usize| -> Result<Linear, LoadError> {
-            let (weight, bias) = stored(prefix, inputs, outputs)?;
-            Ok(Linear::new(weight, bias, inputs, outputs))
+            let (weight, bias) = parts(prefix, inputs, outputs)?;
+            Ok(Linear::new(stored(vec![weight]), bias, inputs, outputs))
         };
         let vocab = view("embeddings.word_embeddings.weight")?
             .shape()
@@ -234,12 +306,17 @@ impl FusedBert {
         for l in 0..dims.layers {
             let p = format!("encoder.layer.{l}");
             let (q, k, v) = (
-                stored(&format!("{p}.attention.self.query"), h, h)?,
-                stored(&format!("{p}.attention.self.key"), h, h)?,
-                stored(&format!("{p}.attention.self.value"), h, h)?,
+                parts(&format!("{p}.attention.self.query"), h, h)?,
+                parts(&format!("{p}.attention.self.key"), h, h)?,
+                parts(&format!("{p}.attention.self.value"), h, h)?,
             );
             // One [3h, h] product instead of three: rows of Q, then K, then V.
-            let qkv = Linear::new([q.0, k.0, v.0].concat(), [q.1, k.1, v.1].concat(), h, 3 * h);
+            let qkv = Linear::new(
+                stored(vec![q.0, k.0, v.0]),
+                [q.1, k.1, v.1].concat(),
+                h,
+                3 * h,
+            );
             layers.push(Layer {
                 qkv,
                 attention_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
@@ -253,7 +330,8 @@ impl FusedBert {
             .or_else(|_| get("embeddings.token_type_embeddings.weight", h))?;
         Ok(FusedBert {
             dims,
-            word: get("embeddings.word_embeddings.weight", vocab * h)?,
+            word: stored(vec![range("embeddings.word_embeddings.weight", vocab * h)?]),
+            vocab,
             position: get(
                 "embeddings.position_embeddings.weight",
                 dims.max_positions * h,
@@ -266,7 +344,7 @@ impl FusedBert {
 
     /// The vocabulary size the word embeddings cover.
     pub fn vocab(&self) -> usize {
-        self.word.len() / self.dims.hidden
+        self.vocab
     }
 
     /// Mean-pooled, L2-normalised embeddings of token sequences (each at most
@@ -296,10 +374,10 @@ impl FusedBert {
         for sequence in sequences {
             for (position, &id) in sequence.iter().enumerate() {
                 let out = &mut scratch.hidden[row * d..(row + 1) * d];
-                let word = &self.word[id as usize * d..(id as usize + 1) * d];
+                self.word.decode_into(id as usize * d, out);
                 let pos = &self.position[position * d..(position + 1) * d];
-                for (((o, w), p), t) in out.iter_mut().zip(word).zip(pos).zip(&self.token_type) {
-                    *o = w + p + t;
+                for ((o, p), t) in out.iter_mut().zip(pos).zip(&self.token_type) {
+                    *o += p + t;
                 }
                 self.embedding_norm.add_normalise(out, &[]);
                 row += 1;
@@ -539,9 +617,44 @@ mod tests {
         assert_eq!(row, vec![-1.0, 3.0]);
     }
 
+    /// `values` as a checkpoint's bytes, one range.
+    fn stored_of(values: &[f32]) -> Stored {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let whole = 0..bytes.len();
+        Stored {
+            bytes: Arc::new(bytes),
+            ranges: vec![whole],
+        }
+    }
+
+    #[test]
+    fn stored_values_follow_their_ranges_in_order() {
+        // Two ranges out of file order, as Q, K and V are concatenated from three tensors.
+        let bytes: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let stored = Stored {
+            bytes: Arc::new(bytes),
+            ranges: vec![8..20, 0..8],
+        };
+        assert_eq!(stored.decode(), vec![3.0, 4.0, 5.0, 1.0, 2.0]);
+        let mut out = [0.0; 3];
+        stored.decode_into(2, &mut out);
+        assert_eq!(out, [5.0, 1.0, 2.0]);
+        let mut out = [0.0; 1];
+        stored.decode_into(4, &mut out);
+        assert_eq!(out, [2.0]);
+    }
+
     #[test]
     fn linear_folds_the_bias_into_the_product() {
-        let layer = Linear::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.5, -1.0], 3, 2);
+        let layer = Linear::new(
+            stored_of(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+            vec![0.5, -1.0],
+            3,
+            2,
+        );
         let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.0]; // two rows
         let mut out = vec![0.0; 4];
         layer.forward(&x, 2, &mut out, Parallelism::Sequential, Precision::Full);
@@ -561,7 +674,7 @@ mod tests {
             .map(|i| (i % 7) as f32 - 3.0 + 0.5 * (i % 2) as f32)
             .collect();
         let bias: Vec<f32> = (0..outputs).map(|o| o as f32 / 4.0).collect();
-        let layer = Linear::new(weight.clone(), bias.clone(), inputs, outputs);
+        let layer = Linear::new(stored_of(&weight), bias.clone(), inputs, outputs);
         let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.5];
         let mut want = vec![0.0; 2 * outputs];
         for (row, out) in want.chunks_exact_mut(outputs).enumerate() {

@@ -4,7 +4,7 @@
 use super::{split_columns, Parallelism, SharedOut, COLUMN_BLOCK};
 
 /// Columns of one panel of a [`HalfMatrix`]: two 8-lane AVX registers.
-const PANEL: usize = COLUMN_BLOCK;
+const PANEL: usize = HalfMatrix::PANEL;
 /// Rows of `x` one kernel call carries: 2·6 accumulators, 2 weight registers and a broadcast
 /// fill 15 of AVX2's 16 registers.
 const ROW_BLOCK: usize = 6;
@@ -24,6 +24,9 @@ pub struct HalfMatrix {
 }
 
 impl HalfMatrix {
+    /// Columns of one panel: results come in whole panels.
+    pub const PANEL: usize = COLUMN_BLOCK;
+
     /// The matrix whose transpose `w_t` is (row-major `[outputs, inputs]`, as a linear
     /// layer's weight is stored), rounded to half precision.
     ///
@@ -31,12 +34,30 @@ impl HalfMatrix {
     /// When `w_t` is shorter than `outputs × inputs`.
     pub fn from_transposed(w_t: &[f32], inputs: usize, outputs: usize) -> HalfMatrix {
         let w_t = &w_t[..inputs * outputs];
+        HalfMatrix::from_rows(inputs, outputs, |o, row| {
+            row.copy_from_slice(&w_t[o * inputs..(o + 1) * inputs]);
+        })
+    }
+
+    /// The matrix whose transpose has rows `fill(o, row)` writes (row `o` of `[outputs,
+    /// inputs]`: output `o`'s weight for every input), rounded to half precision a row at a
+    /// time (F16C's conversion through `half`'s slice functions).
+    pub fn from_rows(
+        inputs: usize,
+        outputs: usize,
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) -> HalfMatrix {
+        use half::slice::HalfFloatSliceExt;
         let count = outputs.div_ceil(PANEL);
         let mut panels = vec![0u16; count * inputs * PANEL];
-        for (o, column) in w_t.chunks_exact(inputs.max(1)).enumerate() {
+        let mut row = vec![0f32; inputs];
+        let mut halves = vec![half::f16::ZERO; inputs];
+        for o in 0..outputs {
+            fill(o, &mut row);
+            halves.convert_from_f32_slice(&row);
             let panel = &mut panels[(o / PANEL) * inputs * PANEL..];
-            for (k, &value) in column.iter().enumerate() {
-                panel[k * PANEL + o % PANEL] = half::f16::from_f32(value).to_bits();
+            for (k, value) in halves.iter().enumerate() {
+                panel[k * PANEL + o % PANEL] = value.to_bits();
             }
         }
         HalfMatrix {
