@@ -15,7 +15,7 @@
 //!   precision in the panel layout of our kernel; the linear layers' f32 products are gemm's
 //!   ([`crate::linalg`], AVX-512 or AVX2 kernels chosen at run time), attention's small ones
 //!   faer's;
-//! - **half-precision weights for short texts** ([`Precision::HalfWeights`]): a short query is
+//! - **half-precision weights for queries** ([`Precision::HalfWeights`]): a short query is
 //!   bound by reading the weights, and halves are half the bytes;
 //! - **threads**: a caller embedding many texts runs one batch per core single-threaded; one
 //!   query shares each product's columns with a spinning team ([`Parallelism`]).

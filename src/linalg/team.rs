@@ -77,6 +77,9 @@ impl Team {
 
     /// Calls `job(i)` for every member `i` at once (0 on this thread) and returns when all
     /// have finished. While another caller's job runs, this one runs every `i` itself.
+    ///
+    /// # Panics
+    /// When `job` panics, on any member (after every member has finished).
     pub fn run(&self, job: &(dyn Fn(usize) + Sync)) {
         let _running = match self.running.try_lock() {
             Ok(guard) => guard,
