@@ -48,9 +48,9 @@ impl FlatIndex {
     /// Makes later searches scan a half-precision copy of the vectors (where the CPU has the
     /// kernels), shared over the cores, then rescore a shortlist exactly: the same hits as
     /// the f32 scan. Worth it for a server's many queries, not for a one-shot process (the
-    /// copy costs about ten scans). Idempotent; shared with clones.
+    /// copy costs some 30–50 f32 scans). Idempotent; shared with clones.
     pub fn prepare_fast_scan(&self) {
-        if !HalfMatrix::vectorised() || self.is_empty() {
+        if !HalfMatrix::vectorised() || self.is_empty() || self.fast.get().is_some() {
             return;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -119,11 +119,12 @@ impl FlatIndex {
     /// [`FlatIndex::search`] through the half-precision copy: approximate similarities for
     /// every movie, then exact ones for every movie that could be among the `k` best.
     ///
-    /// Exact by a bound, not by luck: rounding a vector's components to half precision moves
-    /// its dot product with `q` by at most ε = 2⁻¹¹‖q‖‖v‖ (relative rounding of normal
-    /// values) + 2⁻²⁵‖q‖√dim (subnormal ones) + dim·2⁻²⁴‖q‖‖v‖ (f32 summation of both). A
-    /// movie among the true `k` best then has an approximate similarity ≥ the `k`-th best
-    /// approximate one − 2ε, so rescoring every movie above that line finds all of them.
+    /// Exact by a bound, not by luck: the approximate similarity of a vector `v` differs from
+    /// its rescored one by at most ε = 2⁻¹¹‖q‖‖v‖ (rounding normal components to half
+    /// precision) + 2⁻²⁵‖q‖√dim (subnormal ones) + 2·dim·2⁻²⁴‖q‖‖v‖ (the f32 summation of
+    /// each). A movie among the `k` best rescored ones then has an approximate similarity ≥
+    /// the `k`-th best approximate one − 2ε, so rescoring every movie above that line finds
+    /// all of them.
     fn search_fast(
         &self,
         fast: &FastScan,
@@ -149,7 +150,7 @@ impl FlatIndex {
         let line = if allowed_scores.len() > k {
             let q = dot(query, query).sqrt();
             let dim = self.dim as f32;
-            let epsilon = q * fast.max_norm * (2f32.powi(-11) + dim * 2f32.powi(-24))
+            let epsilon = q * fast.max_norm * (2f32.powi(-11) + 2.0 * dim * 2f32.powi(-24))
                 + q * dim.sqrt() * 2f32.powi(-25);
             let (_, kth, _) = allowed_scores.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
             *kth - 2.0 * epsilon
