@@ -1,8 +1,8 @@
 //! Dense f32 matrix products: gemm's kernels (candle's own, with the `x86-v4` feature on:
 //! AVX-512 where the CPU has it, AVX2 otherwise, chosen at run time) for f32 weights, ours for
 //! half-precision weights ([`HalfMatrix`]), and a [`Team`] of threads for splitting one short
-//! product's columns. This module holds the crate's only `unsafe` code, behind safe
-//! signatures whose bounds are checked.
+//! product's columns. This module holds, with `fsutil::map_read_only`, the crate's only
+//! `unsafe` code, behind safe signatures whose bounds are checked.
 
 mod half;
 mod team;
