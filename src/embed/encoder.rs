@@ -227,10 +227,9 @@ impl Encoder {
     }
 }
 
-/// The tensors of the model's safetensors file (read, not mmapped: 90 MB in ~30 ms, and no
-/// unsafe code).
+/// The tensors of the model's safetensors file, from the same read-only map the encoder uses.
 fn read_tensors(files: &ModelFiles) -> Result<std::collections::HashMap<String, Tensor>> {
-    let weights = std::fs::read(&files.weights).map_err(|e| Error::io(&files.weights, e))?;
+    let weights = crate::fsutil::map_read_only(&files.weights)?;
     candle_core::safetensors::load_buffer(&weights, &Device::Cpu).map_err(|e| Error::ModelInvalid {
         path: files.weights.clone(),
         message: e.to_string(),
