@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::Hit;
-use crate::linalg::{HalfMatrix, Parallelism, Team};
+use crate::linalg::{dot, HalfMatrix, Parallelism, Team};
 
 /// Unit vectors stored row-major, searched by exhaustive dot product. Cloning shares the
 /// vectors (models that score with them hold a clone).
@@ -173,27 +173,6 @@ impl FlatIndex {
     }
 }
 
-/// Dot product of two equal-length slices. Eight independent accumulators let the compiler
-/// vectorise the loop (a single running sum would serialise on float addition).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0f32; LANES];
-    let chunks_a = a.chunks_exact(LANES);
-    let chunks_b = b.chunks_exact(LANES);
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (ca, cb) in chunks_a.zip(chunks_b) {
-        for i in 0..LANES {
-            acc[i] += ca[i] * cb[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// The `k` best hits, best first, ties broken by position.
 pub fn top_k(hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     top_by(hits, k, |h| (f64::from(h.similarity), h.position))
@@ -233,14 +212,6 @@ mod tests {
             filtered.iter().map(|h| h.position).collect::<Vec<_>>(),
             vec![2, 0]
         );
-    }
-
-    #[test]
-    fn dot_handles_remainders() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        let expected: f32 = a.iter().map(|x| x * x).sum();
-        assert_eq!(dot(&a, &a), expected);
-        assert_eq!(dot(&[], &[]), 0.0);
     }
 
     /// An index with the fast scan prepared.

@@ -50,7 +50,7 @@ pub struct DotDistance;
 
 impl Distance<f32> for DotDistance {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - super::flat::dot(a, b)).max(0.0)
+        (1.0 - crate::linalg::dot(a, b)).max(0.0)
     }
 }
 

@@ -5,7 +5,7 @@
 mod flat;
 mod hnsw;
 
-pub use flat::{dot, top_by, top_k, FlatIndex};
+pub use flat::{top_by, top_k, FlatIndex};
 pub use hnsw::{DotDistance, HnswIndex, HnswParams, GRAPH_FILES};
 
 /// One search hit: a position in the catalogue and its similarity to the query.

@@ -10,11 +10,13 @@
 //! - **fusions**: one Q/K/V product (hidden × 3·hidden); each bias is written into the output
 //!   before the product accumulates onto it; bias-free GELU (erf) in one pass; residual and
 //!   LayerNorm in place;
-//! - **weights prepared once** at load: Q, K and V concatenated, each weight kept as stored
-//!   (`[out, in]`, read transposed through gemm's strides) and, for queries, rounded to half
-//!   precision in the panel layout of our kernel; the linear layers' f32 products are gemm's
-//!   ([`crate::linalg`], AVX-512 or AVX2 kernels chosen at run time), attention's small ones
-//!   faer's;
+//! - **weights prepared once**: Q, K and V concatenated; for queries each weight rounded to
+//!   half precision at load, in the panel layout of our AVX2 kernel ([`crate::linalg`]); for
+//!   f32 products laid out in the same panels on first use (on AVX-512 CPUs kept as stored,
+//!   `[out, in]`, for gemm's 16-lane kernels, which read it transposed through strides);
+//! - **attention** read in place from the packed Q|K|V rows for texts up to 64 tokens (faer's
+//!   products on copied heads for longer ones); element-wise loops (GELU, LayerNorm, softmax)
+//!   compiled for AVX2 where the CPU has it;
 //! - **half-precision weights for queries** ([`Precision::HalfWeights`]): a short query is
 //!   bound by reading the weights, and halves are half the bytes;
 //! - **threads**: a caller embedding many texts runs one batch per core single-threaded; one
@@ -26,8 +28,8 @@ use safetensors::{Dtype, SafeTensors};
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use crate::linalg::HalfMatrix;
 pub use crate::linalg::Parallelism;
+use crate::linalg::{HalfMatrix, PanelMatrix};
 
 /// Which copy of the linear layers' weights a forward pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +103,7 @@ struct Linear {
     /// `W` as the checkpoint stores it, `[out, in]` row-major (gemm reads it transposed
     /// through strides: transposing 42 MB at load was a tenth of a fresh search), decoded on
     /// the first f32 product: a process that only embeds queries never needs it.
-    weight: OnceLock<Vec<f32>>,
+    weight: OnceLock<FullWeights>,
     stored: Stored,
     /// `W` in half precision, where the CPU has the kernels that read it.
     half: Option<HalfMatrix>,
@@ -148,12 +150,35 @@ impl Linear {
         }
         match (&self.half, precision) {
             (Some(half), Precision::HalfWeights) => half.matmul_add(out, x, rows, parallelism),
-            _ => {
-                let weight = self.weight.get_or_init(|| self.stored.decode());
-                crate::linalg::matmul_add_transposed(out, x, weight, rows, k, n, parallelism)
-            }
+            _ => match self.weight.get_or_init(|| self.full_weights()) {
+                FullWeights::Panels(panels) => panels.matmul_add(out, x, rows, parallelism),
+                FullWeights::Stored(weight) => {
+                    crate::linalg::matmul_add_transposed(out, x, weight, rows, k, n, parallelism)
+                }
+            },
         }
     }
+
+    /// The f32 weights in the layout this CPU multiplies fastest.
+    fn full_weights(&self) -> FullWeights {
+        if PanelMatrix::<f32>::preferred_for_f32() && self.outputs.is_multiple_of(HalfMatrix::PANEL)
+        {
+            let (inputs, stored) = (self.inputs, &self.stored);
+            FullWeights::Panels(PanelMatrix::from_rows(inputs, self.outputs, |o, row| {
+                stored.decode_into(o * inputs, row)
+            }))
+        } else {
+            FullWeights::Stored(self.stored.decode())
+        }
+    }
+}
+
+/// A linear layer's f32 weight, in the layout its products read.
+enum FullWeights {
+    /// Panels of our AVX2 kernel.
+    Panels(PanelMatrix<f32>),
+    /// As stored, `[out, in]`, read transposed by gemm.
+    Stored(Vec<f32>),
 }
 
 /// LayerNorm over the hidden dimension.
@@ -165,6 +190,7 @@ struct LayerNorm {
 
 impl LayerNorm {
     /// `row = LN(row + residual)` in place (`residual` may be empty: `LN(row)`).
+    #[inline(always)]
     fn add_normalise(&self, row: &mut [f32], residual: &[f32]) {
         if !residual.is_empty() {
             for (x, r) in row.iter_mut().zip(residual) {
@@ -172,8 +198,8 @@ impl LayerNorm {
             }
         }
         let n = row.len() as f32;
-        let mean = row.iter().sum::<f32>() / n;
-        let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+        let mean = lane_sum(row, |x| x) / n;
+        let var = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
         let scale = 1.0 / (var + self.eps).sqrt();
         for ((x, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
             *x = (*x - mean) * scale * g + b;
@@ -383,16 +409,22 @@ impl FusedBert {
                 row += 1;
             }
         }
-        for layer in &self.layers {
-            self.layer(
-                layer,
-                sequences,
-                total,
-                &mut scratch,
-                parallelism,
-                precision,
-            );
-        }
+        // The closure is inlined into the wide-target function, and `layer` into it.
+        crate::linalg::with_wide_vectors(
+            #[inline(always)]
+            || {
+                for layer in &self.layers {
+                    self.layer(
+                        layer,
+                        sequences,
+                        total,
+                        &mut scratch,
+                        parallelism,
+                        precision,
+                    );
+                }
+            },
+        );
         // Mean pooling over each sequence's tokens, then L2 normalisation.
         let mut start = 0;
         sequences
@@ -418,7 +450,9 @@ impl FusedBert {
             .collect()
     }
 
-    /// One transformer layer over the packed hidden states in `scratch.hidden`.
+    /// One transformer layer over the packed hidden states in `scratch.hidden` (inlined into
+    /// [`crate::linalg::with_wide_vectors`], so its element-wise loops get the wide target).
+    #[inline(always)]
     fn layer(
         &self,
         layer: &Layer,
@@ -440,9 +474,7 @@ impl FusedBert {
             precision,
         );
         // Attention per sequence and head: softmax(Q·Kᵀ/√head)·V, written into the head's
-        // columns of `context`. Each head's Q, K and V are copied out contiguous first: faer
-        // 0.24 wrote past the end of a row-strided destination view in a test of ours, so
-        // every product here runs on whole, contiguous buffers.
+        // columns of `context`.
         let mut offset = 0;
         for sequence in sequences {
             let len = sequence.len();
@@ -450,6 +482,15 @@ impl FusedBert {
                 continue;
             }
             let qkv = &scratch.qkv[offset * 3 * d..(offset + len) * 3 * d];
+            let context = &mut scratch.context[offset * d..(offset + len) * d];
+            if len <= DIRECT_ATTENTION_MAX {
+                direct_attention(qkv, context, &mut scratch.scores, (d, heads), scale);
+                offset += len;
+                continue;
+            }
+            // Long sequences: faer's products on each head's Q, K and V copied out contiguous
+            // (faer 0.24 wrote past the end of a row-strided destination view in a test of
+            // ours, so every product here runs on whole, contiguous buffers).
             let scores = &mut scratch.scores[..len * len];
             let (q, rest) = scratch.heads[..3 * len * head].split_at_mut(len * head);
             let (k, v) = rest.split_at_mut(len * head);
@@ -469,26 +510,15 @@ impl FusedBert {
                 );
                 matmul(dst, Accum::Replace, qm, km.transpose(), scale, Par::Seq);
                 for row in scores.chunks_exact_mut(len) {
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0.0;
-                    for x in row.iter_mut() {
-                        *x = exp(*x - max);
-                    }
-                    for x in row.iter() {
-                        sum += *x;
-                    }
-                    let inverse = 1.0 / sum;
-                    for x in row.iter_mut() {
-                        *x *= inverse;
-                    }
+                    softmax(row);
                 }
                 let dst = MatMut::from_row_major_slice_mut(&mut out[..], len, head);
                 let probabilities = MatRef::from_row_major_slice(&scores[..], len, len);
                 let vm = MatRef::from_row_major_slice(&v[..], len, head);
                 matmul(dst, Accum::Replace, probabilities, vm, 1.0, Par::Seq);
                 for (t, row) in out.chunks_exact(head).enumerate() {
-                    let at = (offset + t) * d + h * head;
-                    scratch.context[at..at + head].copy_from_slice(row);
+                    let at = t * d + h * head;
+                    context[at..at + head].copy_from_slice(row);
                 }
             }
             offset += len;
@@ -534,6 +564,73 @@ impl FusedBert {
     }
 }
 
+/// Sequences up to this many tokens take [`direct_attention`]; longer ones faer's products
+/// (tried with `examples/bench_encoder.rs`: direct loops save the copies and the per-product
+/// overhead that dominate short texts, faer's kernels win on long ones).
+const DIRECT_ATTENTION_MAX: usize = 64;
+
+/// Attention of one sequence read in place from its packed Q|K|V rows (`qkv`, `[len, 3·d]`):
+/// each head's softmax(Q·Kᵀ·scale)·V written into its columns of `context` (`[len, d]`).
+/// `scores` holds at least `len` values.
+#[inline(always)]
+fn direct_attention(
+    qkv: &[f32],
+    context: &mut [f32],
+    scores: &mut [f32],
+    (d, heads): (usize, usize),
+    scale: f32,
+) {
+    let head = d / heads;
+    let len = context.len() / d;
+    let scores = &mut scores[..len];
+    for h in 0..heads {
+        let (q_at, k_at, v_at) = (h * head, d + h * head, 2 * d + h * head);
+        for (i, out) in context.chunks_exact_mut(d).enumerate() {
+            let q = &qkv[i * 3 * d + q_at..][..head];
+            for (j, score) in scores.iter_mut().enumerate() {
+                *score = crate::linalg::dot(q, &qkv[j * 3 * d + k_at..][..head]) * scale;
+            }
+            softmax(scores);
+            let out = &mut out[h * head..(h + 1) * head];
+            out.fill(0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                for (o, v) in out.iter_mut().zip(&qkv[j * 3 * d + v_at..][..head]) {
+                    *o += p * v;
+                }
+            }
+        }
+    }
+}
+
+/// `row = softmax(row)` in place.
+#[inline(always)]
+fn softmax(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for x in row.iter_mut() {
+        *x = exp(*x - max);
+    }
+    let inverse = 1.0 / lane_sum(row, |x| x);
+    for x in row.iter_mut() {
+        *x *= inverse;
+    }
+}
+
+/// Σ term(x) over `values` in eight running sums, one per lane, added at the end: the loop
+/// vectorises (one running sum serialises on float addition).
+#[inline(always)]
+fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&x| term(x)).sum();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += term(x);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// GELU with the error function, as BERT's `gelu` (not the tanh approximation), through
 /// [`erf`]: branch-free, so the loop over a layer's activations vectorises (libm's `erff`
 /// and `expf` took a quarter of a long text's time).
@@ -563,7 +660,8 @@ fn exp(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5·2²³ (no `floor`: without SSE4.1 in the
     // baseline target it is a libm call, 13 % of a long text's time).
     const ROUND: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_2e-3;
@@ -572,7 +670,11 @@ fn exp(x: f32) -> f32 {
     let p = p * r + 0.166_666_65;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2ⁿ from n's bits: `shifted`'s low bits hold n (|n| ≤ 127 ≪ 2²²) as an offset from
+    // ROUND's, so integer arithmetic on them vectorises (`n as i32` is a saturating cast, one
+    // lane at a time).
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    e * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 #[cfg(test)]

@@ -1,15 +1,17 @@
-//! Dense f32 matrix products: gemm's kernels (candle's own, with the `x86-v4` feature on:
-//! AVX-512 where the CPU has it, AVX2 otherwise, chosen at run time) for f32 weights, ours for
-//! half-precision weights ([`HalfMatrix`]), and a [`Team`] of threads for splitting one short
-//! product's columns. This module holds, with `fsutil::map_read_only`, the crate's only
-//! `unsafe` code, behind safe signatures whose bounds are checked.
+//! Dense f32 matrix products: ours on weights laid out once in panels ([`PanelMatrix`]: f32,
+//! or half precision as [`HalfMatrix`]) with an AVX2 kernel, gemm's (candle's own, with the
+//! `x86-v4` feature on: AVX-512 where the CPU has it, chosen at run time) on matrices as
+//! stored; a [`Team`] of threads for splitting one short product's columns; dot products and
+//! a wide-vector target for element-wise loops. This module holds, with
+//! `fsutil::map_read_only`, the crate's only `unsafe` code, behind safe signatures whose
+//! bounds are checked.
 
-mod half;
+mod panels;
 mod team;
 
 use std::ops::Range;
 
-pub use half::HalfMatrix;
+pub use panels::{HalfMatrix, PanelMatrix, PanelValue};
 pub use team::Team;
 
 /// How one matrix product uses threads.
@@ -154,6 +156,48 @@ fn product(
     });
 }
 
+/// Runs `work` compiled for AVX2 and FMA where the CPU has them, as it is elsewhere: the
+/// crate's baseline target is SSE2, so element-wise loops (GELU, LayerNorm, softmax) inlined
+/// into `work` otherwise run 4 lanes wide. Results are the same either way (no operation is
+/// fused or reordered by the wider target).
+#[inline]
+pub fn with_wide_vectors<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        /// `work`, compiled (once inlined) for AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        fn wide<R>(work: impl FnOnce() -> R) -> R {
+            work()
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        #[allow(unsafe_code)]
+        return unsafe { wide(work) };
+    }
+    work()
+}
+
+/// Dot product of two equal-length slices. Eight independent accumulators let the compiler
+/// vectorise the loop (a single running sum would serialise on float addition).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0f32; LANES];
+    let chunks_a = a.chunks_exact(LANES);
+    let chunks_b = b.chunks_exact(LANES);
+    let tail: f32 = chunks_a
+        .remainder()
+        .iter()
+        .zip(chunks_b.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..LANES {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// From this many rows [`matvec`] splits its rows over rayon's pool.
 const MATVEC_SPLIT_FROM_ROWS: usize = 4096;
 
@@ -251,6 +295,14 @@ mod tests {
             matmul_add_transposed(&mut from_t, &x, &w_t, rows, inputs, outputs, parallelism);
             assert_eq!(from_t, alone);
         }
+    }
+
+    #[test]
+    fn dot_handles_remainders() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        let expected: f32 = a.iter().map(|x| x * x).sum();
+        assert_eq!(dot(&a, &a), expected);
+        assert_eq!(dot(&[], &[]), 0.0);
     }
 
     #[test]

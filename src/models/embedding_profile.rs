@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Interactions, Scorer};
-use crate::ann::{dot, FlatIndex};
+use crate::ann::FlatIndex;
+use crate::linalg::dot;
 
 /// Liked movies [`EmbeddingProfile::max_liked_similarity`] compares with (bounds the cost of
 /// a long history).

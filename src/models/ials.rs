@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::matrix_factorization::standard_normal;
 use super::{Interactions, Scorer, UserIndex};
-use crate::ann::{dot, top_by};
+use crate::ann::top_by;
+use crate::linalg::dot;
 
 /// The settings of [`Ials::fit`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

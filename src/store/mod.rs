@@ -36,11 +36,12 @@ pub use manifest::{
     MANIFEST_FILE,
 };
 
-use crate::ann::{dot, FlatIndex, HnswIndex, HnswParams, GRAPH_FILES};
+use crate::ann::{FlatIndex, HnswIndex, HnswParams, GRAPH_FILES};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fsutil::{fsync_dir, pause_point, write_atomic};
 use crate::keyword::KeywordIndex;
+use crate::linalg::dot;
 
 /// The marker file of a root; its contents are [`ROOT_MARKER_TEXT`].
 pub const ROOT_MARKER: &str = "REELRANK_INDEX";

@@ -1,7 +1,7 @@
 //! The encoder against reference vectors and facts that hold for sentence-transformers.
 
-use reelrank::ann::dot;
 use reelrank::embed::{model_files, Encoder, ModelSource, StockBert};
+use reelrank::linalg::dot;
 use serde::Deserialize;
 use std::sync::OnceLock;
 
