@@ -26,15 +26,16 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-/// A read-only map of a file the program only reads (the model's weights): its pages are
-/// read on first touch, straight from the page cache, instead of copied into fresh memory
-/// (reading and copying MiniLM's 90 MB was a third of a fresh search).
+/// A read-only map of a file the program only reads (the model's weights, an index's
+/// vectors): its pages are read on first touch, straight from the page cache, instead of
+/// copied into fresh memory (reading and copying MiniLM's 90 MB was a third of a fresh search).
 pub fn map_read_only(path: &Path) -> Result<memmap2::Mmap> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the map is read-only and private to this process. What the compiler cannot
     // check is that nobody truncates or rewrites the file while it is mapped; model files
-    // are never written by this program, and replacing one means a new file (a rename), which
-    // leaves this map on the old one.
+    // are never written by this program, an index generation's files never after they were
+    // published (a build writes a new generation), and replacing or deleting a file leaves
+    // this map on the old one.
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     Ok(map)

@@ -8,7 +8,7 @@ use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 
-use super::Hit;
+use super::{FlatIndex, Hit};
 
 /// Base name of the graph files: `graph.hnsw.graph` and `graph.hnsw.data`.
 pub const GRAPH_BASENAME: &str = "graph";
@@ -27,6 +27,21 @@ pub struct HnswParams {
     /// Most layers of the graph.
     pub max_layer: usize,
 }
+
+impl HnswParams {
+    /// Whether a graph built with `other` is the graph these parameters build (the search's
+    /// candidate list size does not change the graph).
+    pub fn builds_same_graph(&self, other: &HnswParams) -> bool {
+        (self.m, self.ef_construction, self.max_layer)
+            == (other.m, other.ef_construction, other.max_layer)
+    }
+}
+
+/// Candidate list sizes [`HnswIndex::calibrate_ef`] tries, smallest first.
+pub const EF_CANDIDATES: [usize; 6] = [64, 96, 128, 192, 256, 400];
+
+/// Recall@10 against the exact scan that [`HnswIndex::calibrate_ef`] asks of the graph.
+pub const TARGET_RECALL: f64 = 0.99;
 
 impl Default for HnswParams {
     /// Measured on ml-latest-small with 300 title queries (examples in README's Performance):
@@ -175,5 +190,110 @@ impl HnswIndex {
             .collect();
         // The similarity is re-derived from the distance; sort for a deterministic order.
         super::flat::top_k(hits, k)
+    }
+
+    /// Recall@`k` of the graph searched with `ef` against `truths`, each query's exact `k`
+    /// nearest (as the exact scan finds them).
+    pub fn recall_at(&self, queries: &[Vec<f32>], truths: &[Vec<Hit>], k: usize, ef: usize) -> f64 {
+        let (mut found, mut wanted) = (0usize, 0usize);
+        for (query, truth) in queries.iter().zip(truths) {
+            let hits = self.search_with_ef(query, k, ef, None);
+            wanted += truth.len();
+            found += truth
+                .iter()
+                .filter(|t| hits.iter().any(|h| h.position == t.position))
+                .count();
+        }
+        if wanted == 0 {
+            1.0
+        } else {
+            found as f64 / wanted as f64
+        }
+    }
+
+    /// The smallest of [`EF_CANDIDATES`] whose recall@10 over `queries` against the exact
+    /// scan of `exact` (the graph's vectors) reaches [`TARGET_RECALL`] (the largest when none
+    /// does), with that recall: the walk costs about linearly in ef, and how much of it a
+    /// catalogue needs depends on the catalogue.
+    pub fn calibrate_ef(&self, exact: &FlatIndex, queries: &[Vec<f32>]) -> (usize, f64) {
+        let truths: Vec<Vec<Hit>> = queries
+            .iter()
+            .map(|q| exact.search(q, 10, &|_| true))
+            .collect();
+        let mut last = (EF_CANDIDATES[EF_CANDIDATES.len() - 1], 0.0);
+        for ef in EF_CANDIDATES {
+            last = (ef, self.recall_at(queries, &truths, 10, ef));
+            if last.1 >= TARGET_RECALL {
+                break;
+            }
+        }
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_picks_the_smallest_list_that_reaches_the_recall() {
+        // 3,000 random unit vectors of 16 dimensions (seeded), a small graph (M 4, built with
+        // a short list) so that short search lists miss neighbours.
+        let (n, dim) = (3000, 16);
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        let mut vectors: Vec<f32> = (0..n * dim).map(|_| next()).collect();
+        for row in vectors.chunks_exact_mut(dim) {
+            let norm = crate::linalg::dot(row, row).sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        let queries: Vec<Vec<f32>> = vectors
+            .chunks_exact(dim)
+            .take(100)
+            .map(|q| q.iter().map(|x| x + 0.05).collect())
+            .collect();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let params = HnswParams {
+            m: 4,
+            ef_construction: 16,
+            ef_search: 400,
+            max_layer: 16,
+        };
+        HnswIndex::build_into(dir.path(), &vectors, dim, params).expect("graph");
+        let graph = HnswIndex::load(dir.path(), params).expect("load");
+        let exact = FlatIndex::new(vectors, dim);
+        let (ef, recall) = graph.calibrate_ef(&exact, &queries);
+        // What the calibration reports is what the graph does at that list size, and every
+        // smaller candidate falls short of the target.
+        let truths: Vec<Vec<Hit>> = queries
+            .iter()
+            .map(|q| exact.search(q, 10, &|_| true))
+            .collect();
+        assert_eq!(graph.recall_at(&queries, &truths, 10, ef), recall);
+        assert!(recall >= TARGET_RECALL || ef == EF_CANDIDATES[EF_CANDIDATES.len() - 1]);
+        for smaller in EF_CANDIDATES.iter().filter(|&&e| e < ef) {
+            assert!(graph.recall_at(&queries, &truths, 10, *smaller) < TARGET_RECALL);
+        }
+        // Recall grows with the list: the longest list finds at least what the shortest does.
+        let shortest = graph.recall_at(&queries, &truths, 10, EF_CANDIDATES[0]);
+        assert!(graph.recall_at(&queries, &truths, 10, 400) >= shortest);
+        assert!(
+            shortest < 1.0,
+            "the test graph should be hard for short lists: {shortest}"
+        );
+    }
+
+    #[test]
+    fn the_search_list_does_not_change_the_graph() {
+        let params = HnswParams::default();
+        let other = HnswParams {
+            ef_search: 64,
+            ..params
+        };
+        assert!(params.builds_same_graph(&other));
+        assert!(!params.builds_same_graph(&HnswParams { m: 8, ..params }));
     }
 }

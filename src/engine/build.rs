@@ -204,7 +204,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         .as_ref()
         .filter(|index| {
             let stored = index.flat().vectors();
-            index.manifest().hnsw == options.hnsw
+            index.manifest().hnsw.builds_same_graph(&options.hnsw)
                 && stored.len() == all_vectors.len()
                 && stored
                     .iter()
@@ -248,6 +248,20 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     spinner.finish_and_clear();
     timings.insert("stack".to_string(), ms(t));
     timings.insert("hnsw".to_string(), graph.ms);
+
+    // The graph's search list size, measured on this catalogue where it is walked.
+    let t = Instant::now();
+    let mut hnsw = options.hnsw;
+    if vectors.len() >= super::GRAPH_FROM_MOVIES {
+        let queries = calibration_queries(&catalog, &encoder)?;
+        let (ef, recall) = graph.load(hnsw)?.calibrate_ef(&vectors, &queries);
+        hnsw.ef_search = ef;
+        tracing::info!(
+            "HNSW search list {ef}: recall@10 {recall:.4} against the exact scan ({} title queries)",
+            queries.len()
+        );
+        timings.insert("hnsw_calibration".to_string(), ms(t));
+    }
     tracing::info!(
         "trained the serving stack in {:.1} s ({} meta rows, seed {}); HNSW graph {} in {:.1} s",
         ms(t) / 1e3,
@@ -288,7 +302,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             pooling: files.pooling.clone(),
             normalized: true,
         },
-        hnsw: options.hnsw,
+        hnsw,
         document_template: options.document_template,
         dataset: DatasetRecord {
             dir: paths.data.display().to_string(),
@@ -395,3 +409,25 @@ fn progress_bar(
     bar.set_message(message);
     bar
 }
+
+/// Titles of [`CALIBRATION_QUERIES`] movies spread evenly over the catalogue, embedded: the
+/// queries whose nearest movies the graph must find (a title has one close match and a flat
+/// tail of similarities, the hardest case for a graph walk).
+fn calibration_queries(
+    catalog: &crate::catalog::Catalog,
+    encoder: &Encoder,
+) -> Result<Vec<Vec<f32>>> {
+    let n = catalog.movies.len();
+    let titles: Vec<String> = (0..CALIBRATION_QUERIES.min(n))
+        .map(|i| {
+            catalog.movies[i * n / CALIBRATION_QUERIES.min(n)]
+                .movie
+                .title
+                .clone()
+        })
+        .collect();
+    encoder.embed_texts(&titles)
+}
+
+/// How many title queries measure the graph's recall at build.
+const CALIBRATION_QUERIES: usize = 200;

@@ -87,20 +87,35 @@ impl IndexFile {
     pub fn read_checked(&self, dir: &Path) -> Result<Vec<u8>> {
         self.check_size(dir)?;
         let path = dir.join(&self.name);
-        let corrupt = |reason: String| Error::IndexCorrupt {
-            path: path.clone(),
-            dir: dir.to_path_buf(),
-            reason,
-        };
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let crc = crc32fast::hash(&bytes);
-        if crc != self.crc32 {
-            return Err(corrupt(format!(
-                "crc32 {crc:08x} where manifest.json records {:08x}",
-                self.crc32
-            )));
-        }
+        self.check_crc(dir, &bytes)?;
         Ok(bytes)
+    }
+
+    /// Checks the file's bytes (read from `dir`) against the recorded crc32.
+    fn check_crc(&self, dir: &Path, bytes: &[u8]) -> Result<()> {
+        let crc = crc32fast::hash(bytes);
+        if crc != self.crc32 {
+            return Err(Error::IndexCorrupt {
+                path: dir.join(&self.name),
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "crc32 {crc:08x} where manifest.json records {:08x}",
+                    self.crc32
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Maps the file from `dir` read-only ([`crate::fsutil::map_read_only`]), checking its
+    /// size and crc32: [`IndexFile::read_checked`] without copying the bytes.
+    pub fn map_checked(&self, dir: &Path) -> Result<memmap2::Mmap> {
+        self.check_size(dir)?;
+        let path = dir.join(&self.name);
+        let map = crate::fsutil::map_read_only(&path)?;
+        self.check_crc(dir, &map)?;
+        Ok(map)
     }
 
     /// Checks the file in `dir` against its size and sha256 (the full check of `verify`).

@@ -129,28 +129,29 @@ impl MovieIndex {
             dir: root.to_path_buf(),
             reason,
         };
-        let catalog_bytes = manifest.file(&dir, CATALOG_FILE)?.read_checked(&dir)?;
+        let catalog_bytes = manifest.file(&dir, CATALOG_FILE)?.map_checked(&dir)?;
         let catalog: Catalog = serde_json::from_slice(&catalog_bytes)
             .map_err(|e| corrupt(CATALOG_FILE, e.to_string()))?;
-        let vectors = floats(&manifest.file(&dir, VECTORS_FILE)?.read_checked(&dir)?);
+        let vectors = manifest.file(&dir, VECTORS_FILE)?.map_checked(&dir)?;
         let dim = manifest.model.dim;
-        if dim == 0 || vectors.len() != catalog.movies.len() * dim {
+        if dim == 0 || vectors.len() != catalog.movies.len() * dim * 4 {
             return Err(corrupt(
                 VECTORS_FILE,
                 format!(
                     "{} floats for {} movies of dimension {dim}",
-                    vectors.len(),
+                    vectors.len() / 4,
                     catalog.movies.len()
                 ),
             ));
         }
+        let flat = FlatIndex::mapped(vectors, dim).map_err(|e| corrupt(VECTORS_FILE, e))?;
         // The stack and the graph are read (their checksums checked) on first use: at
         // ml-latest's size they are 1.1 GB and 200 MB that a one-shot plain search never
         // needs. Their sizes are checked now.
         for name in [STACK_FILE, GRAPH_FILES[0], GRAPH_FILES[1]] {
             manifest.file(&dir, name)?.check_size(&dir)?;
         }
-        let keyword_bytes = manifest.file(&dir, KEYWORD_FILE)?.read_checked(&dir)?;
+        let keyword_bytes = manifest.file(&dir, KEYWORD_FILE)?.map_checked(&dir)?;
         let keyword = KeywordIndex::from_bytes(&keyword_bytes)
             .map_err(|e| corrupt(KEYWORD_FILE, e.to_string()))?;
         if keyword.len() != catalog.movies.len() {
@@ -168,7 +169,7 @@ impl MovieIndex {
             generation,
             manifest,
             catalog,
-            flat: FlatIndex::new(vectors, dim),
+            flat,
             hnsw: std::sync::OnceLock::new(),
             keyword,
             _reader: reader,
@@ -423,6 +424,17 @@ pub struct PreparedGraph {
     pub ms: f64,
     /// Whether the files are the previous generation's.
     pub reused: bool,
+}
+
+impl PreparedGraph {
+    /// Loads the prepared graph (to measure it before it is published).
+    pub fn load(&self, params: HnswParams) -> Result<HnswIndex> {
+        HnswIndex::load(self.dir.path(), params).map_err(|reason| Error::IndexCorrupt {
+            path: self.dir.path().join(GRAPH_FILES[0]),
+            dir: self.dir.path().to_path_buf(),
+            reason,
+        })
+    }
 }
 
 /// The one build allowed at a time on an index root: an exclusive lock on `LOCK`, released on
@@ -690,13 +702,6 @@ fn vectors_to_bytes(vectors: &[f32]) -> Vec<u8> {
     vectors.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,8 +779,24 @@ mod tests {
     }
 
     #[test]
-    fn vectors_round_trip_through_bytes() {
-        let values = vec![0.25f32, -1.5, 3.0e-8, 1.0];
-        assert_eq!(floats(&vectors_to_bytes(&values)), values);
+    fn vectors_round_trip_through_a_mapped_file() -> Result<()> {
+        let values = vec![0.25f32, -1.5, 3.0e-8, 1.0, 0.0, -0.0];
+        let dir = tempdir();
+        let path = dir.path().join(VECTORS_FILE);
+        std::fs::write(&path, vectors_to_bytes(&values)).map_err(|e| Error::io(&path, e))?;
+        let flat =
+            FlatIndex::mapped(crate::fsutil::map_read_only(&path)?, 2).map_err(|reason| {
+                Error::IndexCorrupt {
+                    path: path.clone(),
+                    dir: dir.path().to_path_buf(),
+                    reason,
+                }
+            })?;
+        assert_eq!(flat.vectors(), &values[..]);
+        assert_eq!((flat.len(), flat.vector(2)), (3, &values[4..6]));
+        // Not whole vectors of 4: refused.
+        let error = FlatIndex::mapped(crate::fsutil::map_read_only(&path)?, 4);
+        assert!(error.is_err_and(|e| e.contains("24 bytes")));
+        Ok(())
     }
 }
