@@ -111,12 +111,15 @@ impl Catalog {
             .map(|(p, e)| (e.movie.id, p as u32))
             .collect();
         let max_count = movies.iter().map(|e| e.rating_count).max().unwrap_or(0);
-        let mut genres: Vec<String> = movies
+        // A set of borrowed names first: cloning and sorting every movie's genres was a few
+        // per cent of opening ml-latest's catalogue.
+        let genres: Vec<String> = movies
             .iter()
-            .flat_map(|e| e.movie.genres.iter().cloned())
+            .flat_map(|e| e.movie.genres.iter().map(String::as_str))
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .map(str::to_string)
             .collect();
-        genres.sort_unstable();
-        genres.dedup();
         Catalog {
             popularity,
             movies,

@@ -100,9 +100,8 @@ fn decode_f32(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
 
 /// A linear layer: `y = x·Wᵀ + b`.
 struct Linear {
-    /// `W` as the checkpoint stores it, `[out, in]` row-major (gemm reads it transposed
-    /// through strides: transposing 42 MB at load was a tenth of a fresh search), decoded on
-    /// the first f32 product: a process that only embeds queries never needs it.
+    /// `W` in f32, made on the first f32 product (a process that only embeds queries never
+    /// needs it; decoding 42 MB at load was a tenth of a fresh search).
     weight: OnceLock<FullWeights>,
     stored: Stored,
     /// `W` in half precision, where the CPU has the kernels that read it.
@@ -177,7 +176,8 @@ impl Linear {
 enum FullWeights {
     /// Panels of our AVX2 kernel.
     Panels(PanelMatrix<f32>),
-    /// As stored, `[out, in]`, read transposed by gemm.
+    /// As the checkpoint stores it, `[out, in]` row-major: gemm reads it transposed through
+    /// strides (nothing transposed at load).
     Stored(Vec<f32>),
 }
 

@@ -921,9 +921,11 @@ impl Engine {
 
     /// Loads what a long-lived process serves from (the stack and, where it is walked, the
     /// graph) now: their damage is then an error here rather than on some later request.
-    /// Also prepares the exact scan's half-precision copy ([`FlatIndex::prepare_fast_scan`]).
+    /// Also copies the mapped vectors into memory ([`FlatIndex::make_resident`]) and prepares
+    /// the exact scan's half-precision copy ([`FlatIndex::prepare_fast_scan`]).
     pub fn load_all(&self) -> Result<()> {
         self.stack()?;
+        self.index.flat().make_resident();
         self.index.flat().prepare_fast_scan();
         if self.index.flat().len() >= self.graph_from {
             self.index.hnsw()?;

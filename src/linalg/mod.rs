@@ -306,6 +306,21 @@ mod tests {
     }
 
     #[test]
+    fn the_wide_target_computes_the_same_values() {
+        let xs: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let f = |xs: &[f32]| -> Vec<u32> {
+            xs.iter()
+                .map(|x| (x * 1.5 + x * x * 0.25 - x / 3.0).to_bits())
+                .collect()
+        };
+        let wide = with_wide_vectors(
+            #[inline(always)]
+            || (f(&xs), dot(&xs, &xs).to_bits()),
+        );
+        assert_eq!(wide, (f(&xs), dot(&xs, &xs).to_bits()));
+    }
+
+    #[test]
     #[should_panic]
     fn a_short_slice_panics_before_the_product() {
         matmul_add(

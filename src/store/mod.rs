@@ -794,9 +794,15 @@ mod tests {
             })?;
         assert_eq!(flat.vectors(), &values[..]);
         assert_eq!((flat.len(), flat.vector(2)), (3, &values[4..6]));
+        // A resident copy keeps what was read when the file changes under the map.
+        flat.make_resident();
+        std::fs::write(&path, vectors_to_bytes(&[9.0; 6])).map_err(|e| Error::io(&path, e))?;
+        assert_eq!(flat.vectors(), &values[..]);
         // Not whole vectors of 4: refused.
         let error = FlatIndex::mapped(crate::fsutil::map_read_only(&path)?, 4);
         assert!(error.is_err_and(|e| e.contains("24 bytes")));
+        let rewritten = FlatIndex::mapped(crate::fsutil::map_read_only(&path)?, 2);
+        assert!(rewritten.is_ok_and(|f| f.vectors() == [9.0; 6]));
         Ok(())
     }
 }
