@@ -1,5 +1,10 @@
 //! The `reelrank` command line: parses arguments, calls the library, prints.
 
+/// mimalloc instead of glibc's allocator: opening ml-latest's catalogue allocates and frees
+/// some 500,000 strings and vectors, a third of a fresh search there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
