@@ -1,10 +1,5 @@
 //! The `reelrank` command line: parses arguments, calls the library, prints.
 
-/// mimalloc instead of glibc's allocator: opening ml-latest's catalogue allocates and frees
-/// some 500,000 strings and vectors, a third of a fresh search there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +22,11 @@ use reelrank::rank::stack::StackKind;
 use reelrank::rank::{Filters, YearRange, DEFAULT_ALPHA};
 use reelrank::server::ServeOptions;
 use reelrank::{present, Paths};
+
+/// mimalloc instead of glibc's allocator: opening ml-latest's catalogue allocates and frees
+/// some 500,000 strings and vectors, a third of a fresh search there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Semantic two-stage movie search over MovieLens.
 #[derive(Parser)]
