@@ -6,7 +6,7 @@ mod flat;
 mod hnsw;
 
 pub use flat::{top_by, top_k, FlatIndex};
-pub use hnsw::{DotDistance, HnswIndex, HnswParams, EF_CANDIDATES, GRAPH_FILES, TARGET_RECALL};
+pub use hnsw::{DotDistance, HnswIndex, HnswParams, GRAPH_FILES};
 
 /// One search hit: a position in the catalogue and its similarity to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -248,6 +248,14 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     spinner.finish_and_clear();
     timings.insert("stack".to_string(), ms(t));
     timings.insert("hnsw".to_string(), graph.ms);
+    tracing::info!(
+        "trained the serving stack in {:.1} s ({} meta rows, seed {}); HNSW graph {} in {:.1} s",
+        ms(t) / 1e3,
+        stack.training.meta_rows,
+        options.seed,
+        if graph.reused { "reused" } else { "built" },
+        graph.ms / 1e3
+    );
 
     // The graph's search list size, measured on this catalogue where it is walked.
     let t = Instant::now();
@@ -262,14 +270,6 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         );
         timings.insert("hnsw_calibration".to_string(), ms(t));
     }
-    tracing::info!(
-        "trained the serving stack in {:.1} s ({} meta rows, seed {}); HNSW graph {} in {:.1} s",
-        ms(t) / 1e3,
-        stack.training.meta_rows,
-        options.seed,
-        if graph.reused { "reused" } else { "built" },
-        graph.ms / 1e3
-    );
 
     let t = Instant::now();
     let keyword_bytes = keyword_index(&dataset)?.to_bytes()?;
@@ -418,13 +418,9 @@ fn calibration_queries(
     encoder: &Encoder,
 ) -> Result<Vec<Vec<f32>>> {
     let n = catalog.movies.len();
-    let titles: Vec<String> = (0..CALIBRATION_QUERIES.min(n))
-        .map(|i| {
-            catalog.movies[i * n / CALIBRATION_QUERIES.min(n)]
-                .movie
-                .title
-                .clone()
-        })
+    let count = CALIBRATION_QUERIES.min(n);
+    let titles: Vec<String> = (0..count)
+        .map(|i| catalog.movies[i * n / count].movie.title.clone())
         .collect();
     encoder.embed_texts(&titles)
 }
