@@ -185,8 +185,7 @@ impl<E: PanelValue> PanelMatrix<E> {
                             // borrowed mutably meanwhile.
                             #[allow(unsafe_code)]
                             unsafe {
-                                kernel::block(
-                                    block,
+                                kernel::for_rows(block)(
                                     panel.as_ptr(),
                                     k,
                                     x.as_ptr().add(first * k),
@@ -246,35 +245,29 @@ mod kernel {
     /// thread).
     const AHEAD_BYTES: usize = 4096;
 
-    /// `rows` (1..=6) rows of `out` (row stride `out_stride`), 16 columns, += those rows of
-    /// `x` (row stride `inputs`) times one panel.
+    /// A kernel for blocks of some number of rows: `(panel, inputs, x, out, out_stride)` adds
+    /// those rows of `x` (row stride `inputs`) times one panel to 16 columns of the same rows
+    /// of `out` (row stride `out_stride`).
     ///
-    /// # Safety
+    /// # Safety (of a call)
     /// AVX2, FMA and F16C are present; `panel` holds `inputs × 16` values, `x` `rows × inputs`
-    /// and `out` 16 values at each of `rows` rows `out_stride` apart.
-    #[inline]
-    pub(super) unsafe fn block<E: PanelValue>(
-        rows: usize,
-        panel: *const E,
-        inputs: usize,
-        x: *const f32,
-        out: *mut f32,
-        out_stride: usize,
-    ) {
-        // SAFETY: forwarded from this function's contract, with `R` = `rows` ≤ ROW_BLOCK.
-        unsafe {
-            match rows {
-                1 => rows_of::<E, 1, 4>(panel, inputs, x, out, out_stride),
-                2 => rows_of::<E, 2, 2>(panel, inputs, x, out, out_stride),
-                3 => rows_of::<E, 3, 2>(panel, inputs, x, out, out_stride),
-                4 => rows_of::<E, 4, 1>(panel, inputs, x, out, out_stride),
-                5 => rows_of::<E, 5, 1>(panel, inputs, x, out, out_stride),
-                _ => rows_of::<E, ROW_BLOCK, 1>(panel, inputs, x, out, out_stride),
-            }
+    /// and `out` 16 values at each of `rows` rows `out_stride` apart, `rows` being the block
+    /// size [`for_rows`] chose the kernel for.
+    pub(super) type Kernel<E> = unsafe fn(*const E, usize, *const f32, *mut f32, usize);
+
+    /// The kernel for blocks of `rows` (1..=6) rows.
+    pub(super) fn for_rows<E: PanelValue>(rows: usize) -> Kernel<E> {
+        match rows {
+            1 => rows_of::<E, 1, 4>,
+            2 => rows_of::<E, 2, 2>,
+            3 => rows_of::<E, 3, 2>,
+            4 => rows_of::<E, 4, 1>,
+            5 => rows_of::<E, 5, 1>,
+            _ => rows_of::<E, ROW_BLOCK, 1>,
         }
     }
 
-    /// [`block`] for `R` rows, `U` steps along the inputs at a time, each with its own
+    /// The kernel for `R` rows, `U` steps along the inputs at a time, each with its own
     /// accumulators: at least 8 independent sums keep both FMA units busy despite each
     /// FMA's latency (one row alone would otherwise wait on its previous sum every step).
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -285,7 +278,7 @@ mod kernel {
         out: *mut f32,
         out_stride: usize,
     ) {
-        // SAFETY: every offset below stays inside the extents of `block`'s contract.
+        // SAFETY: every offset below stays inside the extents of [`Kernel`]'s contract.
         unsafe {
             let zero = _mm256_setzero_ps();
             let mut acc: [[[__m256; 2]; U]; R] = [[[zero; 2]; U]; R];
