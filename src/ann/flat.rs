@@ -11,8 +11,6 @@ use crate::linalg::{dot, HalfMatrix, Parallelism, Team};
 #[derive(Debug, Clone, Default)]
 pub struct FlatIndex {
     vectors: Vectors,
-    /// A copy of mapped vectors in memory, once [`FlatIndex::make_resident`] made it.
-    resident: Arc<OnceLock<Arc<[f32]>>>,
     dim: usize,
     /// The half-precision scan, once [`FlatIndex::prepare_fast_scan`] made it.
     fast: Arc<OnceLock<FastScan>>,
@@ -42,7 +40,14 @@ impl std::fmt::Debug for FastScan {
 #[derive(Clone)]
 enum Vectors {
     Owned(Arc<[f32]>),
-    Mapped(Arc<memmap2::Mmap>),
+    Mapped(Arc<MappedVectors>),
+}
+
+/// A map of little-endian f32 values, checked to cast, and its copy in memory once
+/// [`FlatIndex::make_resident`] made it (then read instead of the map).
+struct MappedVectors {
+    map: memmap2::Mmap,
+    resident: OnceLock<Box<[f32]>>,
 }
 
 impl Default for Vectors {
@@ -64,8 +69,11 @@ impl Vectors {
     fn as_slice(&self) -> &[f32] {
         match self {
             Vectors::Owned(values) => values,
-            // Checked to cast when it was made (`FlatIndex::mapped`).
-            Vectors::Mapped(map) => bytemuck::cast_slice(&map[..]),
+            Vectors::Mapped(mapped) => match mapped.resident.get() {
+                Some(copy) => copy,
+                // Checked to cast when it was made (`FlatIndex::mapped`).
+                None => bytemuck::cast_slice(&mapped.map[..]),
+            },
         }
     }
 }
@@ -76,7 +84,6 @@ impl FlatIndex {
         debug_assert!(dim > 0 && vectors.len().is_multiple_of(dim));
         FlatIndex {
             vectors: Vectors::Owned(vectors.into()),
-            resident: Arc::default(),
             dim,
             fast: Arc::default(),
         }
@@ -102,8 +109,10 @@ impl FlatIndex {
         // A map starts on a page boundary: aligned for f32 (checked all the same).
         bytemuck::try_cast_slice::<u8, f32>(&map[..]).map_err(|e| e.to_string())?;
         Ok(FlatIndex {
-            vectors: Vectors::Mapped(Arc::new(map)),
-            resident: Arc::default(),
+            vectors: Vectors::Mapped(Arc::new(MappedVectors {
+                map,
+                resident: OnceLock::new(),
+            })),
             dim,
             fast: Arc::default(),
         })
@@ -113,17 +122,10 @@ impl FlatIndex {
     /// long-lived process then serves what it checked at open even if the file is later
     /// rewritten or truncated under it (which a map would show, or fault on).
     pub fn make_resident(&self) {
-        if let Vectors::Mapped(map) = &self.vectors {
-            self.resident
-                .get_or_init(|| Arc::from(bytemuck::cast_slice::<u8, f32>(&map[..])));
-        }
-    }
-
-    /// The values, row-major: the resident copy when there is one.
-    fn values(&self) -> &[f32] {
-        match self.resident.get() {
-            Some(copy) => copy,
-            None => self.vectors.as_slice(),
+        if let Vectors::Mapped(mapped) = &self.vectors {
+            mapped
+                .resident
+                .get_or_init(|| bytemuck::cast_slice(&mapped.map[..]).into());
         }
     }
 
@@ -144,7 +146,7 @@ impl FlatIndex {
             }
         };
         self.fast.get_or_init(|| FastScan {
-            matrix: HalfMatrix::from_transposed(self.values(), self.dim, self.len()),
+            matrix: HalfMatrix::from_transposed(self.vectors.as_slice(), self.dim, self.len()),
             team,
             max_norm: (0..self.len())
                 .map(|p| dot(self.vector(p), self.vector(p)).sqrt())
@@ -163,7 +165,7 @@ impl FlatIndex {
 
     /// Whether the index holds no vector.
     pub fn is_empty(&self) -> bool {
-        self.values().is_empty()
+        self.vectors.as_slice().is_empty()
     }
 
     /// Vector dimension.
@@ -173,12 +175,12 @@ impl FlatIndex {
 
     /// The vector at `position`.
     pub fn vector(&self, position: usize) -> &[f32] {
-        &self.values()[position * self.dim..(position + 1) * self.dim]
+        &self.vectors.as_slice()[position * self.dim..(position + 1) * self.dim]
     }
 
     /// All vectors, row-major.
     pub fn vectors(&self) -> &[f32] {
-        self.values()
+        self.vectors.as_slice()
     }
 
     /// The `k` most similar vectors among those `allowed`, best first; ties go to the lower
@@ -190,7 +192,7 @@ impl FlatIndex {
         }
         // Every dot product in one matrix-vector product (gemm's SIMD kernels: 0.79 → 0.45 ms
         // a query over 9,742 × 384 with AVX-512, `examples/bench_query.rs`), then the filter.
-        let hits: Vec<Hit> = crate::linalg::matvec(self.values(), query)
+        let hits: Vec<Hit> = crate::linalg::matvec(self.vectors.as_slice(), query)
             .into_iter()
             .enumerate()
             .filter(|&(position, _)| allowed(position))
