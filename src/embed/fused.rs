@@ -198,8 +198,8 @@ impl LayerNorm {
             }
         }
         let n = row.len() as f32;
-        let mean = lane_sum(row, |x| x) / n;
-        let var = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
+        let mean = crate::linalg::lane_sum(row, |x| x) / n;
+        let var = crate::linalg::lane_sum(row, |x| (x - mean) * (x - mean)) / n;
         let scale = 1.0 / (var + self.eps).sqrt();
         for ((x, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
             *x = (*x - mean) * scale * g + b;
@@ -610,26 +610,10 @@ fn softmax(row: &mut [f32]) {
     for x in row.iter_mut() {
         *x = exp(*x - max);
     }
-    let inverse = 1.0 / lane_sum(row, |x| x);
+    let inverse = 1.0 / crate::linalg::lane_sum(row, |x| x);
     for x in row.iter_mut() {
         *x *= inverse;
     }
-}
-
-/// Σ term(x) over `values` in eight running sums, one per lane, added at the end: the loop
-/// vectorises (one running sum serialises on float addition).
-#[inline(always)]
-fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&x| term(x)).sum();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a += term(x);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// GELU with the error function, as BERT's `gelu` (not the tanh approximation), through

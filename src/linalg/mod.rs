@@ -176,10 +176,10 @@ pub fn with_wide_vectors<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
-/// Dot product of two equal-length slices. Eight independent accumulators let the compiler
-/// vectorise the loop (a single running sum would serialise on float addition).
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Σ term(aᵢ, bᵢ) over two equal-length slices in eight running sums, one per lane, added
+/// at the end: the loop vectorises (a single running sum would serialise on float addition).
+#[inline(always)]
+pub fn lane_sum_pairs(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 8;
     let mut acc = [0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
@@ -188,14 +188,27 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         .remainder()
         .iter()
         .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| term(x, y))
         .sum();
     for (ca, cb) in chunks_a.zip(chunks_b) {
         for i in 0..LANES {
-            acc[i] += ca[i] * cb[i];
+            acc[i] += term(ca[i], cb[i]);
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+/// Σ term(x) over `values`, in lanes as [`lane_sum_pairs`] (the second slice's loads are
+/// unused, so the compiler drops them).
+#[inline(always)]
+pub fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f32 {
+    lane_sum_pairs(values, values, |x, _| term(x))
+}
+
+/// Dot product of two equal-length slices.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    lane_sum_pairs(a, b, |x, y| x * y)
 }
 
 /// From this many rows [`matvec`] splits its rows over rayon's pool.
@@ -303,6 +316,10 @@ mod tests {
         let expected: f32 = a.iter().map(|x| x * x).sum();
         assert_eq!(dot(&a, &a), expected);
         assert_eq!(dot(&[], &[]), 0.0);
+        // Σ x² the same way, and Σ (x − 1)² over 19 values: 8 + 8 lanes and a tail of 3.
+        assert_eq!(lane_sum(&a, |x| x * x), expected);
+        let shifted: f32 = a.iter().map(|x| (x - 1.0) * (x - 1.0)).sum();
+        assert_eq!(lane_sum(&a, |x| (x - 1.0) * (x - 1.0)), shifted);
     }
 
     #[test]
