@@ -144,21 +144,17 @@ fn main() -> anyhow::Result<()> {
         "exact scan, half precision then rescored: {:.3} ms/query (median)",
         median(&mut exact_ms)
     ));
+    let graph = engine.index().hnsw()?;
     for ef in [64, 128, 256, 400] {
-        let mut found = 0;
         let mut ms = vec![];
-        for (v, exact) in vectors.iter().zip(&exact) {
+        for v in &vectors {
             let t = Instant::now();
-            let hits = engine.index().hnsw()?.search_with_ef(v, 10, ef, None);
+            graph.search_with_ef(v, 10, ef, None);
             ms.push(t.elapsed().as_secs_f64() * 1e3);
-            found += exact
-                .iter()
-                .filter(|e| hits.iter().any(|h| h.position == e.position))
-                .count();
         }
         say(format!(
             "hnsw ef {ef}: recall@10 {:.4}, {:.3} ms/query (median)",
-            found as f64 / (10 * vectors.len()) as f64,
+            graph.recall_at(&vectors, &exact, 10, ef),
             median(&mut ms)
         ));
     }

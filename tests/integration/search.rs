@@ -75,21 +75,16 @@ fn hnsw_recall_at_10_against_exact() {
     let queries: Vec<String> = (0..300)
         .map(|i| catalog[(i * 7919) % catalog.len()].movie.title.clone())
         .collect();
-    let mut found = 0;
-    for query in &queries {
-        let vector = engine.encoder().embed(query).expect("embed");
-        let approximate = engine
-            .index()
-            .hnsw()
-            .expect("graph")
-            .search(&vector, 10, None);
-        let exact = engine.index().flat().search(&vector, 10, &|_| true);
-        found += exact
-            .iter()
-            .filter(|e| approximate.iter().any(|a| a.position == e.position))
-            .count();
-    }
-    let recall = found as f64 / (queries.len() * 10) as f64;
+    let vectors: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|q| engine.encoder().embed(q).expect("embed"))
+        .collect();
+    let exact: Vec<_> = vectors
+        .iter()
+        .map(|v| engine.index().flat().search(v, 10, &|_| true))
+        .collect();
+    let graph = engine.index().hnsw().expect("graph");
+    let recall = graph.recall_at(&vectors, &exact, 10, graph.params().ef_search);
     assert!(recall >= 0.99, "recall@10 = {recall}");
 }
 
