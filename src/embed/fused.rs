@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 pub use crate::linalg::Parallelism;
-use crate::linalg::{HalfMatrix, PanelMatrix};
+use crate::linalg::{HalfMatrix, PanelMatrix, PanelValue};
 
 /// Which copy of the linear layers' weights a forward pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,14 +114,11 @@ struct Linear {
 impl Linear {
     /// A layer from the checkpoint's row-major `[outputs, inputs]` weight.
     fn new(stored: Stored, bias: Vec<f32>, inputs: usize, outputs: usize) -> Linear {
-        // The half kernel writes whole panels of columns (every layer of BERT is made of
-        // them); a layer that is not keeps to f32.
-        let half =
-            (HalfMatrix::vectorised() && outputs.is_multiple_of(HalfMatrix::PANEL)).then(|| {
-                HalfMatrix::from_rows(inputs, outputs, |o, row| {
-                    stored.decode_into(o * inputs, row)
-                })
-            });
+        let half = if HalfMatrix::vectorised() {
+            panels(&stored, inputs, outputs)
+        } else {
+            None
+        };
         Linear {
             half,
             weight: OnceLock::new(),
@@ -160,16 +157,27 @@ impl Linear {
 
     /// The f32 weights in the layout this CPU multiplies fastest.
     fn full_weights(&self) -> FullWeights {
-        if PanelMatrix::<f32>::preferred_for_f32() && self.outputs.is_multiple_of(HalfMatrix::PANEL)
-        {
-            let (inputs, stored) = (self.inputs, &self.stored);
-            FullWeights::Panels(PanelMatrix::from_rows(inputs, self.outputs, |o, row| {
-                stored.decode_into(o * inputs, row)
-            }))
+        let panels = if PanelMatrix::<f32>::preferred_for_f32() {
+            panels(&self.stored, self.inputs, self.outputs)
         } else {
-            FullWeights::Stored(self.stored.decode())
+            None
+        };
+        match panels {
+            Some(panels) => FullWeights::Panels(panels),
+            None => FullWeights::Stored(self.stored.decode()),
         }
     }
+}
+
+/// A layer's stored `[outputs, inputs]` weight laid out in panels, decoded a row at a time;
+/// `None` unless `outputs` is whole panels (the kernel writes whole panels of columns; every
+/// layer of BERT is made of them, one that is not keeps to gemm).
+fn panels<E: PanelValue>(stored: &Stored, inputs: usize, outputs: usize) -> Option<PanelMatrix<E>> {
+    outputs.is_multiple_of(PanelMatrix::<E>::PANEL).then(|| {
+        PanelMatrix::from_rows(inputs, outputs, |o, row| {
+            stored.decode_into(o * inputs, row)
+        })
+    })
 }
 
 /// A linear layer's f32 weight, in the layout its products read.
