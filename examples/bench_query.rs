@@ -11,6 +11,10 @@ use reelrank::engine::{Engine, PersonSpec, RecommendRequest, SearchMode, SearchR
 use reelrank::rank::stack::{Person, StackKind};
 use reelrank::Paths;
 
+/// The allocator of the `reelrank` binary, so that these figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const QUERIES: [&str; 12] = [
     "space travel and futuristic wars",
     "animated movie about toys",
@@ -144,6 +148,20 @@ fn main() -> anyhow::Result<()> {
         "exact scan, half precision then rescored: {:.3} ms/query (median)",
         median(&mut exact_ms)
     ));
+    // Stage one as a plain search calls it: the engine's retriever (the scan or the graph, by
+    // catalogue size) for the default number of candidates.
+    let depth = reelrank::engine::DEFAULT_QUERY_CANDIDATES;
+    let mut stage_one_ms = vec![];
+    let mut how = "";
+    for v in &vectors {
+        let t = Instant::now();
+        how = engine.retrieve(v, depth, &Default::default(), false).1;
+        stage_one_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    say(format!(
+        "stage one ({how}), {depth} candidates: {:.3} ms/query (median)",
+        median(&mut stage_one_ms)
+    ));
     let graph = engine.index().hnsw()?;
     for ef in [64, 128, 256, 400] {
         let mut ms = vec![];
@@ -195,11 +213,15 @@ fn main() -> anyhow::Result<()> {
     // Personalised: recommend, and search with and without the person, warm (query
     // embeddings cached, so the difference is what personalisation costs), same users.
     let (mut recommend_ms, mut plain_ms, mut personal_ms) = (vec![], vec![], vec![]);
+    let mut recommend_stage_ms = [vec![], vec![]];
     for _ in 0..rounds {
         for (i, &user) in users.iter().enumerate() {
             let t = Instant::now();
-            engine.recommend(&RecommendRequest::new(PersonSpec::user(user)))?;
+            let response = engine.recommend(&RecommendRequest::new(PersonSpec::user(user)))?;
             recommend_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            for (stage, times) in ["candidates", "rerank"].iter().zip(&mut recommend_stage_ms) {
+                times.push(response.timings_ms.get(*stage).copied().unwrap_or(0.0));
+            }
             let mut request = SearchRequest::new(QUERIES[i % QUERIES.len()]);
             let t = Instant::now();
             engine.search(&request)?;
@@ -211,9 +233,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     say(format!(
-        "recommend (warm): p50 {:.2} ms, p95 {:.2} ms",
+        "recommend (warm): p50 {:.2} ms, p95 {:.2} ms; stage medians: candidates {:.2} ms, rerank {:.2} ms",
         median(&mut recommend_ms),
         percentile(&mut recommend_ms, 0.95),
+        median(&mut recommend_stage_ms[0]),
+        median(&mut recommend_stage_ms[1]),
     ));
     say(format!(
         "search, query embedded each time: plain p50 {:.2} ms, p95 {:.2} ms; --user p50 {:.2} ms, p95 {:.2} ms",

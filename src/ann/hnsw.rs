@@ -71,26 +71,104 @@ impl Distance<f32> for DotDistance {
 
 type Graph<'a> = Hnsw<'a, f32, DotDistance>;
 
-self_cell::self_cell!(
-    /// A graph reloaded from disk, owning the loader it borrows from (hnsw_rs issue #19).
-    struct LoadedGraph {
-        owner: HnswIo,
-        #[not_covariant]
-        dependent: Graph,
+/// One layer's links in compressed rows: the neighbours of point `p` are
+/// `targets[offsets[p]..offsets[p + 1]]` (none for a point that is not on the layer).
+#[derive(Debug, Default)]
+struct Links {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Links {
+    /// Lays `lists` (one neighbour list per point) out in rows.
+    fn from_lists(lists: &[Vec<u32>]) -> Links {
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        offsets.push(0);
+        let mut targets = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        for list in lists {
+            targets.extend_from_slice(list);
+            offsets.push(targets.len() as u32);
+        }
+        Links { offsets, targets }
     }
-);
+
+    /// The neighbours of `point` on this layer.
+    #[inline]
+    fn of(&self, point: u32) -> &[u32] {
+        let p = point as usize;
+        &self.targets[self.offsets[p] as usize..self.offsets[p + 1] as usize]
+    }
+}
+
+/// A point and its similarity to the query, ordered by similarity (ties to the lower point).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scored {
+    similarity: f32,
+    point: u32,
+}
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.similarity
+            .total_cmp(&other.similarity)
+            .then(other.point.cmp(&self.point))
+    }
+}
 
 /// An HNSW index over unit vectors, searched by dot product.
+///
+/// hnsw_rs builds the graph and writes and reads its files; the walk is ours. Once loaded, the
+/// graph's links are copied into one array per layer and its vectors into one matrix, and
+/// hnsw_rs' structures are dropped: its own search keeps each point behind an `Arc` and each
+/// neighbour list behind a lock, with a hash map of `Arc`s for the visited points. Over the
+/// same graph of 86.5k movies this walk takes 0.58 ms for 100 neighbours where hnsw_rs took
+/// 1.66 ms, and 0.38 ms for 10 at ef 64 where it took 0.86 ms, at the same recall
+/// (`examples/bench_query.rs`): links and vectors contiguous, the next vectors prefetched
+/// (0.70 ms without), visited points one bit each.
 pub struct HnswIndex {
-    graph: LoadedGraph,
+    /// Layer 0 (every point) first.
+    layers: Vec<Links>,
+    /// The points of the top layer, where every walk starts.
+    top: Vec<u32>,
+    /// Row-major, one row per point.
+    vectors: Vec<f32>,
+    dim: usize,
     params: HnswParams,
 }
 
 impl std::fmt::Debug for HnswIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HnswIndex")
+            .field("points", &self.len())
+            .field("layers", &self.layers.len())
             .field("params", &self.params)
             .finish()
+    }
+}
+
+/// The points a walk has reached, one bit each.
+struct Visited(Vec<u64>);
+
+impl Visited {
+    fn new(points: usize) -> Visited {
+        Visited(vec![0; points.div_ceil(64)])
+    }
+
+    /// Marks `point`; whether it was unmarked.
+    #[inline]
+    fn insert(&mut self, point: u32) -> bool {
+        let (word, bit) = ((point / 64) as usize, 1u64 << (point % 64));
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
     }
 }
 
@@ -121,19 +199,86 @@ impl HnswIndex {
         Ok(())
     }
 
-    /// Loads the graph dumped in `dir` (the error is hnsw_rs' message). The caller checks the
-    /// files' checksums first: hnsw_rs panics rather than erring on some damaged files.
+    /// Loads the graph dumped in `dir` (the error is hnsw_rs' message, or what is inconsistent
+    /// in what it read). The caller checks the files' checksums first: hnsw_rs panics rather
+    /// than erring on some damaged files.
     pub fn load(dir: &Path, params: HnswParams) -> Result<HnswIndex, String> {
         let io = HnswIo::new(dir, GRAPH_BASENAME);
-        let graph = LoadedGraph::try_new(io, |io| {
-            io.load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
-                .map(|mut g| {
-                    g.set_searching_mode(true);
-                    g
-                })
+        let graph: Graph = io
+            .load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
+            .map_err(|e| e.to_string())?;
+        Self::copy_of(&graph, params)
+    }
+
+    /// The links and vectors of `graph` in our layout, checked: every position from 0 to the
+    /// number of points once, every vector of one length, every link to a point.
+    fn copy_of(graph: &Graph, params: HnswParams) -> Result<HnswIndex, String> {
+        let n = graph.get_nb_point();
+        let top_level = usize::from(graph.get_max_level_observed());
+        let mut lists: Vec<Vec<Vec<u32>>> = vec![vec![Vec::new(); n]; top_level + 1];
+        let mut levels: Vec<Option<usize>> = vec![None; n];
+        let mut vectors = Vec::new();
+        let mut dim = 0;
+        for point in graph.get_point_indexation() {
+            let position = point.get_origin_id();
+            let level = usize::from(point.get_point_id().0);
+            if position >= n || levels[position].is_some() || level > top_level {
+                return Err(format!(
+                    "point {position} on layer {level} is out of place in a graph of {n} points \
+                     and {} layers",
+                    top_level + 1
+                ));
+            }
+            levels[position] = Some(level);
+            let v = point.get_v();
+            if vectors.is_empty() {
+                dim = v.len();
+                vectors = vec![0f32; n * dim];
+            }
+            if v.len() != dim {
+                return Err(format!(
+                    "point {position} has {} dimensions, the first one {dim}",
+                    v.len()
+                ));
+            }
+            vectors[position * dim..(position + 1) * dim].copy_from_slice(v);
+            for (layer, neighbours) in point.get_neighborhood_id().iter().enumerate() {
+                if neighbours.is_empty() {
+                    continue;
+                }
+                // hnsw_rs links a point on layers above its own too (the first points inserted
+                // are linked from later, higher ones), and walks those links: so do we.
+                if layer > top_level {
+                    return Err(format!(
+                        "point {position} has links on layer {layer} of a graph of {}",
+                        top_level + 1
+                    ));
+                }
+                for neighbour in neighbours {
+                    if neighbour.d_id >= n {
+                        return Err(format!(
+                            "point {position} links to point {} of a graph of {n}",
+                            neighbour.d_id
+                        ));
+                    }
+                    lists[layer][position].push(neighbour.d_id as u32);
+                }
+            }
+        }
+        if let Some(missing) = levels.iter().position(Option::is_none) {
+            return Err(format!("point {missing} of {n} is missing"));
+        }
+        let top = (0..n)
+            .filter(|&p| levels[p] == Some(top_level))
+            .map(|p| p as u32)
+            .collect();
+        Ok(HnswIndex {
+            layers: lists.iter().map(|l| Links::from_lists(l)).collect(),
+            top,
+            vectors,
+            dim,
+            params,
         })
-        .map_err(|e| e.to_string())?;
-        Ok(HnswIndex { graph, params })
     }
 
     /// The parameters the index was built and is searched with.
@@ -143,7 +288,7 @@ impl HnswIndex {
 
     /// Number of points in the graph.
     pub fn len(&self) -> usize {
-        self.graph.with_dependent(|_, g| g.get_nb_point())
+        self.layers.first().map_or(0, |l| l.offsets.len() - 1)
     }
 
     /// Whether the graph is empty.
@@ -170,26 +315,111 @@ impl HnswIndex {
         ef: usize,
         allowed: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<Hit> {
-        if k == 0 {
+        if k == 0 || self.is_empty() || query.len() < self.dim {
             return Vec::new();
         }
-        let ef = ef.max(k);
-        let neighbours = self.graph.with_dependent(|_, g| match allowed {
-            Some(allowed) => {
-                let filter = |id: &usize| allowed(*id);
-                g.search_filter(query, k, ef, Some(&filter))
-            }
-            None => g.search(query, k, ef),
-        });
-        let hits = neighbours
+        let query = &query[..self.dim];
+        let found = crate::linalg::with_wide_vectors(
+            #[inline(always)]
+            || self.walk(query, ef.max(k), allowed),
+        );
+        let hits = found
             .into_iter()
-            .map(|n| Hit {
-                position: n.d_id,
-                similarity: 1.0 - n.distance,
+            .map(|s| Hit {
+                position: s.point as usize,
+                similarity: s.similarity,
             })
             .collect();
-        // The similarity is re-derived from the distance; sort for a deterministic order.
         super::flat::top_k(hits, k)
+    }
+
+    /// The vector of `point`.
+    #[inline(always)]
+    fn vector(&self, point: u32) -> &[f32] {
+        let start = point as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    /// Malkov and Yashunin's search (algorithms 2 and 5): greedy from the best point of the top
+    /// layer down to layer 1, then a best-first walk of layer 0 keeping the `ef` most similar
+    /// `allowed` points found. A point the filter refuses is still walked through, and the walk
+    /// goes on until `ef` allowed points are found (as hnswlib's filtered search).
+    #[inline(always)]
+    fn walk(
+        &self,
+        query: &[f32],
+        ef: usize,
+        allowed: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<Scored> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let similarity = |point: u32| crate::linalg::dot(query, self.vector(point));
+        let scored = |point: u32| Scored {
+            similarity: similarity(point),
+            point,
+        };
+        let mut best = self
+            .top
+            .iter()
+            .map(|&p| scored(p))
+            .max()
+            .unwrap_or_else(|| scored(0));
+        for links in self.layers[1..].iter().rev() {
+            loop {
+                let step = links
+                    .of(best.point)
+                    .iter()
+                    .map(|&p| scored(p))
+                    .max()
+                    .filter(|s| *s > best);
+                match step {
+                    Some(s) => best = s,
+                    None => break,
+                }
+            }
+        }
+        let admits = |s: &Scored| allowed.is_none_or(|a| a(s.point as usize));
+        let mut visited = Visited::new(self.len());
+        visited.insert(best.point);
+        let mut candidates = BinaryHeap::with_capacity(ef * 4);
+        candidates.push(best);
+        // The `ef` best allowed points so far, the least similar on top.
+        let mut found: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
+        if admits(&best) {
+            found.push(Reverse(best));
+        }
+        let mut fresh = Vec::with_capacity(64);
+        while let Some(candidate) = candidates.pop() {
+            let worst = found.peek().map(|w| w.0);
+            if found.len() >= ef && worst.is_some_and(|w| candidate < w) {
+                break;
+            }
+            fresh.clear();
+            fresh.extend(
+                self.layers[0]
+                    .of(candidate.point)
+                    .iter()
+                    .copied()
+                    .filter(|&p| visited.insert(p)),
+            );
+            for &p in &fresh {
+                crate::linalg::prefetch(self.vector(p));
+            }
+            for &p in &fresh {
+                let s = scored(p);
+                let worst = found.peek().map(|w| w.0);
+                if found.len() < ef || worst.is_some_and(|w| s > w) {
+                    candidates.push(s);
+                    if admits(&s) {
+                        found.push(Reverse(s));
+                        if found.len() > ef {
+                            found.pop();
+                        }
+                    }
+                }
+            }
+        }
+        found.into_iter().map(|r| r.0).collect()
     }
 
     /// Recall@`k` of the graph searched with `ef` against `truths`, each query's exact `k`
@@ -235,10 +465,10 @@ impl HnswIndex {
 mod tests {
     use super::*;
 
-    #[test]
-    fn calibration_picks_the_smallest_list_that_reaches_the_recall() {
-        // 3,000 random unit vectors of 16 dimensions (seeded), a small graph (M 4, built with
-        // a short list) so that short search lists miss neighbours.
+    /// A small hard graph: 3,000 random unit vectors of 16 dimensions (seeded) linked with
+    /// M 4 and a short construction list, so that short search lists miss neighbours; 100
+    /// queries near the first vectors. Returns the directory holding it too.
+    fn hard_graph() -> (tempfile::TempDir, Vec<f32>, Vec<Vec<f32>>, HnswParams) {
         let (n, dim) = (3000, 16);
         let mut seed = 11u64;
         let mut next = || {
@@ -263,8 +493,89 @@ mod tests {
             max_layer: 16,
         };
         HnswIndex::build_into(dir.path(), &vectors, dim, params).expect("graph");
+        (dir, vectors, queries, params)
+    }
+
+    #[test]
+    fn the_walk_finds_what_hnsw_rs_finds_on_the_same_graph() {
+        let (dir, vectors, queries, params) = hard_graph();
+        let ours = HnswIndex::load(dir.path(), params).expect("load");
+        assert_eq!(ours.len(), 3000);
+        assert_eq!(
+            ours.vectors, vectors,
+            "the copied vectors are the built ones"
+        );
+        let io = HnswIo::new(dir.path(), GRAPH_BASENAME);
+        let theirs: Graph = io
+            .load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
+            .expect("hnsw_rs load");
+        let exact = FlatIndex::new(vectors, 16);
+        for ef in [16, 64] {
+            let (mut same, mut ours_found, mut theirs_found) = (0, 0, 0);
+            for q in &queries {
+                let truth: Vec<usize> = exact
+                    .search(q, 10, &|_| true)
+                    .iter()
+                    .map(|h| h.position)
+                    .collect();
+                let a: Vec<usize> = ours
+                    .search_with_ef(q, 10, ef, None)
+                    .iter()
+                    .map(|h| h.position)
+                    .collect();
+                let b: Vec<usize> = theirs.search(q, 10, ef).iter().map(|n| n.d_id).collect();
+                same += a.iter().filter(|p| b.contains(p)).count();
+                ours_found += a.iter().filter(|p| truth.contains(p)).count();
+                theirs_found += b.iter().filter(|p| truth.contains(p)).count();
+            }
+            // The same algorithm over the same links: nearly the same answers (the walks start
+            // from different top-layer points and stop by slightly different rules), and the
+            // same recall within 1 %.
+            assert!(same >= 950, "ef {ef}: {same} of 1000 shared with hnsw_rs");
+            assert!(
+                ours_found + 10 >= theirs_found,
+                "ef {ef}: recall {ours_found} vs hnsw_rs' {theirs_found} of 1000"
+            );
+        }
+        // Similarities are the exact dot products of the returned points, best first.
+        let hits = ours.search_with_ef(&queries[0], 10, 64, None);
+        assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+        for h in &hits {
+            let expected = crate::linalg::dot(&queries[0], exact.vector(h.position));
+            assert!((h.similarity - expected).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn a_filtered_walk_returns_only_allowed_points_and_with_a_full_list_the_exact_ones() {
+        let (dir, vectors, queries, params) = hard_graph();
         let graph = HnswIndex::load(dir.path(), params).expect("load");
-        let exact = FlatIndex::new(vectors, dim);
+        let exact = FlatIndex::new(vectors, 16);
+        // Every third point; then a filter that keeps 5 points only.
+        let thirds = |p: usize| p.is_multiple_of(3);
+        let five = |p: usize| p % 600 == 7;
+        for q in queries.iter().take(20) {
+            let hits = graph.search_with_ef(q, 10, 64, Some(&thirds));
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|h| thirds(h.position)));
+            // A list as long as the graph walks every point it reaches: the exact answer.
+            let positions = |hits: Vec<Hit>| hits.iter().map(|h| h.position).collect::<Vec<_>>();
+            let full = graph.search_with_ef(q, 10, 3000, Some(&thirds));
+            assert_eq!(positions(full), positions(exact.search(q, 10, &thirds)));
+            let few = graph.search_with_ef(q, 10, 64, Some(&five));
+            assert_eq!(
+                positions(few),
+                positions(exact.search(q, 10, &five)),
+                "all five, in order"
+            );
+        }
+    }
+
+    #[test]
+    fn calibration_picks_the_smallest_list_that_reaches_the_recall() {
+        let (dir, vectors, queries, params) = hard_graph();
+        let graph = HnswIndex::load(dir.path(), params).expect("load");
+        let exact = FlatIndex::new(vectors, 16);
         let (ef, recall) = graph.calibrate_ef(&exact, &queries);
         // The definition, written out here: the share of each query's exact 10 nearest that
         // the graph walk with list `ef` returns.

@@ -109,8 +109,10 @@ pub fn source_lists(
 ) -> Vec<Vec<u32>> {
     let n = budget.total;
     let history = models.history(person);
-    let rated: HashSet<u32> = history.iter().map(|&(m, _)| m).collect();
-    let keep = |m: u32| !rated.contains(&m) && allowed(m);
+    // A sorted list, not a hash set: `keep` is asked of every movie of the catalogue.
+    let mut rated: Vec<u32> = history.iter().map(|&(m, _)| m).collect();
+    rated.sort_unstable();
+    let keep = |m: u32| rated.binary_search(&m).is_err() && allowed(m);
     let user = match person {
         Person::User(user) => Some(*user),
         Person::Profile(_) => None,
