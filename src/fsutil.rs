@@ -104,14 +104,35 @@ impl FileFingerprint {
     /// Whether the file at `path` has these contents: size first, then the hash unless the
     /// modification time is unchanged too (as git's index does).
     pub fn matches(&self, path: &Path) -> Result<bool> {
+        match self.settled_by_stat(path)? {
+            Some(answer) => Ok(answer),
+            None => self.matches_exactly(path),
+        }
+    }
+
+    /// What size and modification time alone say of the file at `path`: `Some(false)` when
+    /// its size differs, `Some(true)` when its mtime is unchanged too, `None` when only its
+    /// hash can tell.
+    pub fn settled_by_stat(&self, path: &Path) -> Result<Option<bool>> {
         let (size, modified_ns) = stat(path)?;
-        if size != self.size {
-            return Ok(false);
-        }
-        if modified_ns == self.modified_ns && modified_ns != 0 {
-            return Ok(true);
-        }
-        self.matches_exactly(path)
+        Ok(if size != self.size {
+            Some(false)
+        } else if modified_ns == self.modified_ns && modified_ns != 0 {
+            Some(true)
+        } else {
+            None
+        })
+    }
+
+    /// These contents under the file at `path`'s current size and modification time (for a
+    /// file just found to hold them).
+    pub fn restamped(&self, path: &Path) -> Result<FileFingerprint> {
+        let (size, modified_ns) = stat(path)?;
+        Ok(FileFingerprint {
+            size,
+            modified_ns,
+            ..self.clone()
+        })
     }
 
     /// Whether the file at `path` has these contents, always hashing it.

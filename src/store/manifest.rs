@@ -29,6 +29,54 @@ pub const FORMAT_MARKER: &str = "reelrank-index";
 /// Name of the manifest inside an index directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The file at an index root that lists the model and dataset files found, by their hash, to
+/// hold what the manifest records under another modification time (path → fingerprint as
+/// found). A model or dataset copied anew, as a fresh checkout of `../shared` is, keeps its
+/// bytes but not its mtime, and hashing the model's 90 MB again on every open took ~40 ms of a
+/// 120–150 ms fresh-process search. Written by whoever hashes; losing it costs one hash.
+pub const VERIFIED_FILE: &str = "VERIFIED.json";
+
+/// Whether the file at `path` holds the contents `recorded` names, for the index at `root`:
+/// settled by size and mtime when they tell, else by [`VERIFIED_FILE`]'s entry for the file
+/// when its size and mtime are still those found then, else by hashing it (and then recorded
+/// there, best effort: a read-only root only means hashing again next time).
+pub fn holds_recorded(root: &Path, recorded: &FileFingerprint, path: &Path) -> Result<bool> {
+    if let Some(answer) = recorded.settled_by_stat(path)? {
+        return Ok(answer);
+    }
+    let key = path
+        .canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned();
+    let list = root.join(VERIFIED_FILE);
+    let mut verified: BTreeMap<String, FileFingerprint> = std::fs::read(&list)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    if let Some(found) = verified.get(&key) {
+        if found.sha256 == recorded.sha256 && found.settled_by_stat(path)? == Some(true) {
+            return Ok(true);
+        }
+    }
+    // Stamped before hashing: a file changed while it is hashed then differs from its entry.
+    let stamped = recorded.restamped(path)?;
+    if !recorded.matches_exactly(path)? {
+        return Ok(false);
+    }
+    verified.insert(key, stamped);
+    let written = serde_json::to_vec_pretty(&verified)
+        .map_err(|e| Error::Json {
+            path: list.clone(),
+            error: e,
+        })
+        .and_then(|bytes| crate::fsutil::write_atomic(&list, &bytes));
+    if let Err(error) = written {
+        tracing::debug!("could not record the hashed file: {error}");
+    }
+    Ok(true)
+}
+
 /// The embedding model an index was built with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
@@ -216,9 +264,9 @@ impl Manifest {
     }
 
     /// The weights half of [`Manifest::check_model`]: size and mtime, or the sha256 when the
-    /// mtime differs (a copied model), equal to those recorded.
+    /// mtime differs (a copied model), equal to those recorded (see [`holds_recorded`]).
     pub fn check_weights(&self, dir: &Path, weights: &Path) -> Result<()> {
-        if !self.model.weights.matches(weights)? {
+        if !holds_recorded(dir, &self.model.weights, weights)? {
             return Err(self.other_model(dir, weights));
         }
         Ok(())
@@ -252,7 +300,7 @@ impl Manifest {
             let path = data.join(name);
             let recorded = self.dataset.files.iter().find(|f| f.name == name);
             let same = match recorded {
-                Some(file) => path.is_file() && file.matches(&path)?,
+                Some(file) => path.is_file() && holds_recorded(dir, file, &path)?,
                 None => !path.is_file(),
             };
             if !same {
@@ -263,5 +311,72 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// Sets the modification time of `path` to `seconds` after the epoch.
+    fn stamp(path: &Path, seconds: u64) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+            .expect("set mtime");
+    }
+
+    #[test]
+    fn a_copied_file_is_hashed_once_and_a_changed_one_is_refused() {
+        let root = tempfile::tempdir().expect("root");
+        let path = root.path().join("model.bin");
+        std::fs::write(&path, b"the weights").expect("write");
+        stamp(&path, 1_000_000);
+        let recorded = FileFingerprint::of(&path, "model.bin").expect("fingerprint");
+        let list = root.path().join(VERIFIED_FILE);
+
+        // Same mtime: settled without hashing and without recording anything.
+        assert!(holds_recorded(root.path(), &recorded, &path).expect("check"));
+        assert!(!list.exists());
+
+        // Copied anew (same bytes, new mtime): hashed, found equal, recorded with the new mtime.
+        stamp(&path, 2_000_000);
+        assert!(holds_recorded(root.path(), &recorded, &path).expect("check"));
+        let verified: BTreeMap<String, FileFingerprint> =
+            serde_json::from_slice(&std::fs::read(&list).expect("list")).expect("json");
+        let entry = verified.values().next().expect("one entry");
+        assert_eq!(verified.len(), 1);
+        assert_eq!(entry.sha256, recorded.sha256);
+        assert_eq!(entry.modified_ns, 2_000_000 * 1_000_000_000);
+        // Then trusted while size and mtime stay those found.
+        assert!(holds_recorded(root.path(), &recorded, &path).expect("check"));
+
+        // Changed in place (same size, new mtime): the entry no longer fits, the hash differs.
+        std::fs::write(&path, b"the wrights").expect("write");
+        stamp(&path, 3_000_000);
+        assert!(!holds_recorded(root.path(), &recorded, &path).expect("check"));
+        // Another size is refused by the size alone.
+        std::fs::write(&path, b"other weights").expect("write");
+        assert!(!holds_recorded(root.path(), &recorded, &path).expect("check"));
+
+        // An entry vouches only for the contents it was hashed against: another index's
+        // record of the same path with other contents is not taken from it.
+        std::fs::write(&path, b"the weights").expect("write");
+        stamp(&path, 2_000_000);
+        let other = FileFingerprint {
+            sha256: "0".repeat(64),
+            modified_ns: 1,
+            ..recorded.clone()
+        };
+        assert!(!holds_recorded(root.path(), &other, &path).expect("check"));
+
+        // A root it cannot write to still gets its answer (the next open hashes again).
+        let missing = root.path().join("not-there");
+        stamp(&path, 4_000_000);
+        assert!(holds_recorded(&missing, &recorded, &path).expect("check"));
+        assert!(!missing.exists());
     }
 }
