@@ -199,6 +199,35 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// Writes into `to` the graph dumped in `from`, which holds the first `first_new` rows of
+    /// `vectors` (row-major), with the remaining rows inserted one by one in position order.
+    pub fn extend_into(
+        from: &Path,
+        to: &Path,
+        vectors: &[f32],
+        dim: usize,
+        first_new: usize,
+    ) -> std::io::Result<()> {
+        let io = HnswIo::new(from, GRAPH_BASENAME);
+        let graph: Graph = io
+            .load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if graph.get_nb_point() != first_new {
+            return Err(std::io::Error::other(format!(
+                "the graph holds {} points, not the first {first_new}",
+                graph.get_nb_point()
+            )));
+        }
+        let new_rows = vectors.get(first_new * dim..).unwrap_or_default();
+        for (offset, vector) in new_rows.chunks_exact(dim).enumerate() {
+            graph.insert_slice((vector, first_new + offset));
+        }
+        graph
+            .file_dump(to, GRAPH_BASENAME)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(())
+    }
+
     /// Loads the graph dumped in `dir` (the error is hnsw_rs' message, or what is inconsistent
     /// in what it read). The caller checks the files' checksums first: hnsw_rs panics rather
     /// than erring on some damaged files.
@@ -544,6 +573,60 @@ mod tests {
             let expected = crate::linalg::dot(&queries[0], exact.vector(h.position));
             assert!((h.similarity - expected).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn an_extended_graph_holds_every_point_and_searches_like_a_built_one() {
+        let (built_dir, vectors, _, params) = hard_graph();
+        let dim = 16;
+        let base = tempfile::tempdir().expect("base");
+        HnswIndex::build_into(base.path(), &vectors[..2500 * dim], dim, params).expect("base");
+        let (a, b) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        HnswIndex::extend_into(base.path(), a.path(), &vectors, dim, 2500).expect("extend");
+        HnswIndex::extend_into(base.path(), b.path(), &vectors, dim, 2500).expect("extend");
+        for name in GRAPH_FILES {
+            let read = |dir: &Path| std::fs::read(dir.join(name)).expect("graph file");
+            assert_eq!(
+                read(a.path()),
+                read(b.path()),
+                "{name}: the same for the same base"
+            );
+        }
+        let extended = HnswIndex::load(a.path(), params).expect("load");
+        let built = HnswIndex::load(built_dir.path(), params).expect("load");
+        assert_eq!(extended.len(), 3000);
+        assert_eq!(extended.vectors, vectors);
+        let row = |p: usize| &vectors[p * dim..(p + 1) * dim];
+        let finds_itself = |graph: &HnswIndex| {
+            (2500..3000)
+                .filter(|&p| graph.search_with_ef(row(p), 1, 64, None)[0].position == p)
+                .count()
+        };
+        let (found, found_built) = (finds_itself(&extended), finds_itself(&built));
+        assert!(found + 5 >= found_built, "{found} vs {found_built} of 500");
+        // Queries near the new points and near the old ones: recall as the built graph's.
+        let exact = FlatIndex::new(vectors.clone(), dim);
+        let queries: Vec<Vec<f32>> = (2400..2600)
+            .map(|p| row(p).iter().map(|x| x + 0.05).collect())
+            .collect();
+        let truths: Vec<Vec<Hit>> = queries
+            .iter()
+            .map(|q| exact.search(q, 10, &|_| true))
+            .collect();
+        let (recall, recall_built) = (
+            extended.recall_at(&queries, &truths, 10, 64),
+            built.recall_at(&queries, &truths, 10, 64),
+        );
+        assert!(
+            recall >= recall_built - 0.02,
+            "recall@10 {recall} vs {recall_built} built from scratch"
+        );
+        // A base that does not hold exactly the first rows is refused.
+        let c = tempfile::tempdir().expect("c");
+        assert!(HnswIndex::extend_into(base.path(), c.path(), &vectors, dim, 2400).is_err());
     }
 
     #[test]

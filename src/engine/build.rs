@@ -199,19 +199,22 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     let truncated = fresh.truncated + encoder.count_truncated(&reused_texts)?;
     let reused = reused_texts.len();
     // The previous graph serves as it is when every vector is bit for bit the previous one
-    // at the same position (and the parameters are the same).
-    let same_graph: Option<std::path::PathBuf> = previous
+    // at the same position (and the parameters are the same), and is extended when the
+    // previous vectors are the first ones (new movies appended).
+    let previous_graph: Option<(std::path::PathBuf, usize)> = previous
         .as_ref()
         .filter(|index| {
             let stored = index.flat().vectors();
             index.manifest().hnsw.builds_same_graph(&options.hnsw)
-                && stored.len() == all_vectors.len()
+                && !stored.is_empty()
+                && stored.len() <= all_vectors.len()
                 && stored
                     .iter()
                     .zip(&all_vectors)
                     .all(|(a, b)| a.to_bits() == b.to_bits())
+                && index.graph_files_intact()
         })
-        .map(|index| index.dir().join(index.generation()));
+        .map(|index| (index.dir().join(index.generation()), index.flat().len()));
     drop(previous_position);
     drop(previous);
     let embed_ms = ms(t);
@@ -235,7 +238,8 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     // (so that the graph is the same on every build) and would leave a core idle.
     let (graph, stack) = std::thread::scope(|scope| {
         let graph = scope.spawn(|| {
-            lock.prepare_graph(vectors.vectors(), dim, options.hnsw, same_graph.as_deref())
+            let previous = previous_graph.as_ref().map(|(dir, n)| (dir.as_path(), *n));
+            lock.prepare_graph(vectors.vectors(), dim, options.hnsw, previous)
         });
         let stack = ServingStack::fit(&dataset, &vectors, &embed, options.seed);
         let graph = graph
@@ -253,7 +257,13 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         ms(t) / 1e3,
         stack.training.meta_rows,
         options.seed,
-        if graph.reused { "reused" } else { "built" },
+        if graph.reused {
+            "reused"
+        } else if graph.extended > 0 {
+            "extended"
+        } else {
+            "built"
+        },
         graph.ms / 1e3
     );
 
@@ -318,6 +328,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             truncated_documents: truncated,
             reused_vectors: reused,
             reused_graph: graph.reused,
+            extended_graph: graph.extended,
         },
         files: Vec::new(),
         stack: serde_json::to_value(&stack.training).map_err(|e| Error::Json {

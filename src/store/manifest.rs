@@ -126,6 +126,10 @@ pub struct Counts {
     /// same order, same parameters).
     #[serde(default)]
     pub reused_graph: bool,
+    /// Points inserted into the previous generation's graph, whose vectors were the first of
+    /// these (new movies appended); 0 when the graph was built or reused as it is.
+    #[serde(default)]
+    pub extended_graph: usize,
 }
 
 /// The profiles of the online store that a build took in as users of the index.

@@ -206,6 +206,18 @@ impl MovieIndex {
         &self.flat
     }
 
+    /// Whether the graph's files are whole (the size and crc32 the manifest records): a build
+    /// checks this before it links or extends them.
+    pub fn graph_files_intact(&self) -> bool {
+        let dir = self.root.join(&self.generation);
+        GRAPH_FILES.iter().all(|name| {
+            self.manifest
+                .file(&dir, name)
+                .and_then(|file| file.read_checked(&dir))
+                .is_ok()
+        })
+    }
+
     /// The HNSW index, loaded on first use (its files' checksums checked then; a damaged
     /// graph is refused, never walked).
     pub fn hnsw(&self) -> Result<&HnswIndex> {
@@ -424,6 +436,8 @@ pub struct PreparedGraph {
     pub ms: f64,
     /// Whether the files are the previous generation's.
     pub reused: bool,
+    /// Points inserted into the previous generation's graph (0: built or reused).
+    pub extended: usize,
 }
 
 impl PreparedGraph {
@@ -538,30 +552,47 @@ impl BuildLock {
     }
 
     /// The HNSW graph of the next generation, in a staging directory of the root (removed
-    /// with the other staging leftovers if the build dies): built over `vectors`, or, when
-    /// `same_as` is a generation whose graph was built over these very vectors with these
-    /// `params`, that graph's files linked (the build is deterministic, so it is the graph a
-    /// rebuild would make; hnsw_rs cannot delete a changed movie's node, so any other change
-    /// rebuilds). Safe to call on another thread while the stack trains.
+    /// with the other staging leftovers if the build dies). `previous` is a generation whose
+    /// graph was built with these `params` over the first `n` of `vectors`, bit for bit: when
+    /// that is all of them, its files are linked (the build is deterministic, so it is the
+    /// graph a rebuild would make); when new movies were appended, they are inserted into it
+    /// (0.3 s for 100 movies into ml-latest's 86.5k, where building anew takes 330 s; the
+    /// result is not byte for byte the graph a build from scratch makes, since the level
+    /// generator starts anew on load, but it is the same for the same previous generation).
+    /// Otherwise, or if that fails, it is built over `vectors`: hnsw_rs cannot delete a
+    /// changed movie's node. Safe to call on another thread while the stack trains.
     pub fn prepare_graph(
         &self,
         vectors: &[f32],
         dim: usize,
         params: HnswParams,
-        same_as: Option<&Path>,
+        previous: Option<(&Path, usize)>,
     ) -> Result<PreparedGraph> {
         let started = std::time::Instant::now();
         let dir = self.staging_dir()?;
-        let mut reused = false;
-        if let Some(previous) = same_as {
-            reused = GRAPH_FILES.iter().all(|name| {
-                let (from, to) = (previous.join(name), dir.path().join(name));
-                std::fs::hard_link(&from, &to)
-                    .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
-                    .is_ok()
-            });
+        let n = vectors.len() / dim.max(1);
+        let (mut reused, mut extended) = (false, 0);
+        match previous {
+            Some((previous, points)) if points == n => {
+                reused = GRAPH_FILES.iter().all(|name| {
+                    let (from, to) = (previous.join(name), dir.path().join(name));
+                    std::fs::hard_link(&from, &to)
+                        .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
+                        .is_ok()
+                });
+            }
+            Some((previous, points)) if points < n => {
+                match HnswIndex::extend_into(previous, dir.path(), vectors, dim, points) {
+                    Ok(()) => extended = n - points,
+                    Err(error) => tracing::warn!(
+                        "could not extend the graph of {}: {error}; building it anew",
+                        previous.display()
+                    ),
+                }
+            }
+            _ => {}
         }
-        if !reused {
+        if !reused && extended == 0 {
             for name in GRAPH_FILES {
                 let _ = std::fs::remove_file(dir.path().join(name));
             }
@@ -573,6 +604,7 @@ impl BuildLock {
             dir,
             ms: started.elapsed().as_secs_f64() * 1e3,
             reused,
+            extended,
         })
     }
 

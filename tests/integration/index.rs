@@ -206,6 +206,47 @@ fn stale_or_damaged_indexes_are_refused() {
 }
 
 #[test]
+fn a_rebuild_with_new_movies_appended_extends_the_previous_graph() {
+    let data = tiny();
+    let out = tempdir();
+    let paths = paths(data.path(), out.path());
+    build(&paths, &BuildOptions::default()).expect("build");
+    // Gattaca arrives at the end of movies.csv: the six earlier vectors are the first rows.
+    std::fs::write(
+        data.path().join("movies.csv"),
+        format!(
+            "{}7,Gattaca (1997),Drama|Sci-Fi|Thriller\n",
+            crate::common::MOVIES
+        ),
+    )
+    .expect("write");
+    let second = build(&paths, &BuildOptions::default()).expect("rebuild");
+    assert_eq!(second.counts.movies, 7);
+    assert_eq!(second.counts.reused_vectors, 6);
+    assert!(!second.counts.reused_graph);
+    assert_eq!(second.counts.extended_graph, 1, "one movie inserted");
+    let index = MovieIndex::open(&paths.index).expect("open");
+    let graph = index
+        .hnsw()
+        .expect("the extended graph loads and passes its checks");
+    assert_eq!(graph.len(), 7);
+    for position in 0..7 {
+        let hits = graph.search(index.flat().vector(position), 1, None);
+        assert_eq!(hits[0].position, position, "movie {position} finds itself");
+    }
+    drop(index);
+    // A changed document in the middle is not an appended movie: the graph is built anew.
+    std::fs::write(
+        data.path().join("tags.csv"),
+        format!("{}1,4,spaceship,1445715002\n", crate::common::TAGS),
+    )
+    .expect("write");
+    let third = build(&paths, &BuildOptions::default()).expect("rebuild");
+    assert_eq!(third.counts.extended_graph, 0);
+    assert!(!third.counts.reused_graph);
+}
+
+#[test]
 fn a_rebuild_reuses_unchanged_vectors_bit_for_bit_and_embeds_a_changed_document() {
     let data = tiny();
     let out = tempdir();
