@@ -2,7 +2,9 @@
 //! took: `scripts/bench_models.sh` runs it once per model under `/usr/bin/time` for the peak
 //! memory, on a synthetic set of the size it is given.
 //!
-//! `cargo run --release --example bench_models -- DATA_DIR (ease|rp3beta|ials|item_knn)`
+//! `cargo run --release --example bench_models -- DATA_DIR (ease|rp3beta|ials|item_knn)`, or
+//! `DATA_DIR all INDEX_DIR`: every base model as the serving stack fits them (the embedding
+//! profile reads the vectors of the index built from DATA_DIR), one line per model.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,6 +14,8 @@ use reelrank::data::Dataset;
 use reelrank::models::{
     ease, item_knn, rp3beta, Ease, Ials, IalsConfig, Interactions, ItemKnn, Rp3Beta,
 };
+use reelrank::rank::features::BaseModels;
+use reelrank::store::MovieIndex;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -48,7 +52,17 @@ fn main() -> anyhow::Result<()> {
         "item_knn" => {
             ItemKnn::fit(&train, n, item_knn::DEFAULT_K);
         }
-        other => bail!("unknown model '{other}' (ease, rp3beta, ials, item_knn)"),
+        "all" => {
+            let index = MovieIndex::open(&PathBuf::from(
+                args.next()
+                    .context("usage: bench_models DATA_DIR all INDEX_DIR")?,
+            ))?;
+            let models = BaseModels::fit(&train, &dataset, index.flat(), 42);
+            for (name, ms) in &models.fit_ms {
+                println!("{name}	fit_s {:.1}", ms / 1e3);
+            }
+        }
+        other => bail!("unknown model '{other}' (ease, rp3beta, ials, item_knn, all)"),
     }
     println!(
         "{model}\tratings {}\tmovies {n}\tload_s {load_s:.1}\tfit_s {:.1}",

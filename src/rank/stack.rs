@@ -242,6 +242,9 @@ impl ServingStack {
         let base_models = BaseModels::fit(&base, dataset, vectors, seed);
         let base_statistics = Statistics::new(&base, &dataset.movies);
         timings.insert("fit_base_models".into(), ms(t));
+        for (model, model_ms) in &base_models.fit_ms {
+            timings.insert(format!("fit_base_models.{model}"), *model_ms);
+        }
         let t = Instant::now();
         let builder = FeatureBuilder {
             models: &base_models,
@@ -300,6 +303,9 @@ impl ServingStack {
         let models = BaseModels::fit(&all, dataset, vectors, seed);
         let statistics = Statistics::new(&all, &dataset.movies);
         timings.insert("refit_base_models".into(), ms(t));
+        for (model, model_ms) in &models.fit_ms {
+            timings.insert(format!("refit_base_models.{model}"), *model_ms);
+        }
         Ok(ServingStack {
             features: ALL_FEATURES.to_vec(),
             models,
