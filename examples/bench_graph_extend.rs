@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use reelrank::ann::{HnswIndex, HnswParams};
+use reelrank::ann::{FlatIndex, HnswIndex, HnswParams};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -38,8 +38,12 @@ fn main() -> anyhow::Result<()> {
         "{n} points loaded, {new} inserted and the graph written in {:.2} s",
         t.elapsed().as_secs_f64()
     );
-    let extended =
-        HnswIndex::load(dir.path(), HnswParams::default()).map_err(anyhow::Error::msg)?;
+    let extended = HnswIndex::load(
+        dir.path(),
+        HnswParams::default(),
+        &FlatIndex::new(vectors.clone(), dim),
+    )
+    .map_err(anyhow::Error::msg)?;
     let found = (n..n + new)
         .filter(|&p| {
             let hits = extended.search_with_ef(&vectors[p * dim..(p + 1) * dim], 1, 64, None);

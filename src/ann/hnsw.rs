@@ -126,9 +126,10 @@ impl Ord for Scored {
 /// An HNSW index over unit vectors, searched by dot product.
 ///
 /// hnsw_rs builds the graph and writes and reads its files; the walk is ours. Once loaded, the
-/// graph's links are copied into one array per layer and its vectors into one matrix, and
-/// hnsw_rs' structures are dropped: its own search keeps each point behind an `Arc` and each
-/// neighbour list behind a lock, with a hash map of `Arc`s for the visited points. Over the
+/// graph's links are copied into one array per layer, its vectors checked to be the exact
+/// index's (whose matrix the walk then reads), and hnsw_rs' structures are dropped: its own
+/// search keeps each point behind an `Arc` and each neighbour list behind a lock, with a hash
+/// map of `Arc`s for the visited points. Over the
 /// same graph of 86.5k movies this walk takes 0.58 ms for 100 neighbours where hnsw_rs took
 /// 1.66 ms, and 0.38 ms for 10 at ef 64 where it took 0.86 ms, at the same recall
 /// (`examples/bench_query.rs`): links and vectors contiguous, the next vectors prefetched
@@ -138,9 +139,8 @@ pub struct HnswIndex {
     layers: Vec<Links>,
     /// The points of the top layer, where every walk starts.
     top: Vec<u32>,
-    /// Row-major, one row per point.
-    vectors: Vec<f32>,
-    dim: usize,
+    /// The points' vectors: the exact index's, shared.
+    vectors: FlatIndex,
     params: HnswParams,
 }
 
@@ -228,26 +228,32 @@ impl HnswIndex {
         Ok(())
     }
 
-    /// Loads the graph dumped in `dir` (the error is hnsw_rs' message, or what is inconsistent
-    /// in what it read). The caller checks the files' checksums first: hnsw_rs panics rather
-    /// than erring on some damaged files.
-    pub fn load(dir: &Path, params: HnswParams) -> Result<HnswIndex, String> {
+    /// Loads the graph dumped in `dir`, built over the vectors of `vectors` (the error is
+    /// hnsw_rs' message, or what is inconsistent in what it read). The caller checks the files'
+    /// checksums first: hnsw_rs panics rather than erring on some damaged files.
+    pub fn load(dir: &Path, params: HnswParams, vectors: &FlatIndex) -> Result<HnswIndex, String> {
         let io = HnswIo::new(dir, GRAPH_BASENAME);
         let graph: Graph = io
             .load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
             .map_err(|e| e.to_string())?;
-        Self::copy_of(&graph, params)
+        Self::links_of(&graph, params, vectors)
     }
 
-    /// The links and vectors of `graph` in our layout, checked: every position from 0 to the
-    /// number of points once, every vector of one length, every link to a point.
-    fn copy_of(graph: &Graph, params: HnswParams) -> Result<HnswIndex, String> {
+    /// The links of `graph` in our layout, checked: every position of `vectors` once, each
+    /// point's vector bit for bit that row (a graph of another build is refused), every link
+    /// to a point.
+    fn links_of(
+        graph: &Graph,
+        params: HnswParams,
+        vectors: &FlatIndex,
+    ) -> Result<HnswIndex, String> {
         let n = graph.get_nb_point();
+        if n != vectors.len() {
+            return Err(format!("{n} points for {} vectors", vectors.len()));
+        }
         let top_level = usize::from(graph.get_max_level_observed());
         let mut lists: Vec<Vec<Vec<u32>>> = vec![vec![Vec::new(); n]; top_level + 1];
         let mut levels: Vec<Option<usize>> = vec![None; n];
-        let mut vectors = Vec::new();
-        let mut dim = 0;
         for point in graph.get_point_indexation() {
             let position = point.get_origin_id();
             let level = usize::from(point.get_point_id().0);
@@ -259,18 +265,17 @@ impl HnswIndex {
                 ));
             }
             levels[position] = Some(level);
-            let v = point.get_v();
-            if vectors.is_empty() {
-                dim = v.len();
-                vectors = vec![0f32; n * dim];
-            }
-            if v.len() != dim {
+            let (stored, expected) = (point.get_v(), vectors.vector(position));
+            if stored.len() != expected.len()
+                || stored
+                    .iter()
+                    .zip(expected)
+                    .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
                 return Err(format!(
-                    "point {position} has {} dimensions, the first one {dim}",
-                    v.len()
+                    "point {position}'s vector is not the index's vector {position}"
                 ));
             }
-            vectors[position * dim..(position + 1) * dim].copy_from_slice(v);
             for (layer, neighbours) in point.get_neighborhood_id().iter().enumerate() {
                 if neighbours.is_empty() {
                     continue;
@@ -304,8 +309,7 @@ impl HnswIndex {
         Ok(HnswIndex {
             layers: lists.iter().map(|l| Links::from_lists(l)).collect(),
             top,
-            vectors,
-            dim,
+            vectors: vectors.clone(),
             params,
         })
     }
@@ -344,10 +348,11 @@ impl HnswIndex {
         ef: usize,
         allowed: Option<&dyn Fn(usize) -> bool>,
     ) -> Vec<Hit> {
-        if k == 0 || self.is_empty() || query.len() < self.dim {
+        let dim = self.vectors.dim();
+        if k == 0 || self.is_empty() || query.len() < dim {
             return Vec::new();
         }
-        let query = &query[..self.dim];
+        let query = &query[..dim];
         let found = crate::linalg::with_wide_vectors(
             #[inline(always)]
             || self.walk(query, ef.max(k), allowed),
@@ -360,13 +365,6 @@ impl HnswIndex {
             })
             .collect();
         super::flat::top_k(hits, k)
-    }
-
-    /// The vector of `point`.
-    #[inline(always)]
-    fn vector(&self, point: u32) -> &[f32] {
-        let start = point as usize * self.dim;
-        &self.vectors[start..start + self.dim]
     }
 
     /// Malkov and Yashunin's search (algorithms 2 and 5): greedy from the best point of the top
@@ -382,7 +380,10 @@ impl HnswIndex {
     ) -> Vec<Scored> {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let similarity = |point: u32| crate::linalg::dot(query, self.vector(point));
+        // The matrix once (the flat index chooses between its map and its copy per call).
+        let (rows, dim) = (self.vectors.vectors(), self.vectors.dim());
+        let vector = |point: u32| &rows[point as usize * dim..(point as usize + 1) * dim];
+        let similarity = |point: u32| crate::linalg::dot(query, vector(point));
         let scored = |point: u32| Scored {
             similarity: similarity(point),
             point,
@@ -432,7 +433,7 @@ impl HnswIndex {
                     .filter(|&p| visited.insert(p)),
             );
             for &p in &fresh {
-                crate::linalg::prefetch(self.vector(p));
+                crate::linalg::prefetch(vector(p));
             }
             for &p in &fresh {
                 let s = scored(p);
@@ -528,17 +529,20 @@ mod tests {
     #[test]
     fn the_walk_finds_what_hnsw_rs_finds_on_the_same_graph() {
         let (dir, vectors, queries, params) = hard_graph();
-        let ours = HnswIndex::load(dir.path(), params).expect("load");
+        let exact = FlatIndex::new(vectors.clone(), 16);
+        let ours = HnswIndex::load(dir.path(), params, &exact).expect("load");
         assert_eq!(ours.len(), 3000);
-        assert_eq!(
-            ours.vectors, vectors,
-            "the copied vectors are the built ones"
-        );
+        // Vectors that are not the graph's, by one bit of one value or by a row, are refused.
+        let mut other = vectors.clone();
+        other[16 * 1234 + 5] = f32::from_bits(other[16 * 1234 + 5].to_bits() ^ 1);
+        let refused = HnswIndex::load(dir.path(), params, &FlatIndex::new(other, 16));
+        assert!(refused.is_err_and(|e| e.contains("point 1234's vector")));
+        let shorter = FlatIndex::new(vectors[..16 * 2999].to_vec(), 16);
+        assert!(HnswIndex::load(dir.path(), params, &shorter).is_err());
         let io = HnswIo::new(dir.path(), GRAPH_BASENAME);
         let theirs: Graph = io
             .load_hnsw_with_dist::<f32, DotDistance>(DotDistance)
             .expect("hnsw_rs load");
-        let exact = FlatIndex::new(vectors, 16);
         for ef in [16, 64] {
             let (mut same, mut ours_found, mut theirs_found) = (0, 0, 0);
             for q in &queries {
@@ -595,10 +599,10 @@ mod tests {
                 "{name}: the same for the same base"
             );
         }
-        let extended = HnswIndex::load(a.path(), params).expect("load");
-        let built = HnswIndex::load(built_dir.path(), params).expect("load");
+        let exact = FlatIndex::new(vectors.clone(), dim);
+        let extended = HnswIndex::load(a.path(), params, &exact).expect("load");
+        let built = HnswIndex::load(built_dir.path(), params, &exact).expect("load");
         assert_eq!(extended.len(), 3000);
-        assert_eq!(extended.vectors, vectors);
         let row = |p: usize| &vectors[p * dim..(p + 1) * dim];
         let finds_itself = |graph: &HnswIndex| {
             (2500..3000)
@@ -608,7 +612,6 @@ mod tests {
         let (found, found_built) = (finds_itself(&extended), finds_itself(&built));
         assert!(found + 5 >= found_built, "{found} vs {found_built} of 500");
         // Queries near the new points and near the old ones: recall as the built graph's.
-        let exact = FlatIndex::new(vectors.clone(), dim);
         let queries: Vec<Vec<f32>> = (2400..2600)
             .map(|p| row(p).iter().map(|x| x + 0.05).collect())
             .collect();
@@ -632,8 +635,8 @@ mod tests {
     #[test]
     fn a_filtered_walk_returns_only_allowed_points_and_with_a_full_list_the_exact_ones() {
         let (dir, vectors, queries, params) = hard_graph();
-        let graph = HnswIndex::load(dir.path(), params).expect("load");
         let exact = FlatIndex::new(vectors, 16);
+        let graph = HnswIndex::load(dir.path(), params, &exact).expect("load");
         // Every third point; then a filter that keeps 5 points only.
         let thirds = |p: usize| p.is_multiple_of(3);
         let five = |p: usize| p % 600 == 7;
@@ -657,8 +660,8 @@ mod tests {
     #[test]
     fn calibration_picks_the_smallest_list_that_reaches_the_recall() {
         let (dir, vectors, queries, params) = hard_graph();
-        let graph = HnswIndex::load(dir.path(), params).expect("load");
         let exact = FlatIndex::new(vectors, 16);
+        let graph = HnswIndex::load(dir.path(), params, &exact).expect("load");
         let (ef, recall) = graph.calibrate_ef(&exact, &queries);
         // The definition, written out here: the share of each query's exact 10 nearest that
         // the graph walk with list `ef` returns.

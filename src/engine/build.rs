@@ -272,7 +272,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
     let mut hnsw = options.hnsw;
     if vectors.len() >= super::GRAPH_FROM_MOVIES {
         let queries = calibration_queries(&catalog, &encoder)?;
-        let (ef, recall) = graph.load(hnsw)?.calibrate_ef(&vectors, &queries);
+        let (ef, recall) = graph.load(hnsw, &vectors)?.calibrate_ef(&vectors, &queries);
         hnsw.ef_search = ef;
         tracing::info!(
             "HNSW search list {ef}: recall@10 {recall:.4} against the exact scan ({} title queries)",

@@ -198,11 +198,20 @@ pub fn lane_sum_pairs(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f
     acc.iter().sum::<f32>() + tail
 }
 
-/// Σ term(x) over `values`, in lanes as [`lane_sum_pairs`] (the second slice's loads are
-/// unused, so the compiler drops them).
+/// Σ term(x) over `items`, in eight running sums as [`lane_sum_pairs`]: for one sequence of
+/// any kind (an item-kNN column's (rater, rating) pairs, a row of activations).
 #[inline(always)]
-pub fn lane_sum(values: &[f32], term: impl Fn(f32) -> f32) -> f32 {
-    lane_sum_pairs(values, values, |x, _| term(x))
+pub fn lane_sum<T: Copy>(items: &[T], term: impl Fn(T) -> f32) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0f32; LANES];
+    let chunks = items.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&x| term(x)).sum();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a += term(x);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Dot product of two equal-length slices.

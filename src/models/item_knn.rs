@@ -342,20 +342,7 @@ const AFFINITY_MOVIES_PER_TASK: usize = 32;
 /// tens of thousands of raters (`recommend` at 86.5k movies, whose 300 candidates' affinity
 /// was 60 % of `perf`'s samples: 27 → 22.5 ms a request, then 20 ms split over both cores).
 fn weighted_column_sum(column: &[(u32, f32)], weights: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0f32; LANES];
-    let chunks = column.chunks_exact(LANES);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|&(rater, r)| r * weights[rater as usize])
-        .sum();
-    for chunk in chunks {
-        for (a, &(rater, r)) in acc.iter_mut().zip(chunk) {
-            *a += r * weights[rater as usize];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    crate::linalg::lane_sum(column, |(rater, r)| r * weights[rater as usize])
 }
 
 impl Scorer for ItemKnn {

@@ -213,7 +213,7 @@ impl MovieIndex {
         GRAPH_FILES.iter().all(|name| {
             self.manifest
                 .file(&dir, name)
-                .and_then(|file| file.read_checked(&dir))
+                .and_then(|file| file.map_checked(&dir))
                 .is_ok()
         })
     }
@@ -231,16 +231,10 @@ impl MovieIndex {
             reason,
         };
         for name in GRAPH_FILES {
-            self.manifest.file(&dir, name)?.read_checked(&dir)?;
+            self.manifest.file(&dir, name)?.map_checked(&dir)?;
         }
-        let graph = HnswIndex::load(&dir, self.manifest.hnsw).map_err(corrupt)?;
-        if graph.len() != self.catalog.movies.len() {
-            return Err(corrupt(format!(
-                "{} points for {} movies",
-                graph.len(),
-                self.catalog.movies.len()
-            )));
-        }
+        // Its points are checked to be the catalogue's vectors, bit for bit.
+        let graph = HnswIndex::load(&dir, self.manifest.hnsw, &self.flat).map_err(corrupt)?;
         Ok(self.hnsw.get_or_init(|| graph))
     }
 
@@ -441,9 +435,10 @@ pub struct PreparedGraph {
 }
 
 impl PreparedGraph {
-    /// Loads the prepared graph (to measure it before it is published).
-    pub fn load(&self, params: HnswParams) -> Result<HnswIndex> {
-        HnswIndex::load(self.dir.path(), params).map_err(|reason| Error::IndexCorrupt {
+    /// Loads the prepared graph over the `vectors` it was prepared from (to measure it before
+    /// it is published).
+    pub fn load(&self, params: HnswParams, vectors: &FlatIndex) -> Result<HnswIndex> {
+        HnswIndex::load(self.dir.path(), params, vectors).map_err(|reason| Error::IndexCorrupt {
             path: self.dir.path().join(GRAPH_FILES[0]),
             dir: self.dir.path().to_path_buf(),
             reason,
