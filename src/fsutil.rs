@@ -101,15 +101,6 @@ impl FileFingerprint {
         })
     }
 
-    /// Whether the file at `path` has these contents: size first, then the hash unless the
-    /// modification time is unchanged too (as git's index does).
-    pub fn matches(&self, path: &Path) -> Result<bool> {
-        match self.settled_by_stat(path)? {
-            Some(answer) => Ok(answer),
-            None => self.matches_exactly(path),
-        }
-    }
-
     /// What size and modification time alone say of the file at `path`: `Some(false)` when
     /// its size differs, `Some(true)` when its mtime is unchanged too, `None` when only its
     /// hash can tell.
@@ -176,13 +167,17 @@ mod tests {
         write_atomic(&path, b"x,y\n1,2\n")?;
         let print = FileFingerprint::of(&path, "a.csv")?;
         assert_eq!(print.sha256, sha256_bytes(b"x,y\n1,2\n"));
-        assert!(print.matches(&path)?);
-        // Same size, other contents: the hash must catch it even if mtime were equal.
+        assert_eq!(print.settled_by_stat(&path)?, Some(true));
+        assert!(print.matches_exactly(&path)?);
+        // Same size, other contents: a new mtime leaves it to the hash, which catches it.
         let mut stale = print.clone();
         stale.modified_ns = 0;
         write_atomic(&path, b"x,y\n1,3\n")?;
-        assert!(!stale.matches(&path)?);
+        assert_eq!(stale.settled_by_stat(&path)?, None);
         assert!(!print.matches_exactly(&path)?);
+        // Another size is settled without the hash.
+        write_atomic(&path, b"x,y\n1,23\n")?;
+        assert_eq!(print.settled_by_stat(&path)?, Some(false));
         Ok(())
     }
 }
