@@ -2,7 +2,7 @@
 //! took: `scripts/bench_models.sh` runs it once per model under `/usr/bin/time` for the peak
 //! memory, on a synthetic set of the size it is given.
 //!
-//! `cargo run --release --example bench_models -- DATA_DIR (ease|rp3beta|ials|item_knn)`, or
+//! `cargo run --release --example bench_models -- DATA_DIR (ease|rp3beta|ials|mf|item_knn)`, or
 //! `DATA_DIR all INDEX_DIR`: every base model as the serving stack fits them (the embedding
 //! profile reads the vectors of the index built from DATA_DIR), one line per model.
 
@@ -12,7 +12,8 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use reelrank::data::Dataset;
 use reelrank::models::{
-    ease, item_knn, rp3beta, Ease, Ials, IalsConfig, Interactions, ItemKnn, Rp3Beta,
+    ease, item_knn, rp3beta, Ease, Ials, IalsConfig, Interactions, ItemKnn, MatrixFactorization,
+    MfConfig, Rp3Beta,
 };
 use reelrank::rank::features::BaseModels;
 use reelrank::store::MovieIndex;
@@ -49,6 +50,12 @@ fn main() -> anyhow::Result<()> {
         "ials" => {
             Ials::fit(&train, n, IalsConfig::default());
         }
+        "mf" => {
+            let mf = MatrixFactorization::fit(&train, n, MfConfig::default());
+            // The training RMSE of every epoch (on stderr: one line a model on stdout): a
+            // faster loop must leave it unchanged.
+            eprintln!("mf\tepoch_rmse {:?}", mf.epoch_rmse());
+        }
         "item_knn" => {
             ItemKnn::fit(&train, n, item_knn::DEFAULT_K);
         }
@@ -62,7 +69,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{name}	fit_s {:.1}", ms / 1e3);
             }
         }
-        other => bail!("unknown model '{other}' (ease, rp3beta, ials, item_knn, all)"),
+        other => bail!("unknown model '{other}' (ease, rp3beta, ials, mf, item_knn, all)"),
     }
     println!(
         "{model}\tratings {}\tmovies {n}\tload_s {load_s:.1}\tfit_s {:.1}",

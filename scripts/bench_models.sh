@@ -11,7 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$CARGO_TARGET_DIR/release/examples/synth_movielens" --ratings "$ratings" --out "$work/data" > /dev/null
 echo "== $ratings ratings, $(nproc) cores"
-for model in item_knn ease rp3beta ials; do
+for model in item_knn ease rp3beta ials mf; do
   /usr/bin/time -f "%M" -o "$work/rss" "$CARGO_TARGET_DIR/release/examples/bench_models" "$work/data" "$model" \
     | tr -d '\n'
   printf '\tpeak_rss_mib %d\n' $(( $(cat "$work/rss") / 1024 ))

@@ -224,15 +224,24 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// later read finds them there: for random accesses such as a graph walk's, whose addresses
 /// the hardware prefetcher cannot guess. A hint only: nothing happens elsewhere.
 #[inline]
-pub fn prefetch(values: &[f32]) {
+pub fn prefetch<T>(values: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    for line in values.chunks(16) {
+    {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch never faults, and the address is inside `values` anyway.
-        #[allow(unsafe_code)]
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>())
-        };
+        const LINE: usize = 64;
+        let start = values.as_ptr() as usize;
+        let end = start + std::mem::size_of_val(values);
+        // From the line holding the first byte: a slice that starts inside a line spans
+        // one more line than its length alone says.
+        let mut line = start & !(LINE - 1);
+        while line < end {
+            // SAFETY: a prefetch never faults, and each line holds a byte of `values`.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(line as *const i8)
+            };
+            line += LINE;
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = values;

@@ -168,32 +168,38 @@ impl RowSystem<'_> {
             let g = &self.gramian[a * self.dim..(a + 1) * self.dim];
             *o = self.unobserved_weight * dot(g, v) + self.reg * v[a];
         }
-        for &c in self.observed {
+        for (k, &c) in self.observed.iter().enumerate() {
+            if let Some(&ahead) = self.observed.get(k + PREFETCH_AHEAD) {
+                crate::linalg::prefetch(self.other_row(ahead));
+            }
             let y = self.other_row(c);
             let yv = dot(y, v);
             out.iter_mut().zip(y).for_each(|(o, &yi)| *o += yv * yi);
         }
     }
 
-    /// Improves `x` by at most `steps` conjugate-gradient steps (stopping early once the
-    /// residual vanishes).
+    /// Improves `x` by at most `steps` conjugate-gradient steps, stopping early once the
+    /// residual is [`RESIDUAL_TOLERANCE`] of `b`'s norm.
     fn solve(&self, x: &mut [f32], steps: usize) {
         let d = self.dim;
+        let mut b = vec![0f32; d];
+        for (k, &c) in self.observed.iter().enumerate() {
+            if let Some(&ahead) = self.observed.get(k + PREFETCH_AHEAD) {
+                crate::linalg::prefetch(self.other_row(ahead));
+            }
+            b.iter_mut()
+                .zip(self.other_row(c))
+                .for_each(|(bi, &yi)| *bi += yi);
+        }
         let mut r = vec![0f32; d];
         self.apply(x, &mut r);
-        for v in &mut r {
-            *v = -*v;
-        }
-        for &c in self.observed {
-            r.iter_mut()
-                .zip(self.other_row(c))
-                .for_each(|(ri, &yi)| *ri += yi);
-        }
+        r.iter_mut().zip(&b).for_each(|(ri, &bi)| *ri = bi - *ri);
         let mut p = r.clone();
         let mut rs = dot(&r, &r);
+        let converged = (RESIDUAL_TOLERANCE * RESIDUAL_TOLERANCE * dot(&b, &b)).max(1e-30);
         let mut ap = vec![0f32; d];
         for _ in 0..steps {
-            if rs <= 1e-20 {
+            if rs <= converged {
                 break;
             }
             self.apply(&p, &mut ap);
@@ -213,6 +219,16 @@ impl RowSystem<'_> {
         }
     }
 }
+
+/// How many observed rows ahead of the current one a pass over a row's system asks for the
+/// row it will read: the rows of a popular movie's or an active user's system lie scattered over
+/// tens of megabytes, and each step of the solver reads them all again.
+const PREFETCH_AHEAD: usize = 8;
+
+/// The residual, relative to the right-hand side, at which a row's system counts as solved:
+/// a few times single precision's resolution. Running the last, exact user sweep to `dim + 8`
+/// steps regardless was half of a fit's arithmetic, though most rows converge in a fraction.
+const RESIDUAL_TOLERANCE: f32 = 1e-6;
 
 /// Steps that solve a row's system to convergence (CG is exact after `dim` steps in exact
 /// arithmetic; a few more absorb rounding).

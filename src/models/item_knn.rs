@@ -77,24 +77,30 @@ impl ItemKnn {
         model.nearest = (0..n_movies)
             .into_par_iter()
             .map_init(
-                || vec![0f32; n_movies],
-                |acc, item| model.most_similar(item, kept, acc),
+                || (vec![0f32; n_movies], vec![0u32; n_movies + 1]),
+                |buffers, item| model.most_similar(item, kept, buffers),
             )
             .collect();
         model
     }
 
-    /// The `kept` movies most similar to `item` (cosine > 0), most similar first; `acc` is
-    /// all zero on entry and on return.
-    fn most_similar(&self, item: usize, kept: usize, acc: &mut [f32]) -> Vec<(u32, f32)> {
-        let touched = self.dots(item, acc);
+    /// The `kept` movies most similar to `item` (cosine > 0), most similar first; the
+    /// buffers of [`ItemKnn::dots`], whose sums are all zero on entry and on return.
+    fn most_similar(
+        &self,
+        item: usize,
+        kept: usize,
+        (acc, touched): &mut (Vec<f32>, Vec<u32>),
+    ) -> Vec<(u32, f32)> {
+        let reached = self.dots(item, acc, touched);
+        let touched = &touched[..reached];
         let mut similar: Vec<(u32, f32)> = touched
             .iter()
             .filter(|&&j| j as usize != item)
             .map(|&j| (j, self.cosine(acc[j as usize], item, j as usize)))
             .filter(|&(_, s)| s > 0.0)
             .collect();
-        for j in touched {
+        for &j in touched {
             acc[j as usize] = 0.0;
         }
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
@@ -111,18 +117,16 @@ impl ItemKnn {
     }
 
     /// Unnormalised dot products of `item`'s column with every other column, into `acc`
-    /// (all zero on entry); returns the touched positions.
-    fn dots(&self, item: usize, acc: &mut [f32]) -> Vec<u32> {
-        let mut touched = Vec::new();
+    /// (all zero on entry); the touched positions go to `touched` (one slot longer than
+    /// `acc`), and their number is returned.
+    fn dots(&self, item: usize, acc: &mut [f32], touched: &mut [u32]) -> usize {
+        let mut reached = 0;
         for &(user, r_ui) in &self.item_columns[item] {
             for &(j, r_uj) in &self.user_rows[user as usize] {
-                if acc[j as usize] == 0.0 {
-                    touched.push(j);
-                }
-                acc[j as usize] += r_ui * r_uj;
+                reached = super::reach(acc, touched, reached, j, r_ui * r_uj);
             }
         }
-        touched
+        reached
     }
 
     /// Predictions on `movies` for one person whose ratings are `history` ((movie, rating),
@@ -328,8 +332,9 @@ impl ItemKnn {
 
     /// The exact cosine similarity of two items (for tests and explanations).
     pub fn similarity(&self, a: u32, b: u32) -> f32 {
-        let mut acc = vec![0f32; self.item_columns.len()];
-        self.dots(a as usize, &mut acc);
+        let n = self.item_columns.len();
+        let (mut acc, mut touched) = (vec![0f32; n], vec![0u32; n + 1]);
+        self.dots(a as usize, &mut acc, &mut touched);
         self.cosine(acc[b as usize], a as usize, b as usize)
     }
 }

@@ -52,29 +52,27 @@ impl Rp3Beta {
             .par_iter()
             .enumerate()
             .map_init(
-                || vec![0f32; n_movies],
-                |walk, (i, column)| {
+                || (vec![0f32; n_movies], vec![0u32; n_movies + 1]),
+                |(walk, touched), (i, column)| {
                     if column.is_empty() {
                         return Vec::new();
                     }
-                    let mut touched = Vec::new();
                     let from_item = 1.0 / column.len() as f32;
+                    let mut reached = 0;
                     for &user in column {
                         let history = &histories[user as usize];
                         let step = from_item / history.len() as f32;
                         for &j in history {
-                            if walk[j as usize] == 0.0 {
-                                touched.push(j);
-                            }
-                            walk[j as usize] += step;
+                            reached = super::reach(walk, touched, reached, j, step);
                         }
                     }
+                    let touched = &touched[..reached];
                     let mut row: Vec<(u32, f32)> = touched
                         .iter()
                         .filter(|&&j| j as usize != i)
                         .map(|&j| (j, walk[j as usize] * penalty[j as usize]))
                         .collect();
-                    for &j in &touched {
+                    for &j in touched {
                         walk[j as usize] = 0.0;
                     }
                     let order =
