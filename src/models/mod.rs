@@ -234,11 +234,11 @@ impl RatedMovies {
     }
 }
 
-/// Adds `weight` (> 0) to `sums[j]` and, when `sums[j]` was still zero, records `j` at
-/// `touched[reached]`; returns how many positions are recorded. The positive sums of a
-/// co-rating pass (item-kNN's dot products, RP3β's walk) start at zero and never return to
-/// it, so each position is recorded once, in the order first reached, and `touched` needs
-/// one slot more than `sums` has positions. Written without a branch or a call: the scatter
+/// Adds `weight` (≥ 0) to `sums[j]` and, when `sums[j]` was still zero and `weight` is not,
+/// records `j` at `touched[reached]`; returns how many positions are recorded. The sums of a
+/// co-rating pass (item-kNN's dot products, RP3β's walk) start at zero and, their weights
+/// being positive, never return to it, so each position is recorded once, in the order first
+/// reached, and `touched` needs one slot more than `sums` has positions. Written without a branch or a call: the scatter
 /// loop is most of a fit at 33.8M ratings, and whether a position is new is unpredictable.
 #[inline(always)]
 pub(crate) fn reach(
@@ -250,7 +250,7 @@ pub(crate) fn reach(
 ) -> usize {
     let sum = &mut sums[j as usize];
     touched[reached] = j;
-    let reached = reached + usize::from(*sum == 0.0);
+    let reached = reached + usize::from((*sum == 0.0) & (weight != 0.0));
     *sum += weight;
     reached
 }
@@ -348,6 +348,25 @@ pub fn average_scores(scores: &[&[f32]]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reaching_records_each_position_once_in_first_order() {
+        let (mut sums, mut touched) = (vec![0f32; 4], vec![u32::MAX; 5]);
+        let mut reached = 0;
+        for (j, weight) in [(2, 1.5), (0, 0.0), (2, 0.5), (3, 1.0), (0, 2.0), (3, 0.0)] {
+            reached = reach(&mut sums, &mut touched, reached, j, weight);
+        }
+        assert_eq!(
+            &touched[..reached],
+            &[2, 3, 0],
+            "a zero weight records nothing"
+        );
+        assert_eq!(sums, vec![2.0, 0.0, 2.0, 1.0]);
+        // Every position reached: the spare slot keeps the last write in bounds.
+        let (mut sums, mut touched) = (vec![0f32; 3], vec![0u32; 4]);
+        let reached = (0..3).fold(0, |r, j| reach(&mut sums, &mut touched, r, j, 1.0));
+        assert_eq!(&touched[..reached], &[0, 1, 2]);
+    }
 
     #[test]
     fn averages_pairwise() {
