@@ -3,23 +3,23 @@
 //! timing): NEW synthetic movies (the normalised sum of two catalogue vectors each) inserted
 //! into a generation's graph, then each checked to be its own nearest neighbour.
 //!
-//! `cargo run --release --example bench_graph_extend -- GENERATION_DIR [NEW]` (NEW: 100).
+//! `cargo run --release --example bench_graph_extend -- INDEX_DIR [NEW]` (NEW: 100): the
+//! graph of the index's current generation.
 
 use std::time::Instant;
 
 use anyhow::Context;
-use reelrank::ann::{FlatIndex, HnswIndex, HnswParams};
+use reelrank::ann::{FlatIndex, HnswIndex};
+use reelrank::store::MovieIndex;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let generation = std::path::PathBuf::from(args.next().context("GENERATION_DIR")?);
+    let root = std::path::PathBuf::from(args.next().context("INDEX_DIR")?);
     let new: usize = args.next().map_or(Ok(100), |n| n.parse())?;
-    let bytes = std::fs::read(generation.join("vectors.f32")).context("vectors.f32")?;
-    let mut vectors: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let dim = 384;
+    let index = MovieIndex::open(&root)?;
+    let generation = index.dir().join(index.generation());
+    let dim = index.flat().dim();
+    let mut vectors = index.flat().vectors().to_vec();
     let n = vectors.len() / dim;
     for i in 0..new {
         let (a, b) = ((i * 7919) % n, (i * 104_729 + 13) % n);
@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     );
     let extended = HnswIndex::load(
         dir.path(),
-        HnswParams::default(),
+        index.manifest().hnsw,
         &FlatIndex::new(vectors.clone(), dim),
     )
     .map_err(anyhow::Error::msg)?;

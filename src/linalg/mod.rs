@@ -179,7 +179,7 @@ pub fn with_wide_vectors<R>(work: impl FnOnce() -> R) -> R {
 /// Σ term(aᵢ, bᵢ) over two equal-length slices in eight running sums, one per lane, added
 /// at the end: the loop vectorises (a single running sum would serialise on float addition).
 #[inline(always)]
-pub fn lane_sum_pairs(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+pub fn lane_sum_pairs<A: Copy, B: Copy>(a: &[A], b: &[B], term: impl Fn(A, B) -> f32) -> f32 {
     const LANES: usize = 8;
     let mut acc = [0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
@@ -198,20 +198,12 @@ pub fn lane_sum_pairs(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f
     acc.iter().sum::<f32>() + tail
 }
 
-/// Σ term(x) over `items`, in eight running sums as [`lane_sum_pairs`]: for one sequence of
-/// any kind (an item-kNN column's (rater, rating) pairs, a row of activations).
+/// Σ term(x) over `items`, in eight running sums as [`lane_sum_pairs`] (the second slice's
+/// loads are unused, so the compiler drops them): for one sequence of any kind (an item-kNN
+/// column's (rater, rating) pairs, a row of activations).
 #[inline(always)]
 pub fn lane_sum<T: Copy>(items: &[T], term: impl Fn(T) -> f32) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0f32; LANES];
-    let chunks = items.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&x| term(x)).sum();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a += term(x);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    lane_sum_pairs(items, items, |x, _| term(x))
 }
 
 /// Dot product of two equal-length slices.

@@ -122,20 +122,11 @@ impl Ease {
         };
         let rows = (0..n)
             .map(|i| {
-                let mut row: Vec<(u32, f32)> = (0..n)
+                let row: Vec<(u32, f32)> = (0..n)
                     .filter(|&j| j != i && p[(j, j)] != 0.0)
                     .map(|j| (j as u32, (-p[(i, j)] / p[(j, j)]) as f32))
                     .collect();
-                let keep = kept.min(row.len());
-                if keep < row.len() {
-                    row.select_nth_unstable_by(keep, |a, b| {
-                        b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0))
-                    });
-                    row.truncate(keep);
-                }
-                row.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-                row.shrink_to_fit();
-                row
+                super::strongest(row, kept, f32::abs)
             })
             .collect();
         Ease {

@@ -94,7 +94,7 @@ impl ItemKnn {
     ) -> Vec<(u32, f32)> {
         let reached = self.dots(item, acc, touched);
         let touched = &touched[..reached];
-        let mut similar: Vec<(u32, f32)> = touched
+        let similar: Vec<(u32, f32)> = touched
             .iter()
             .filter(|&&j| j as usize != item)
             .map(|&j| (j, self.cosine(acc[j as usize], item, j as usize)))
@@ -103,17 +103,7 @@ impl ItemKnn {
         for &j in touched {
             acc[j as usize] = 0.0;
         }
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if similar.len() > kept {
-            if kept == 0 {
-                return Vec::new();
-            }
-            similar.select_nth_unstable_by(kept - 1, order);
-            similar.truncate(kept);
-        }
-        similar.sort_unstable_by(order);
-        similar.shrink_to_fit();
-        similar
+        super::strongest(similar, kept, |s| s)
     }
 
     /// Unnormalised dot products of `item`'s column with every other column, into `acc`
@@ -257,20 +247,18 @@ impl ItemKnn {
     /// affinity is a feature.
     pub fn near_liked(&self, history: &[(u32, f32)], liked: f32) -> Vec<(u32, f32)> {
         let liked = self.liked_movies(history, liked);
-        // Summed in a dense row, not a hash map: up to liked × 200 additions a request.
-        let mut sums = vec![0f32; self.item_columns.len()];
-        let mut touched = Vec::new();
+        // Summed in a dense row, not a hash map: up to liked × 200 additions a request. The
+        // kept similarities are positive, as `reach` needs.
+        let n = self.item_columns.len();
+        let (mut sums, mut touched) = (vec![0f32; n], vec![0u32; n + 1]);
+        let mut reached = 0;
         for &j in &liked {
             for &(i, s) in &self.nearest[j as usize] {
-                let sum = &mut sums[i as usize];
-                if *sum == 0.0 {
-                    touched.push(i);
-                }
-                *sum += s;
+                reached = super::reach(&mut sums, &mut touched, reached, i, s);
             }
         }
+        touched.truncate(reached);
         touched.sort_unstable();
-        touched.dedup();
         let count = liked.len() as f32;
         touched
             .into_iter()

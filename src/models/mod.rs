@@ -196,6 +196,19 @@ pub fn top_positive(
         .collect()
 }
 
+/// The `kept` entries of a model's row ((movie, weight)) with the largest `strength(weight)`,
+/// strongest first (ties: lower movie), without spare capacity: the pruned rows of item-kNN,
+/// RP3β and EASE, which the serving stack keeps for every movie.
+pub(crate) fn strongest(
+    row: Vec<(u32, f32)>,
+    kept: usize,
+    strength: impl Fn(f32) -> f32,
+) -> Vec<(u32, f32)> {
+    let mut row = crate::ann::top_by(row, kept, |&(m, w)| (f64::from(strength(w)), m as usize));
+    row.shrink_to_fit();
+    row
+}
+
 /// What each training user rated, as implicit feedback: the user side of EASE and RP3β.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RatedMovies {

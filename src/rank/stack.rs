@@ -170,6 +170,20 @@ pub struct StackTraining {
     pub timings_ms: BTreeMap<String, f64>,
 }
 
+/// Records a fit of the base models under `stage`: its milliseconds, and each model's as
+/// `stage.fit_<model>`.
+fn record_fits(
+    timings: &mut BTreeMap<String, f64>,
+    stage: &str,
+    total_ms: f64,
+    models: &BaseModels,
+) {
+    timings.insert(stage.into(), total_ms);
+    for (model, model_ms) in &models.fit_ms {
+        timings.insert(format!("{stage}.{model}"), *model_ms);
+    }
+}
+
 /// Every stack trained for serving, with the base models and statistics it reads.
 ///
 /// Trained like the seed protocol, on every rating: a seeded 80/20 split into base_train and
@@ -241,10 +255,7 @@ impl ServingStack {
         let t = Instant::now();
         let base_models = BaseModels::fit(&base, dataset, vectors, seed);
         let base_statistics = Statistics::new(&base, &dataset.movies);
-        timings.insert("fit_base_models".into(), ms(t));
-        for (model, model_ms) in &base_models.fit_ms {
-            timings.insert(format!("fit_base_models.{model}"), *model_ms);
-        }
+        record_fits(&mut timings, "fit_base_models", ms(t), &base_models);
         let t = Instant::now();
         let builder = FeatureBuilder {
             models: &base_models,
@@ -302,10 +313,7 @@ impl ServingStack {
         let all = Interactions::from_rows(ratings, rows);
         let models = BaseModels::fit(&all, dataset, vectors, seed);
         let statistics = Statistics::new(&all, &dataset.movies);
-        timings.insert("refit_base_models".into(), ms(t));
-        for (model, model_ms) in &models.fit_ms {
-            timings.insert(format!("refit_base_models.{model}"), *model_ms);
-        }
+        record_fits(&mut timings, "refit_base_models", ms(t), &models);
         Ok(ServingStack {
             features: ALL_FEATURES.to_vec(),
             models,
