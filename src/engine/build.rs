@@ -16,7 +16,7 @@ use crate::keyword::{KeywordDoc, KeywordIndex};
 use crate::profiles::{ProfileStore, StoreUrl};
 use crate::rank::stack::ServingStack;
 use crate::store::{
-    BuildLock, Counts, DatasetRecord, Manifest, ModelRecord, MovieIndex, PeopleRecord,
+    BuildLock, Counts, DatasetRecord, GraphOrigin, Manifest, ModelRecord, MovieIndex, PeopleRecord,
     FORMAT_MARKER, FORMAT_VERSION,
 };
 
@@ -257,13 +257,7 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
         ms(t) / 1e3,
         stack.training.meta_rows,
         options.seed,
-        if graph.reused {
-            "reused"
-        } else if graph.extended > 0 {
-            "extended"
-        } else {
-            "built"
-        },
+        graph.origin.label(),
         graph.ms / 1e3
     );
 
@@ -327,8 +321,11 @@ fn build_generation(paths: &Paths, options: &BuildOptions, lock: &BuildLock) -> 
             users: users.len(),
             truncated_documents: truncated,
             reused_vectors: reused,
-            reused_graph: graph.reused,
-            extended_graph: graph.extended,
+            reused_graph: graph.origin == GraphOrigin::Reused,
+            extended_graph: match graph.origin {
+                GraphOrigin::Extended(points) => points,
+                GraphOrigin::Built | GraphOrigin::Reused => 0,
+            },
         },
         files: Vec::new(),
         stack: serde_json::to_value(&stack.training).map_err(|e| Error::Json {

@@ -429,10 +429,30 @@ pub struct PreparedGraph {
     dir: tempfile::TempDir,
     /// Milliseconds spent building or linking it.
     pub ms: f64,
-    /// Whether the files are the previous generation's.
-    pub reused: bool,
-    /// Points inserted into the previous generation's graph (0: built or reused).
-    pub extended: usize,
+    /// Where the graph came from.
+    pub origin: GraphOrigin,
+}
+
+/// How a build came by its HNSW graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphOrigin {
+    /// Built over every vector.
+    Built,
+    /// The previous generation's files, linked: the same vectors.
+    Reused,
+    /// The previous generation's graph with this many new points inserted.
+    Extended(usize),
+}
+
+impl GraphOrigin {
+    /// One word for the build's log.
+    pub fn label(self) -> &'static str {
+        match self {
+            GraphOrigin::Built => "built",
+            GraphOrigin::Reused => "reused",
+            GraphOrigin::Extended(_) => "extended",
+        }
+    }
 }
 
 impl PreparedGraph {
@@ -568,28 +588,35 @@ impl BuildLock {
         let started = std::time::Instant::now();
         let dir = self.staging_dir()?;
         let n = vectors.len() / dim.max(1);
-        let (mut reused, mut extended) = (false, 0);
-        match previous {
+        let origin = match previous {
             Some((previous, points)) if points == n => {
-                reused = GRAPH_FILES.iter().all(|name| {
+                let linked = GRAPH_FILES.iter().all(|name| {
                     let (from, to) = (previous.join(name), dir.path().join(name));
                     std::fs::hard_link(&from, &to)
                         .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
                         .is_ok()
                 });
+                if linked {
+                    GraphOrigin::Reused
+                } else {
+                    GraphOrigin::Built
+                }
             }
             Some((previous, points)) if points < n => {
                 match HnswIndex::extend_into(previous, dir.path(), vectors, dim, points) {
-                    Ok(()) => extended = n - points,
-                    Err(error) => tracing::warn!(
-                        "could not extend the graph of {}: {error}; building it anew",
-                        previous.display()
-                    ),
+                    Ok(()) => GraphOrigin::Extended(n - points),
+                    Err(error) => {
+                        tracing::warn!(
+                            "could not extend the graph of {}: {error}; building it anew",
+                            previous.display()
+                        );
+                        GraphOrigin::Built
+                    }
                 }
             }
-            _ => {}
-        }
-        if !reused && extended == 0 {
+            _ => GraphOrigin::Built,
+        };
+        if origin == GraphOrigin::Built {
             for name in GRAPH_FILES {
                 let _ = std::fs::remove_file(dir.path().join(name));
             }
@@ -600,8 +627,7 @@ impl BuildLock {
         Ok(PreparedGraph {
             dir,
             ms: started.elapsed().as_secs_f64() * 1e3,
-            reused,
-            extended,
+            origin,
         })
     }
 
